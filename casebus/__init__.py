@@ -1,0 +1,3 @@
+"""casebus: cross-agency case-sharing bus for online market supervision."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,71 @@
+"""The `casebus` command: one entry point, one module per command group.
+
+Each module in COMMANDS exposes `register(subparsers)`, adding its sub-command(s) with a
+`handler(args) -> int` default. Errors the user can act on are raised as CommandError and
+printed without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from casebus.config import ConfigError
+
+COMMANDS = (
+    "kafka",
+    "topics",
+    "registry",
+    "schemas",
+    "sandbox",
+    "ingest",
+    "connectors",
+    "sync",
+    "replay",
+    "case",
+    "reconcile",
+    "demo",
+)
+
+
+class CommandError(Exception):
+    """A failure with a message meant for the operator."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="casebus", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"casebus.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"casebus.cli.{name}":
+                raise
+            continue  # command group not present in this build
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    # kafka-python is chatty at INFO about every connection it opens.
+    logging.getLogger("kafka").setLevel(logging.WARNING)
+    try:
+        return int(args.handler(args) or 0)
+    except (CommandError, ConfigError) as exc:
+        print(f"casebus {args.command}: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

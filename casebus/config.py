@@ -1,0 +1,204 @@
+"""Deployment settings: `config/casebus.toml`, overridden by `CASEBUS_*` environment variables.
+
+Validated once at load time; a bad file fails with the key path and the rule that broke.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "config" / "casebus.toml"
+
+AgencyKind = Literal["SAMR", "CAC", "PSB", "COM"]
+
+
+class ConfigError(Exception):
+    """The configuration is unusable; the message names the key and the rule."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LocalBroker(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    heap: str = "512m"
+    start_timeout_seconds: float = Field(90, gt=0)
+
+    @model_validator(mode="after")
+    def _ports_differ(self) -> LocalBroker:
+        if self.port == self.controller_port:
+            raise ValueError("port and controller_port must differ")
+        return self
+
+
+class KafkaSettings(_Model):
+    bootstrap: str = ""  # empty: the local broker
+    replication_factor: int = Field(1, ge=1)
+    min_insync_replicas: int = Field(1, ge=1)
+    local: LocalBroker = LocalBroker()
+
+    @property
+    def uses_local_broker(self) -> bool:
+        return not self.bootstrap
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.bootstrap or f"{self.local.host}:{self.local.port}"
+
+
+class RegistrySettings(_Model):
+    url: str = "http://127.0.0.1:8081"
+    host: str = "127.0.0.1"
+    port: int = Field(8081, ge=1, le=65535)
+    topic: str = "_schemas"
+    compatibility: Literal[
+        "NONE",
+        "BACKWARD",
+        "BACKWARD_TRANSITIVE",
+        "FORWARD",
+        "FORWARD_TRANSITIVE",
+        "FULL",
+        "FULL_TRANSITIVE",
+    ] = "BACKWARD_TRANSITIVE"
+
+
+class ValidationSettings(_Model):
+    clock_skew_seconds: int = Field(300, ge=0)
+    max_message_bytes: int = Field(1_048_576, gt=0)
+
+
+class TopicSpec(_Model):
+    name: str
+    partitions: int = Field(6, ge=1)
+    # Shared topics are the system of record that replay rebuilds from: keep everything.
+    config: dict[str, str] = Field(default_factory=lambda: {"retention.ms": "-1"})
+
+
+class Region(_Model):
+    code: str = Field(pattern=r"^\d{6}$")
+    name: str
+    province: str = ""
+
+
+class Agency(_Model):
+    code: str = Field(pattern=r"^\d{6}-[A-Z]+$")
+    name: str
+    kind: AgencyKind
+    region: str
+    uscc: str
+    db_url: str = ""  # empty: SQLite file under var_dir
+
+
+class Platform(_Model):
+    code: str = Field(pattern=r"^PLATFORM-[A-Z]+$")
+    name: str
+
+
+class Settings(BaseSettings):
+    """The whole deployment description."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="CASEBUS_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    var_dir: Path = Path("var")
+    kafka: KafkaSettings = KafkaSettings()
+    registry: RegistrySettings = RegistrySettings()
+    validation: ValidationSettings = ValidationSettings()
+    topics: tuple[TopicSpec, ...] = ()
+    regions: tuple[Region, ...] = ()
+    agencies: tuple[Agency, ...] = ()
+    platforms: tuple[Platform, ...] = ()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
+        return (init_settings, env_settings, toml)
+
+    @field_validator("var_dir")
+    @classmethod
+    def _absolute_var_dir(cls, value: Path) -> Path:
+        return value if value.is_absolute() else PROJECT_ROOT / value
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        regions = {r.code for r in self.regions}
+        for agency in self.agencies:
+            if agency.region not in regions:
+                raise ValueError(f"agencies.{agency.code}.region: unknown region {agency.region!r}")
+        codes = [a.code for a in self.agencies] + [p.code for p in self.platforms]
+        dupes = {c for c in codes if codes.count(c) > 1}
+        if dupes:
+            raise ValueError(f"agencies/platforms: duplicate codes {sorted(dupes)}")
+        return self
+
+    @cached_property
+    def agency_by_code(self) -> dict[str, Agency]:
+        return {a.code: a for a in self.agencies}
+
+    def agency(self, code: str) -> Agency:
+        try:
+            return self.agency_by_code[code]
+        except KeyError:
+            known = ", ".join(sorted(self.agency_by_code))
+            raise ConfigError(f"unknown agency {code!r}; configured: {known}") from None
+
+    def topic(self, name: str) -> TopicSpec:
+        for spec in self.topics:
+            if spec.name == name:
+                return spec
+        raise ConfigError(f"topic {name!r} is not configured")
+
+    def database_url(self, agency_code: str) -> str:
+        agency = self.agency(agency_code)
+        if agency.db_url:
+            return agency.db_url
+        return f"sqlite:///{self.var_dir / 'db' / (agency.code + '.sqlite')}"
+
+
+def _config_path() -> Path:
+    return Path(os.environ.get("CASEBUS_CONFIG", DEFAULT_CONFIG))
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Load and validate the settings; raise ConfigError naming each bad key."""
+    path = _config_path()
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    # The issue-level shorthand for the most common override.
+    short = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
+    if short and "kafka" not in overrides:
+        overrides.setdefault("kafka", {"bootstrap": short})
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(root)"
+            lines.append(f"  {key}: {err['msg']}")
+        raise ConfigError(f"invalid configuration in {path}:\n" + "\n".join(lines)) from None
