@@ -13,6 +13,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from casebus.cli.common import CommandError
 from casebus.config import ConfigError
 
 COMMANDS = (
@@ -29,10 +30,6 @@ COMMANDS = (
     "reconcile",
     "demo",
 )
-
-
-class CommandError(Exception):
-    """A failure with a message meant for the operator."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,45 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+# Both create the virtual environment and install casebus into it first.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+# The test broker: its own state folder and ports, so tests never touch the demo's data.
+TEST_ENV := CASEBUS_VAR_DIR=var/test CASEBUS_KAFKA__LOCAL__PORT=39092 \
+            CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT=39093
+
+.PHONY: demo test lint unit install stop clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/casebus demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: $(STAMP) lint
+	@if [ -z "$$CASEBUS_KAFKA_BOOTSTRAP$$CASEBUS_TEST_KAFKA_BOOTSTRAP" ]; then \
+	  $(TEST_ENV) $(BIN)/casebus kafka start --no-topics; fi
+	CASEBUS_TEST_PG_URL=$$(scripts/postgres-up.sh) $(BIN)/pytest -p no:cacheprovider $(PYTEST_ARGS)
+
+# Tests that need neither Kafka nor PostgreSQL (pure functions).
+unit: $(STAMP)
+	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS) tests/contracts
+
+stop:
+	-$(BIN)/casebus kafka stop
+	-$(TEST_ENV) $(BIN)/casebus kafka stop
+
+clean: stop
+	rm -rf var .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,78 @@
+"""Where the Apache Kafka broker's jars come from: KAFKA_HOME, or Maven Central via a pom.
+
+The pom in config/kafka/ names `org.apache.kafka:kafka_2.13` and the logging backend; Maven
+resolves the runtime dependencies and copies them into a per-version user cache folder, so
+a second start downloads nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from casebus.config import PROJECT_ROOT
+
+log = logging.getLogger(__name__)
+
+POM = PROJECT_ROOT / "config" / "kafka" / "pom.xml"
+
+
+class BrokerSetupError(Exception):
+    """The broker cannot be set up on this machine; the message says what is missing."""
+
+
+def kafka_version(pom: Path = POM) -> str:
+    match = re.search(r"<kafka\.version>([^<]+)</kafka\.version>", pom.read_text("utf-8"))
+    if not match:
+        raise BrokerSetupError(f"{pom}: no <kafka.version> property")
+    return match.group(1)
+
+
+def cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "casebus"
+
+
+def broker_classpath() -> tuple[str, str]:
+    """Return (classpath, where it came from), fetching the jars on first use."""
+    home = os.environ.get("KAFKA_HOME")
+    if home:
+        libs = Path(home) / "libs"
+        if not any(libs.glob("kafka_2.13-*.jar")):
+            raise BrokerSetupError(f"KAFKA_HOME={home}: no kafka_2.13-*.jar in {libs}")
+        return f"{libs}/*", f"KAFKA_HOME ({libs})"
+    libs = cache_root() / f"kafka-{kafka_version()}" / "libs"
+    if not (libs / ".complete").exists():
+        _fetch_with_maven(libs)
+    return f"{libs}/*", f"jar cache ({libs})"
+
+
+def _fetch_with_maven(libs: Path) -> None:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise BrokerSetupError(
+            "neither KAFKA_HOME nor Maven (mvn) is available: install Maven "
+            "(apt-get install maven) or point KAFKA_HOME at an Apache Kafka distribution"
+        )
+    libs.parent.mkdir(parents=True, exist_ok=True)
+    log.info("fetching Apache Kafka %s jars from Maven Central into %s", kafka_version(), libs)
+    # Copy into a temporary folder and rename, so an interrupted fetch never looks complete.
+    tmp = Path(tempfile.mkdtemp(dir=libs.parent, prefix=".fetch-"))
+    try:
+        cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"]
+        cmd += [f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"]
+        result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if result.returncode != 0:
+            tail = (result.stdout + result.stderr).strip().splitlines()[-15:]
+            raise BrokerSetupError("mvn could not fetch the Kafka jars:\n" + "\n".join(tail))
+        (tmp / ".complete").touch()
+        if libs.exists():
+            shutil.rmtree(libs)
+        tmp.rename(libs)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
