@@ -1,0 +1,129 @@
+"""Load the Avro contracts from `schemas/` (one `.avsc` per named type).
+
+Each shared topic has one value schema (TopicNameStrategy, subject `<topic>-value`). The
+top-level record references other named types by full name; `schema_for_topic` inlines
+them (each defined once, at first use) so the result can be registered as a single schema.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from fastavro import parse_schema
+
+from casebus.config import PROJECT_ROOT
+
+SCHEMA_DIR = PROJECT_ROOT / "schemas"
+HISTORY_DIR = SCHEMA_DIR / "history"
+NAMESPACE = "cn.casebus"
+
+TOPIC_SCHEMAS: dict[str, str] = {
+    "casebus.penalty": "PenaltyEvent",
+    "casebus.lead": "LeadEvent",
+    "casebus.action": "ActionEvent",
+}
+
+_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def subject_for_topic(topic: str) -> str:
+    """Confluent TopicNameStrategy subject of the topic's value schema."""
+    return f"{topic}-value"
+
+
+@cache
+def _named_types(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
+    """Every `.avsc` in the directory, by full name."""
+    types: dict[str, dict[str, Any]] = {}
+    for path in sorted(directory.glob("*.avsc")):
+        schema = json.loads(path.read_text(encoding="utf-8"))
+        full = _full_name(schema["name"], schema.get("namespace", NAMESPACE))
+        if path.stem != schema["name"]:
+            raise ValueError(f"{path}: file name must match the record name {schema['name']!r}")
+        types[full] = schema
+    return types
+
+
+def _full_name(name: str, namespace: str) -> str:
+    return name if "." in name else f"{namespace}.{name}"
+
+
+def _inline(node: Any, types: dict[str, dict[str, Any]], seen: set[str], namespace: str) -> Any:
+    if isinstance(node, str):
+        if node in _PRIMITIVES:
+            return node
+        full = _full_name(node, namespace)
+        if full in seen:
+            return full
+        if full not in types:
+            raise KeyError(f"unknown Avro type {node!r}")
+        seen.add(full)
+        return _inline(copy.deepcopy(types[full]), types, seen, namespace)
+    if isinstance(node, list):
+        return [_inline(branch, types, seen, namespace) for branch in node]
+    if not isinstance(node, dict):
+        return node
+    kind = node.get("type")
+    if kind in ("record", "error", "enum", "fixed"):
+        ns = node.get("namespace", namespace)
+        seen.add(_full_name(node["name"], ns))
+        if kind in ("record", "error"):
+            for field in node["fields"]:
+                field["type"] = _inline(field["type"], types, seen, ns)
+        return node
+    if kind == "array":
+        node["items"] = _inline(node["items"], types, seen, namespace)
+    elif kind == "map":
+        node["values"] = _inline(node["values"], types, seen, namespace)
+    else:
+        node["type"] = _inline(kind, types, seen, namespace)
+    return node
+
+
+def schema_for_record(name: str) -> dict[str, Any]:
+    """The named type as one self-contained schema (references inlined); a fresh copy."""
+    return copy.deepcopy(_schema_for_record(name))
+
+
+@cache
+def _schema_for_record(name: str) -> dict[str, Any]:
+    result: dict[str, Any] = _inline(_full_name(name, NAMESPACE), _named_types(), set(), NAMESPACE)
+    return result
+
+
+def schema_for_topic(topic: str) -> dict[str, Any]:
+    """The full value schema of a shared topic (JSON, references inlined), for registering."""
+    return schema_for_record(_record_name(topic))
+
+
+def schema_text_for_topic(topic: str) -> str:
+    """The value schema as compact JSON text, as it is registered."""
+    return json.dumps(_schema_for_record(_record_name(topic)), ensure_ascii=False)
+
+
+@cache
+def parsed_schema_for_topic(topic: str) -> Any:
+    """The fastavro-parsed value schema of a topic (cached; do not mutate)."""
+    return parse_schema(schema_for_record(_record_name(topic)))
+
+
+def _record_name(topic: str) -> str:
+    try:
+        return TOPIC_SCHEMAS[topic]
+    except KeyError:
+        known = ", ".join(sorted(TOPIC_SCHEMAS))
+        raise KeyError(f"topic {topic!r} has no value schema; known: {known}") from None
+
+
+def history_versions(subject: str) -> list[tuple[int, dict[str, Any]]]:
+    """Kept versions of a subject from schemas/history/<subject>/v<N>.avsc, oldest first."""
+    folder = HISTORY_DIR / subject
+    found = []
+    for path in folder.glob("v*.avsc"):
+        version = int(path.stem[1:])
+        found.append((version, json.loads(path.read_text(encoding="utf-8"))))
+    return sorted(found, key=lambda item: item[0])
