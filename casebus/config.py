@@ -109,6 +109,56 @@ class Platform(_Model):
     name: str
 
 
+# -- connectors, sandbox and ingest (config/connectors.toml) --------------------------------
+
+
+class ConnectorConfig(_Model):
+    """One scheduled pull from one source system, publishing as `owner`."""
+
+    name: str
+    module: str  # a module under connectors/, e.g. "market_supervision", "jd"
+    owner: str
+    base_url: str
+    interval_seconds: float | None = Field(300, gt=0)
+    cron: str | None = None  # crontab expression; wins over interval_seconds
+    credentials_env: str = ""  # environment variable holding the secret, never the secret
+    options: dict[str, str] = Field(default_factory=dict)
+
+
+class SandboxSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8090, ge=1, le=65535)
+    seed: int = 20241
+    invalid_share: float = Field(0.05, ge=0, le=1)
+    error_rate: float = Field(0.02, ge=0, le=1)
+    rate_limit_per_second: float = Field(50, gt=0)
+
+
+class IngestSettings(_Model):
+    host: str = "127.0.0.1"
+    port: int = Field(8082, ge=1, le=65535)
+    # Token for agency X is read from <prefix><X with "-" → "_">, e.g. CASEBUS_INGEST_TOKEN_510500_SAMR.
+    token_env_prefix: str = "CASEBUS_INGEST_TOKEN_"
+
+
+# -- sync (config/sync.toml) -----------------------------------------------------------------
+
+
+class Subscription(_Model):
+    """What one agency's database receives."""
+
+    agency: str
+    topics: tuple[str, ...] = ("casebus.penalty", "casebus.lead", "casebus.action")
+    regions: tuple[str, ...] = ()  # records of these regions, or shared with them
+    handling: tuple[str, ...] = ("H0", "H1", "H2")  # H3 (police only) for police agencies
+
+
+class SyncSettings(_Model):
+    batch_size: int = Field(2000, ge=1)
+    poll_timeout_ms: int = Field(1000, ge=1)
+    subscriptions: tuple[Subscription, ...] = ()
+
+
 class Settings(BaseSettings):
     """The whole deployment description."""
 
@@ -127,6 +177,10 @@ class Settings(BaseSettings):
     regions: tuple[Region, ...] = ()
     agencies: tuple[Agency, ...] = ()
     platforms: tuple[Platform, ...] = ()
+    connectors: tuple[ConnectorConfig, ...] = ()
+    sandbox: SandboxSettings = SandboxSettings()
+    ingest: IngestSettings = IngestSettings()
+    sync: SyncSettings = SyncSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -137,7 +191,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_path())
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=_config_files())
         return (init_settings, env_settings, toml)
 
     @field_validator("var_dir")
@@ -183,6 +237,15 @@ class Settings(BaseSettings):
 
 def _config_path() -> Path:
     return Path(os.environ.get("CASEBUS_CONFIG", DEFAULT_CONFIG))
+
+
+def _config_files() -> list[Path]:
+    """The main file, then its siblings per area (connectors.toml, sync.toml), merged."""
+    main = _config_path()
+    return [main, *(p for p in (main.parent / f for f in AREA_FILES) if p.is_file())]
+
+
+AREA_FILES = ("connectors.toml", "sync.toml")
 
 
 def load_settings(**overrides: object) -> Settings:
