@@ -1,0 +1,10 @@
+"""Schema registry client (Confluent-compatible REST)."""
+
+from casebus.registry.client import (
+    CompatibilityResult,
+    RegisteredSchema,
+    RegistryClient,
+    RegistryError,
+)
+
+__all__ = ["CompatibilityResult", "RegisteredSchema", "RegistryClient", "RegistryError"]
