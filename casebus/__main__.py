@@ -1,0 +1,7 @@
+"""`python -m casebus` is the `casebus` command."""
+
+import sys
+
+from casebus.cli import main
+
+sys.exit(main())

@@ -1,0 +1,99 @@
+"""`casebus kafka start|stop|status` against a real broker of the test's own."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from kafka import TopicPartition
+
+from casebus.config import load_settings
+from casebus.kafka.broker import LocalKafka, port_is_free
+from casebus.kafka.clients import make_consumer, make_producer
+from tests.fixtures.kafka import free_port
+
+
+def casebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if k != "CASEBUS_KAFKA_BOOTSTRAP"}
+    return subprocess.run(
+        [sys.executable, "-m", "casebus", *args],
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
+
+
+def test_start_twice_stop_frees_port_and_data_survives(tmp_path: Path) -> None:
+    port, controller = free_port(), free_port()
+    env = {
+        "CASEBUS_VAR_DIR": str(tmp_path / "var"),
+        "CASEBUS_KAFKA__LOCAL__PORT": str(port),
+        "CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT": str(controller),
+    }
+    first = casebus(env, "kafka", "start")
+    assert first.returncode == 0, first.stderr
+    assert "topic casebus.penalty: created" in first.stdout
+    second = casebus(env, "kafka", "start")
+    assert second.returncode == 0, second.stderr
+    assert "topic casebus.penalty: exists" in second.stdout
+    pid = re.search(r"pid (\d+)", first.stdout)
+    assert pid and f"pid {pid.group(1)}" in second.stdout
+    brokers = subprocess.run(
+        ["pgrep", "-f", f"kafka.Kafka {tmp_path}"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    assert brokers == [pid.group(1)]
+
+    settings = load_settings(
+        var_dir=tmp_path / "var",
+        kafka={"local": {"port": port, "controller_port": controller}},
+    )
+    producer = make_producer(settings, "survivor")
+    producer.send("casebus.lead", key=b"case-1", value="线索".encode(), headers=[("h", b"1")])
+    producer.flush()
+    producer.close()
+
+    stopped = casebus(env, "kafka", "stop")
+    assert stopped.returncode == 0 and "broker stopped" in stopped.stdout
+    assert port_is_free("127.0.0.1", port)
+    assert casebus(env, "kafka", "status").returncode == 1
+
+    assert casebus(env, "kafka", "start").returncode == 0
+    try:
+        consumer = make_consumer(settings, None, "survivor-reader")
+        parts = [TopicPartition("casebus.lead", p) for p in range(6)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        records = [r for batch in consumer.poll(timeout_ms=10_000).values() for r in batch]
+        consumer.close()
+        assert [(r.key, r.value, list(r.headers)) for r in records] == [
+            (b"case-1", "线索".encode(), [("h", b"1")])
+        ]
+    finally:
+        casebus(env, "kafka", "stop")
+
+
+def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", 0))
+        squatter.listen()
+        taken = squatter.getsockname()[1]
+        env = {
+            "CASEBUS_VAR_DIR": str(tmp_path / "var"),
+            "CASEBUS_KAFKA__LOCAL__PORT": str(taken),
+            "CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT": str(free_port()),
+        }
+        result = casebus(env, "kafka", "start")
+    assert result.returncode == 2
+    assert f"port 127.0.0.1:{taken} is already taken" in result.stderr
+
+
+def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
+    broker = LocalKafka(tmp_path, load_settings().kafka.local)
+    assert broker.status().running is False
