@@ -34,11 +34,9 @@ def reader_problems(reader: avro.schema.Schema, writer: avro.schema.Schema) -> l
     result = ReaderWriterCompatibilityChecker().get_compatibility(reader, writer)
     if result.compatibility is SchemaCompatibilityType.compatible:
         return []
-    locations = ["/".join(str(p) for p in loc) for loc in result.locations]
-    messages = list(result.messages)
-    return [f"{msg} at {loc or '/'}" for msg, loc in zip(messages, locations, strict=False)] or [
-        "incompatible"
-    ]
+    details = zip(result.incompatibilities, result.messages, result.locations, strict=False)
+    found = [f"{kind.value}: {msg} at {loc}" for kind, msg, loc in details]
+    return found or ["incompatible"]
 
 
 def compatibility_problems(

@@ -1,0 +1,169 @@
+"""The `_schemas` topic as the registry's source of truth.
+
+One partition, compacted, created if missing. A background thread tails it from the start
+and applies every record to RegistryState. A write appends a request record, then waits
+until the tail has applied that record's offset and answers with the outcome the replay
+decided — so every process that reads the log agrees on ids and versions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from casebus.config import Settings
+from casebus.kafka.clients import make_admin
+from services.registry.state import Outcome, RegistryState
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class StoreUnavailable(Exception):
+    """Kafka did not answer in time: the request may be retried (503)."""
+
+
+class KafkaStore:
+    def __init__(self, settings: Settings, *, timeout: float = 30.0) -> None:
+        self._settings = settings
+        self._topic = settings.registry.topic
+        self._tp = TopicPartition(self._topic, 0)
+        self._timeout = timeout
+        self.state = RegistryState(default_level=settings.registry.compatibility)
+        self._cond = threading.Condition()
+        self._applied = 0  # next offset to apply
+        self._outcomes: dict[str, Outcome] = {}  # request id -> outcome, for waiting writers
+        self._waiting: set[str] = set()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._probe_lock = threading.Lock()
+        bootstrap = settings.kafka.bootstrap_servers
+        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._producer: KafkaProducer | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._ensure_topic()
+        self._producer = KafkaProducer(
+            bootstrap_servers=self._settings.kafka.bootstrap_servers,
+            acks="all",
+            retries=5,
+            client_id="casebus-registry",
+        )
+        self._consumer.assign([self._tp])
+        self._consumer.seek_to_beginning(self._tp)
+        self._thread = threading.Thread(target=self._tail, name="registry-tail", daemon=True)
+        self._thread.start()
+        self.sync()
+        log.info("registry state loaded from %s: %d schemas", self._topic, len(self.state.schemas))
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._producer is not None:
+            self._producer.close(timeout=5)
+        self._consumer.close()
+        self._probe.close()
+
+    def _ensure_topic(self) -> None:
+        admin = make_admin(self._settings, client_id="casebus-registry-admin")
+        try:
+            spec = NewTopic(
+                self._topic,
+                1,
+                self._settings.kafka.replication_factor,
+                topic_configs={"cleanup.policy": "compact"},
+            )
+            admin.create_topics([spec])
+            log.info("created topic %s", self._topic)
+        except TopicAlreadyExistsError:
+            pass
+        finally:
+            admin.close()
+
+    # -- reading the log -------------------------------------------------------------------
+
+    def _tail(self) -> None:
+        while not self._stop.is_set():
+            try:
+                batches = self._consumer.poll(timeout_ms=100)
+                position = self._consumer.position(self._tp)
+            except Exception:
+                log.exception("reading %s failed; retrying", self._topic)
+                self._stop.wait(1.0)
+                continue
+            with self._cond:
+                for records in batches.values():
+                    for record in records:
+                        self._apply(record.key, record.value)
+                        self._applied = record.offset + 1
+                self._applied = max(self._applied, position)
+                self._cond.notify_all()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        if value is None:
+            return  # tombstone: nothing we write, nothing to apply
+        try:
+            record = json.loads(value)
+            outcome = self.state.apply(record)
+        except Exception as exc:
+            # Like Karapace: move past an entry we cannot use, so the registry makes progress.
+            log.warning("skipping bad %s record %r: %s", self._topic, key, exc)
+            return
+        request = record.get("request")
+        if request in self._waiting:
+            self._outcomes[request] = outcome
+
+    def sync(self) -> None:
+        """Wait until everything in the log now has been applied (read-your-writes)."""
+        with self._probe_lock:
+            end = self._probe.end_offsets([self._tp])[self._tp]
+        self._wait_for(lambda: self._applied >= end)
+
+    def _wait_for(self, predicate: Callable[[], bool]) -> None:
+        with self._cond:
+            if not self._cond.wait_for(predicate, timeout=self._timeout):
+                raise StoreUnavailable(f"timed out reading {self._topic}")
+
+    # -- reads and writes ------------------------------------------------------------------
+
+    def read(self, func: Callable[[RegistryState], T]) -> T:
+        """Run a read against a consistent state (under the apply lock)."""
+        with self._cond:
+            return func(self.state)
+
+    def write(self, kind: str, **fields: Any) -> Outcome:
+        """Append a request record and return the outcome the log replay gives it."""
+        assert self._producer is not None, "store not started"
+        request = uuid.uuid4().hex
+        record = {"kind": kind, "request": request, **fields}
+        key = json.dumps({"kind": kind, "request": request}).encode()
+        with self._cond:
+            self._waiting.add(request)
+        try:
+            future = self._producer.send(
+                self._topic, key=key, value=json.dumps(record).encode(), partition=0
+            )
+            offset = future.get(timeout=self._timeout).offset
+            self._wait_for(lambda: self._applied > offset)
+            with self._cond:
+                return self._outcomes.pop(request, Outcome(500, 50001, "request was not applied"))
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"writing to {self._topic} failed: {exc}") from exc
+        finally:
+            with self._cond:
+                self._waiting.discard(request)
+                self._outcomes.pop(request, None)
