@@ -48,16 +48,16 @@ class Checks:
         value = obj.get(key)
         if value is None:
             if required:
-                self.add(f"{path}.{key}", "required", None, "is required")
+                self.add(_join(path, key), "required", None, "is required")
         elif isinstance(value, str) and not value.strip():
-            self.add(f"{path}.{key}", "required", value, "is blank")
+            self.add(_join(path, key), "required", value, "is blank")
 
     def code(
         self, obj: Mapping[str, Any], key: str, table: Container[str], path: str, what: str
     ) -> None:
         value = obj.get(key)
         if isinstance(value, str) and value not in table:
-            self.add(f"{path}.{key}", "code", value, f"{value!r} is not a known {what}")
+            self.add(_join(path, key), "code", value, f"{value!r} is not a known {what}")
 
     def codes(
         self, obj: Mapping[str, Any], key: str, table: Container[str], path: str, what: str
@@ -67,13 +67,15 @@ class Checks:
             return
         for i, value in enumerate(values):
             if isinstance(value, str) and value not in table:
-                self.add(f"{path}.{key}[{i}]", "code", value, f"{value!r} is not a known {what}")
+                self.add(
+                    f"{_join(path, key)}[{i}]", "code", value, f"{value!r} is not a known {what}"
+                )
 
     def owner(self, obj: Mapping[str, Any], key: str, path: str) -> None:
         value = obj.get(key)
         if isinstance(value, str) and value not in self.known.owners:
             self.add(
-                f"{path}.{key}", "code", value, f"{value!r} is not a configured agency or platform"
+                _join(path, key), "code", value, f"{value!r} is not a configured agency or platform"
             )
 
     def region(self, value: object, field: str) -> None:
@@ -87,7 +89,7 @@ class Checks:
         value = obj.get(key)
         if not isinstance(value, str):
             return False
-        field = f"{path}.{key}"
+        field = _join(path, key)
         normal = uscc.normalise(value)
         if normal != value:
             self.add(field, "uscc.not_normalised", value, f"write it as {normal!r}")
@@ -104,7 +106,7 @@ class Checks:
         self, obj: Mapping[str, Any], key: str, path: str, *, future_ok: bool = False
     ) -> datetime | None:
         value = obj.get(key)
-        field = f"{path}.{key}" if path else key
+        field = _join(path, key)
         if isinstance(value, datetime):
             if value.tzinfo is None:
                 self.add(field, "timezone", value, "has no time zone; give an aware UTC datetime")
@@ -124,14 +126,14 @@ class Checks:
         if not isinstance(value, date):
             return None
         if value > self.latest_date:
-            self.add(f"{path}.{key}", "future", value, f"{value.isoformat()} is in the future")
+            self.add(_join(path, key), "future", value, f"{value.isoformat()} is in the future")
         return value
 
     def amount(self, obj: Mapping[str, Any], key: str, path: str) -> None:
         value = obj.get(key)
         if not isinstance(value, Decimal):
             return
-        field = f"{path}.{key}"
+        field = _join(path, key)
         if not value.is_finite():
             self.add(field, "decimal.finite", value, "must be a finite number")
             return
@@ -147,3 +149,7 @@ class Checks:
             )
         if value.adjusted() >= MAX_INTEGER_DIGITS:
             self.add(field, "decimal.precision", value, f"{value} exceeds decimal(18, 6)")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}.{key}" if path else key
