@@ -123,6 +123,10 @@ class ConnectorConfig(_Model):
     cron: str | None = None  # crontab expression; wins over interval_seconds
     credentials_env: str = ""  # environment variable holding the secret, never the secret
     options: dict[str, str] = Field(default_factory=dict)
+    # Shared topic name -> the name actually written (tests isolate topics, e.g.
+    # {"casebus.lead": "t.lead.1a2b", "casebus.rejects": "t.rejects.1a2b"}).
+    topics: dict[str, str] = Field(default_factory=dict)
+    page_size: int = Field(50, ge=1, le=1000)
 
 
 class SandboxSettings(_Model):
@@ -132,6 +136,9 @@ class SandboxSettings(_Model):
     invalid_share: float = Field(0.05, ge=0, le=1)
     error_rate: float = Field(0.02, ge=0, le=1)
     rate_limit_per_second: float = Field(50, gt=0)
+    records_per_system: int = Field(30, ge=1, le=100_000)
+    latency_ms: float = Field(0, ge=0)  # added to every data request (tests slow it down)
+    retry_after_seconds: int = Field(1, ge=0)  # sent with 429
 
 
 class IngestSettings(_Model):
@@ -139,24 +146,52 @@ class IngestSettings(_Model):
     port: int = Field(8082, ge=1, le=65535)
     # Token for agency X is read from <prefix><X with "-" → "_">, e.g. CASEBUS_INGEST_TOKEN_510500_SAMR.
     token_env_prefix: str = "CASEBUS_INGEST_TOKEN_"
+    max_batch: int = Field(1000, ge=1)
+    kafka_timeout_seconds: float = Field(10, gt=0)  # longer than this without acks: 503
 
 
 # -- sync (config/sync.toml) -----------------------------------------------------------------
 
 
 class Subscription(_Model):
-    """What one agency's database receives."""
+    """What one agency's database receives (services/sync/filtering.py applies it).
+
+    A record is admitted when its topic is listed, its handling code is listed, and it is
+    the agency's own, or of one of `regions`, or shared with one of `regions` or with the
+    agency itself. H2 (named agencies) needs the agency named in shared_with (or owning it).
+    """
 
     agency: str
     topics: tuple[str, ...] = ("casebus.penalty", "casebus.lead", "casebus.action")
     regions: tuple[str, ...] = ()  # records of these regions, or shared with them
     handling: tuple[str, ...] = ("H0", "H1", "H2")  # H3 (police only) for police agencies
 
+    @field_validator("handling")
+    @classmethod
+    def _known_handling(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = sorted(set(value) - {"H0", "H1", "H2", "H3"})
+        if unknown:
+            raise ValueError(f"unknown handling codes {unknown}; known: H0, H1, H2, H3")
+        return value
+
 
 class SyncSettings(_Model):
     batch_size: int = Field(2000, ge=1)
     poll_timeout_ms: int = Field(1000, ge=1)
     subscriptions: tuple[Subscription, ...] = ()
+    # Overrides for tests and one-off runs (CASEBUS_SYNC__TOPICS='["t1","t2"]', ...);
+    # empty means the default named beside each.
+    topics: tuple[str, ...] = ()  # the subscription's topics
+    db_url: str = ""  # Settings.database_url(agency)
+    group_id: str = ""  # casebus.sync.<agency>
+    dlq_topic: str = ""  # casebus.dlq.sync.<agency>
+    retry_max_seconds: float = Field(10.0, gt=0)  # backoff cap while the DB/registry is down
+
+    def subscription(self, agency: str) -> Subscription:
+        for sub in self.subscriptions:
+            if sub.agency == agency:
+                return sub
+        raise ConfigError(f"no sync subscription for agency {agency!r} (config/sync.toml)")
 
 
 class Settings(BaseSettings):

@@ -1,0 +1,192 @@
+"""The apply rule, written once: live sync and replay both call `apply_batch`.
+
+- a new (kind, owner, record_id) is inserted; a higher revision replaces the stored one;
+- a lower revision is stale, the same revision with the same digest a duplicate: logged only;
+- the same revision with a different digest is a conflict: kept out, alerted (ERROR log),
+  and the caller sends it to the DLQ.
+
+A batch is decided in memory, in delivery order, against the current revisions loaded in one
+query, so two revisions of one record in one batch resolve as they would one by one; then
+only the final state of each record is written (bulk upserts). Every item, whatever its
+outcome, gets an event-log row. Nothing here commits: the caller owns the transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+from sqlalchemy import Connection, select
+
+from casebus.events import Event
+from services.sync.db.models import EventLogEntry, Record, table_of
+from services.sync.records import (
+    NotARecord,
+    RecordKey,
+    content_digest,
+    record_key,
+    record_kind,
+)
+from services.sync.writes import write_records
+
+log = logging.getLogger(__name__)
+
+_LOOKUP_CHUNK = 2000  # record ids (bound parameters) per query, below SQLite's limit
+
+
+class Outcome(StrEnum):
+    APPLIED = "applied"
+    STALE = "stale"
+    DUPLICATE = "duplicate"
+    CONFLICT = "conflict"
+    REJECTED = "rejected"
+    FILTERED = "filtered"
+
+
+@dataclass(frozen=True, slots=True)
+class Provenance:
+    topic: str
+    partition: int
+    offset: int
+    schema_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Incoming:
+    """One consumed event: decoded (`event`), or rejected before apply (`error` set)."""
+
+    provenance: Provenance
+    event: Event | None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome
+    detail: str | None = None
+
+
+@dataclass(slots=True)
+class _Prepared:
+    kind: str
+    key: RecordKey
+    digest: str
+
+
+def apply_batch(
+    conn: Connection,
+    items: Sequence[Incoming],
+    *,
+    admit: Callable[[Event, str], bool] | None = None,
+    now: datetime | None = None,
+) -> list[Result]:
+    """Apply the items in order; return one Result per item. `admit(event, kind)` filters."""
+    now = now or datetime.now(UTC)
+    prepared: list[_Prepared | Result] = [_prepare(item, admit) for item in items]
+    keys = {p.key for p in prepared if isinstance(p, _Prepared)}
+    current = _current_revisions(conn, keys)
+    winners: dict[RecordKey, tuple[Event, _Prepared]] = {}
+    results: list[Result] = []
+    for item, prep in zip(items, prepared, strict=True):
+        if isinstance(prep, Result):
+            results.append(prep)
+            continue
+        assert item.event is not None
+        result = _decide(item.event, prep, current.get(prep.key))
+        if result.outcome is Outcome.APPLIED:
+            current[prep.key] = (int(item.event["revision"]), prep.digest)
+            winners[prep.key] = (item.event, prep)
+        elif result.outcome is Outcome.CONFLICT:
+            log.error(
+                "conflict on %s %s/%s at %s:%d@%d: %s",
+                prep.kind,
+                prep.key[1],
+                prep.key[2],
+                item.provenance.topic,
+                item.provenance.partition,
+                item.provenance.offset,
+                result.detail,
+            )
+        results.append(result)
+    write_records(conn, [(event, p.kind, p.digest) for event, p in winners.values()], now=now)
+    _log_events(conn, items, prepared, results, now)
+    return results
+
+
+def _prepare(item: Incoming, admit: Callable[[Event, str], bool] | None) -> _Prepared | Result:
+    if item.event is None or item.error is not None:
+        return Result(Outcome.REJECTED, item.error or "not decoded")
+    try:
+        kind = record_kind(item.event)
+    except NotARecord as exc:
+        return Result(Outcome.REJECTED, str(exc))
+    if admit is not None and not admit(item.event, kind):
+        return Result(Outcome.FILTERED)
+    return _Prepared(kind, record_key(item.event, kind), content_digest(item.event, kind))
+
+
+def _decide(event: Event, prep: _Prepared, stored: tuple[int, str] | None) -> Result:
+    revision = int(event["revision"])
+    if stored is None or revision > stored[0]:
+        return Result(Outcome.APPLIED)
+    if revision < stored[0]:
+        return Result(Outcome.STALE, f"revision {revision} < stored {stored[0]}")
+    if prep.digest == stored[1]:
+        return Result(Outcome.DUPLICATE)
+    return Result(
+        Outcome.CONFLICT,
+        f"revision {revision} stored with digest {stored[1][:12]}, event has {prep.digest[:12]}",
+    )
+
+
+def _current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey, tuple[int, str]]:
+    """Stored (revision, digest) of the given records: one query per chunk of record ids."""
+    found: dict[RecordKey, tuple[int, str]] = {}
+    record_ids = sorted({key[2] for key in keys})
+    for start in range(0, len(record_ids), _LOOKUP_CHUNK):
+        query = select(
+            Record.kind, Record.owner, Record.record_id, Record.revision, Record.digest
+        ).where(Record.record_id.in_(record_ids[start : start + _LOOKUP_CHUNK]))
+        for kind, owner, record_id, revision, digest in conn.execute(query):
+            key = RecordKey((kind, owner, record_id))
+            if key in keys:  # another owner's record with the same id is not asked for
+                found[key] = (revision, digest)
+    return found
+
+
+def _log_events(
+    conn: Connection,
+    items: Sequence[Incoming],
+    prepared: Sequence[_Prepared | Result],
+    results: Sequence[Result],
+    now: datetime,
+) -> None:
+    rows = []
+    for item, prep, result in zip(items, prepared, results, strict=True):
+        event = item.event or {}
+        prov = item.provenance
+        rows.append(
+            {
+                "topic": prov.topic,
+                "partition": prov.partition,
+                "offset": prov.offset,
+                "schema_id": prov.schema_id,
+                "event_id": str(event["event_id"]) if "event_id" in event else None,
+                "producer": event.get("producer"),
+                "event_type": event.get("event_type"),
+                "kind": prep.kind if isinstance(prep, _Prepared) else None,
+                "owner": event.get("owner"),
+                "record_id": event.get("record_id"),
+                "revision": event.get("revision"),
+                "case_id": event.get("case_id"),
+                "digest": prep.digest if isinstance(prep, _Prepared) else None,
+                "outcome": result.outcome.value,
+                "detail": result.detail,
+                "logged_at": now,
+            }
+        )
+    if rows:
+        conn.execute(table_of(EventLogEntry).insert(), rows)

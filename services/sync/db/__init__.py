@@ -1,0 +1,1 @@
+"""The agency database: typed models, engines and migrations."""

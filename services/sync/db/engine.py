@@ -1,0 +1,64 @@
+"""Engines for agency databases, and the migrations run at start."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def make_engine(url: str, **options: Any) -> Engine:
+    """An engine for an agency database; SQLite files get WAL and synchronous=NORMAL.
+
+    WAL with synchronous=NORMAL keeps every commit atomic and durable against a process
+    crash (the only crash the offsets-in-the-database checkpoint must survive here).
+    """
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """`alembic upgrade head` on this database, through alembic's API."""
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    log.debug("database %s at head", engine.url.render_as_string(hide_password=True))
+
+
+def open_database(url: str, **options: Any) -> Engine:
+    """Engine for `url`, migrated to head."""
+    engine = make_engine(url, **options)
+    migrate(engine)
+    return engine

@@ -1,0 +1,26 @@
+"""Which records a subscription admits (config/sync.toml; rules in Subscription's doc)."""
+
+from __future__ import annotations
+
+from casebus.config import Subscription
+from casebus.events import Event
+from services.sync.records import TOPIC_BY_KIND
+
+
+def admits(sub: Subscription, event: Event, kind: str) -> bool:
+    """Whether `sub`'s agency receives this record (by topic, handling code and reach)."""
+    if TOPIC_BY_KIND[kind] not in sub.topics:
+        return False
+    handling = str(event["handling"])
+    if handling not in sub.handling:
+        return False
+    shared = {str(s) for s in event["shared_with"]}
+    if event["owner"] == sub.agency or sub.agency in shared:
+        return True
+    if handling == "H2":  # named agencies only: a region in shared_with is not enough
+        return False
+    return event["region"] in sub.regions or not shared.isdisjoint(sub.regions)
+
+
+def both_admit(a: Subscription, b: Subscription, event: Event, kind: str) -> bool:
+    return admits(a, event, kind) and admits(b, event, kind)

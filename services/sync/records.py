@@ -1,0 +1,97 @@
+"""From a decoded event to what the database stores: kind, identity, digest and rows."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, NewType
+
+from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, Event, EventType
+
+RecordKey = NewType("RecordKey", tuple[str, str, str])  # (kind, owner, record_id)
+
+KINDS = ("penalty", "lead", "transfer", "action", "case")
+TOPIC_BY_KIND = {
+    "penalty": PENALTY_TOPIC,
+    "lead": LEAD_TOPIC,
+    "transfer": ACTION_TOPIC,
+    "action": ACTION_TOPIC,
+    "case": ACTION_TOPIC,
+}
+
+# Envelope fields that define a record revision. Left out on purpose: event_id,
+# published_at and producer, which change when the same revision is delivered again.
+DIGEST_ENVELOPE = (
+    "event_type",
+    "occurred_at",
+    "owner",
+    "record_id",
+    "revision",
+    "case_id",
+    "region",
+    "shared_with",
+    "handling",
+)
+
+
+class NotARecord(ValueError):
+    """The event carries no payload this database knows how to store."""
+
+
+def record_kind(event: Event) -> str:
+    """`penalty`, `lead`, or on casebus.action the family of the event type."""
+    if event.get("penalty") is not None:
+        return "penalty"
+    if event.get("lead") is not None:
+        return "lead"
+    if event.get("action") is not None:
+        try:
+            family = EventType(str(event["event_type"])).family
+        except ValueError:
+            raise NotARecord(f"event_type: unknown action type {event['event_type']!r}") from None
+        if family in ("transfer", "action", "case"):
+            return family
+        raise NotARecord(f"event_type: {event['event_type']} does not belong on an action event")
+    raise NotARecord("event has no penalty, lead or action payload")
+
+
+def payload_of(event: Event, kind: str) -> dict[str, Any]:
+    field = kind if kind in ("penalty", "lead") else "action"
+    payload: dict[str, Any] = event[field]
+    return payload
+
+
+def record_key(event: Event, kind: str) -> RecordKey:
+    return RecordKey((kind, str(event["owner"]), str(event["record_id"])))
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="milliseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, bytes):
+        return value.hex()
+    raise TypeError(f"cannot canonicalise {type(value).__name__}")
+
+
+def canonical_json(value: object) -> str:
+    """Sorted keys, no spaces, UTF-8 text; instants in UTC with milliseconds."""
+    return json.dumps(
+        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
+    )
+
+
+def content_digest(event: Event, kind: str) -> str:
+    """sha256 of the record's content: the defining envelope fields and the payload."""
+    content = {name: event[name] for name in DIGEST_ENVELOPE}
+    content["kind"] = kind
+    content["payload"] = payload_of(event, kind)
+    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
