@@ -254,7 +254,7 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 async def _schema_from(request: Request) -> str:
     body = await _json_body(request)
-    if body.get("schemaType", "AVRO") != "AVRO":
+    if (body.get("schemaType") or "AVRO") != "AVRO":
         raise ApiError(error(422, 42201, f"unsupported schemaType {body['schemaType']!r}"))
     if body.get("references"):
         raise ApiError(error(422, 42201, "schema references are not supported"))
