@@ -1,0 +1,34 @@
+"""`casebus schemas register`: register the topic value schemas with the registry."""
+
+from __future__ import annotations
+
+import argparse
+
+from casebus.cli.common import CommandError
+from casebus.config import load_settings
+from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
+from casebus.registry import RegistryClient, RegistryError
+from casebus.serde import SchemaRegistryUnavailable
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("schemas", help="event contracts")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    reg = actions.add_parser("register", help="register schemas/ with the registry")
+    reg.add_argument("--url", help="registry URL (default: registry.url)")
+    reg.set_defaults(handler=_register)
+
+
+def _register(args: argparse.Namespace) -> int:
+    url = args.url or load_settings().registry.url
+    client = RegistryClient(url)
+    try:
+        for topic in TOPIC_SCHEMAS:
+            subject = subject_for_topic(topic)
+            schema_id = client.register(subject, schema_for_topic(topic))
+            print(f"{subject} -> {schema_id}")
+    except (RegistryError, SchemaRegistryUnavailable) as exc:
+        raise CommandError(str(exc)) from exc
+    finally:
+        client.close()
+    return 0
