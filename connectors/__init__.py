@@ -1,0 +1,1 @@
+"""Source-system connectors: one module per system, run by connectors.runner."""

@@ -1,0 +1,69 @@
+"""Payload builders shared by connectors whose sources carry the same kind of record."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from connectors import codes
+from connectors.base import Fields
+
+
+def lead_payload(f: Fields, *, status: str | None, platform_label: Any) -> dict[str, Any]:
+    """A lead from an agency case system's lead record (market supervision's shape)."""
+    r = f.record
+    return {
+        "lead_no": f.req("id", "lead_no"),
+        "source": codes.translate(codes.LEAD_SOURCE, f.req("source"), "lead.source",
+                                  f.violations),
+        "platform": codes.PLATFORM.get(str(platform_label)) if platform_label else None,
+        "seller_name": f.req("seller_name"),
+        "seller_uscc": f.opt("seller_uscc"),
+        "seller_id_no": None,
+        "shop_name": f.req("shop_name"),
+        "shop_id": None,
+        "shop_url": f.req("shop_url"),
+        "items": [
+            {"listing_url": i.get("url"), "listing_id": i.get("id"), "title": i.get("title")}
+            for i in f.req("items") or []
+        ],
+        "infringement_type": codes.translate(
+            codes.INFRINGEMENT, r.get("infringement"), "lead.infringement_type", f.violations
+        ),
+        "right_certificate": f.opt("right_certificate"),
+        "description": f.req("description"),
+        "evidence": [evidence(e, f) for e in f.req("evidence") or []],
+        "platform_actions": [],
+        "status": status,
+        "jurisdiction_owner": f.req("jurisdiction", "jurisdiction_owner"),
+        "target_regions": list(r.get("regions") or []),
+        "informant": None,
+    }  # fmt: skip
+
+
+def evidence(e: dict[str, Any], f: Fields, *, keys: tuple[str, str, str] = (
+        "url", "sha256", "captured_at")) -> dict[str, Any]:  # fmt: skip
+    uri, digest, at = keys
+    inner = Fields(e, f.prefix + "evidence.", f.violations)  # failures land in f
+    return {"uri": e.get(uri), "sha256": e.get(digest), "captured_at": inner.instant(at)}
+
+
+def transfer_payload(f: Fields) -> dict[str, Any]:
+    return {
+        "kind": codes.translate(codes.TRANSFER_KIND, f.req("transfer_kind"), "action.kind",
+                                f.violations),
+        "from_owner": f.req("from", "from_owner"),
+        "to_owner": f.req("to", "to_owner"),
+        "document_no": f.req("id", "document_no"),
+        "related_records": list(f.opt("related") or []),
+        "materials": [
+            {"kind": codes.MATERIAL_KIND.get(m.get("kind"), "OTHER"), "title": m.get("title"),
+             "uri": m.get("url"), "sha256": m.get("sha256")}
+            for m in f.opt("materials") or []
+        ],
+        "approved_at": f.instant("approved_at", required=False),
+        "sent_at": f.instant("sent_at", required=False),
+        "decision": None, "decision_reason": None, "decided_at": None,
+        "reconsideration_requested_at": None, "procuratorate_supervision": None,
+        "seized_items_handed_over_at": None, "decide_due": None, "send_due": None,
+        "file_decision_due": None, "reconsideration_due": None, "seized_items_due": None,
+    }  # fmt: skip

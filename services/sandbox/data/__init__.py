@@ -1,0 +1,1 @@
+"""Deterministic, seedable source data for the sandbox systems."""
