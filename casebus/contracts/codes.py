@@ -111,5 +111,7 @@ def known(settings: Settings) -> Known:
         platforms=frozenset(p.code for p in settings.platforms) | DOMAIN_PLATFORMS,
         regions=frozenset(r.code for r in settings.regions),
     )
+    if len(_KNOWN) > 64:  # tests build many Settings; keep the cache small
+        _KNOWN.clear()
     _KNOWN[id(settings)] = (settings, result)
     return result
