@@ -179,9 +179,9 @@ class SyncSettings(_Model):
     batch_size: int = Field(2000, ge=1)
     poll_timeout_ms: int = Field(1000, ge=1)
     subscriptions: tuple[Subscription, ...] = ()
-    # Overrides for tests and one-off runs (CASEBUS_SYNC__TOPICS='["t1","t2"]', ...);
-    # empty means the default named beside each.
-    topics: tuple[str, ...] = ()  # the subscription's topics
+    # Overrides for tests and one-off runs, e.g. CASEBUS_SYNC__TOPICS='["casebus.lead=t.lead.1"]'
+    # (shared topic=topic read); empty means the default named beside each.
+    topics: tuple[str, ...] = ()  # the subscription's topics, under their own names
     db_url: str = ""  # Settings.database_url(agency)
     group_id: str = ""  # casebus.sync.<agency>
     dlq_topic: str = ""  # casebus.dlq.sync.<agency>

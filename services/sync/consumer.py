@@ -1,0 +1,214 @@
+"""The sync consumer: one consumer group per agency, offsets stored in the agency database.
+
+Checkpoint order, per batch, in ONE database transaction:
+  1. apply the batch (record rows and event-log rows),
+  2. store the next offset of every partition in the batch,
+  3. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
+  4. commit.
+A crash before 4 rolls everything back and the batch is read again (DLQ entries may repeat,
+never go missing); nothing is ever committed to Kafka. On assignment the consumer seeks to
+the offsets stored in the database. A transient fault (database, registry, broker) rolls
+back, seeks to the batch start and retries with backoff: nothing goes to the DLQ for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+
+from casebus.config import Settings, Subscription
+from casebus.events import Event
+from services.sync.apply import Incoming, Outcome, apply_batch
+from services.sync.decode import BatchDecoder, Consumed, TransientFault
+from services.sync.dlq import DeadLetters
+from services.sync.filtering import admits
+from services.sync.offsets import load_offsets, save_offsets
+from services.sync.report import SyncReport
+
+log = logging.getLogger(__name__)
+
+_TO_DLQ = (Outcome.REJECTED, Outcome.CONFLICT)
+# What one bad event can raise while applied (the database refusing a value, a payload the
+# validator let through but the tables cannot hold): isolate it, DLQ it, move on.
+_APPLY_ERRORS = (DBAPIError, KeyError, TypeError, ValueError)
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """Unreachable or restarting database (or a locked SQLite file): wait and retry."""
+    if isinstance(exc, OperationalError | DisconnectionError):
+        return True
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+class Backoff:
+    def __init__(self, cap: float, first: float = 0.25) -> None:
+        self._first, self._cap, self._next = first, cap, first
+
+    def wait(self, stop: threading.Event) -> None:
+        stop.wait(self._next)
+        self._next = min(self._next * 2, self._cap)
+
+    def reset(self) -> None:
+        self._next = self._first
+
+
+class _SeekToStored(ConsumerRebalanceListener):
+    def __init__(self, runner: SyncConsumer) -> None:
+        self._runner = runner
+
+    def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
+        self._runner.pending_seek.difference_update(revoked)  # batches are committed already
+
+    def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
+        self._runner.pending_seek.update(assigned)
+        self._runner.seek_pending()
+
+
+class SyncConsumer:
+    def __init__(
+        self,
+        settings: Settings,
+        sub: Subscription,
+        *,
+        engine: Engine,
+        consumer: KafkaConsumer,
+        decoder: BatchDecoder,
+        dead_letters: DeadLetters,
+        group: str,
+        topics: Sequence[str],
+    ) -> None:
+        self.settings, self.sub, self.engine, self.consumer = settings, sub, engine, consumer
+        self.decoder, self.dead_letters, self.group = decoder, dead_letters, group
+        self.pending_seek: set[TopicPartition] = set()
+        self.report = SyncReport(sub.agency)
+        self._backoff = Backoff(settings.sync.retry_max_seconds)
+        self._admit: Callable[[Event, str], bool] = lambda event, kind: admits(sub, event, kind)
+        consumer.subscribe(list(topics), listener=_SeekToStored(self))
+
+    def seek_pending(self) -> bool:
+        """Seek new partitions to their stored offsets; while the DB is down, pause them."""
+        if not self.pending_seek:
+            return True
+        parts = sorted(self.pending_seek)
+        try:
+            with self.engine.connect() as conn:
+                stored = load_offsets(conn, self.group, [(tp.topic, tp.partition) for tp in parts])
+        except DBAPIError as exc:
+            if not is_transient_db_error(exc):
+                raise
+            log.warning("cannot read stored offsets (%s); partitions paused", exc)
+            self.consumer.pause(*parts)
+            return False
+        for tp in parts:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset)
+        self.consumer.resume(*parts)
+        self.pending_seek.clear()
+        log.info("assigned %s; resumed from stored offsets %s", parts, stored)
+        return True
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> SyncReport:
+        started = time.monotonic()
+        batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
+        while not stop.is_set():
+            if self.pending_seek and not self.seek_pending():
+                self._pause(stop)
+            polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
+            records = [
+                r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
+            ]
+            if not records:
+                if until_idle and self._idle():
+                    break
+                continue
+            try:
+                self._process(records)
+                self._backoff.reset()
+            except TransientFault as exc:
+                self._rewind(records)
+                log.warning("transient fault, batch will be retried: %s", exc)
+                self._pause(stop)
+        self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _pause(self, stop: threading.Event) -> None:
+        self.report.retries += 1
+        self._backoff.wait(stop)
+
+    def _process(self, records: Sequence[Any]) -> None:
+        consumed = self.decoder.decode(records)
+        try:
+            results = self._checkpoint(consumed)
+        except _APPLY_ERRORS as exc:
+            if is_transient_db_error(exc):
+                raise TransientFault(f"database: {exc}") from exc
+            log.error("batch failed to apply (%s); applying one by one", exc)
+            results = self._one_by_one(consumed)
+        self.report.add(results)
+
+    def _checkpoint(self, consumed: Sequence[Consumed]) -> list[Any]:
+        next_offsets: dict[tuple[str, int], int] = {}
+        for c in consumed:
+            next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
+        with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
+            results = apply_batch(conn, [c.incoming for c in consumed], admit=self._admit)
+            save_offsets(conn, self.group, next_offsets)
+            dead = 0
+            for c, result in zip(consumed, results, strict=True):
+                if result.outcome in _TO_DLQ:
+                    error_class = c.error_class or (
+                        "RevisionConflict" if result.outcome is Outcome.CONFLICT else "Rejected"
+                    )
+                    message = c.error_message or result.detail or ""
+                    self.dead_letters.send(c.record, error_class, message)
+                    dead += 1
+            if dead:
+                self.dead_letters.flush()  # acknowledged before the offsets commit
+        self.report.dead_lettered += dead
+        return results
+
+    def _one_by_one(self, consumed: Sequence[Consumed]) -> list[Any]:
+        """A batch the database refused: find the event(s) it cannot take, DLQ them."""
+        results = []
+        for c in consumed:
+            try:
+                results.extend(self._checkpoint([c]))
+            except _APPLY_ERRORS as exc:
+                if is_transient_db_error(exc):
+                    raise TransientFault(f"database: {exc}") from exc
+                why = f"cannot apply: {type(exc).__name__}: {exc}"
+                bad = Incoming(c.incoming.provenance, c.incoming.event, why)
+                failed = Consumed(c.record, bad, "ApplyError", why)
+                results.extend(self._checkpoint([failed]))
+        return results
+
+    def _rewind(self, records: Sequence[Any]) -> None:
+        first: dict[TopicPartition, int] = {}
+        for r in records:
+            tp = TopicPartition(r.topic, r.partition)
+            first[tp] = min(first.get(tp, r.offset), r.offset)
+        for tp, offset in first.items():
+            self.consumer.seek(tp, offset)
+
+    def _idle(self) -> bool:
+        """Caught up: every assigned partition read to its end (as of now)."""
+        assigned = self.consumer.assignment()
+        if not assigned or self.pending_seek:
+            return False
+        try:
+            ends: Mapping[TopicPartition, int] = self.consumer.end_offsets(list(assigned))
+        except KafkaError as exc:
+            log.warning("cannot read end offsets: %s", exc)
+            return False
+        return all(self.consumer.position(tp) >= ends[tp] for tp in assigned)

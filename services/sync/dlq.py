@@ -1,0 +1,74 @@
+"""The sync DLQ: original key, value bytes and headers, plus headers saying what went wrong."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from casebus.config import Settings, TopicSpec
+from casebus.kafka.clients import make_admin, make_producer
+from casebus.kafka.topics import ensure_topics
+from services.sync.decode import TransientFault
+
+log = logging.getLogger(__name__)
+
+ERROR_HEADER_PREFIX = "casebus.error."
+FLUSH_TIMEOUT_SECONDS = 30.0
+
+
+def dlq_headers(
+    record: Any, error_class: str, message: str, consumer: str
+) -> list[tuple[str, bytes]]:
+    """The record's own headers, then the error's: class, message, topic, partition, offset."""
+    extra = {
+        "class": error_class,
+        "message": message[:4000],
+        "topic": record.topic,
+        "partition": str(record.partition),
+        "offset": str(record.offset),
+        "consumer": consumer,
+    }
+    own = [(k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in record.headers or []]
+    return own + [(ERROR_HEADER_PREFIX + k, v.encode("utf-8")) for k, v in extra.items()]
+
+
+class DeadLetters:
+    def __init__(self, settings: Settings, topic: str, consumer: str) -> None:
+        self.topic = topic
+        self._consumer = consumer
+        admin = make_admin(settings, client_id=f"{consumer}-admin")
+        try:  # production topics are created by `casebus topics ensure`; the DLQ by its user
+            ensure_topics(admin, settings, (TopicSpec(name=topic, partitions=1),))
+        finally:
+            admin.close()
+        self._producer: KafkaProducer = make_producer(settings, client_id=f"{consumer}-dlq")
+
+    def send(self, record: Any, error_class: str, message: str) -> None:
+        log.warning(
+            "to DLQ %s: %s:%d@%d %s: %s",
+            self.topic,
+            record.topic,
+            record.partition,
+            record.offset,
+            error_class,
+            message,
+        )
+        self._producer.send(
+            self.topic,
+            key=record.key,
+            value=record.value,
+            headers=dlq_headers(record, error_class, message, self._consumer),
+        )
+
+    def flush(self) -> None:
+        """Wait until the broker acknowledged every DLQ record (raises TransientFault if not)."""
+        try:
+            self._producer.flush(timeout=FLUSH_TIMEOUT_SECONDS)
+        except KafkaError as exc:
+            raise TransientFault(f"DLQ {self.topic} not acknowledged: {exc}") from exc
+
+    def close(self) -> None:
+        self._producer.close(timeout=5)

@@ -1,0 +1,38 @@
+"""What a sync run did, counted per outcome."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from services.sync.apply import Outcome, Result
+
+
+@dataclass
+class SyncReport:
+    agency: str
+    counts: Counter[str] = field(default_factory=Counter)  # outcome value -> events
+    dead_lettered: int = 0
+    batches: int = 0
+    retries: int = 0  # transient faults waited out (database, registry, broker)
+    seconds: float = 0.0
+
+    def add(self, results: Iterable[Result]) -> None:
+        self.counts.update(r.outcome.value for r in results)
+        self.batches += 1
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, outcome: Outcome) -> int:
+        return self.counts.get(outcome.value, 0)
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{o.value} {self.count(o)}" for o in Outcome)
+        rate = self.events / self.seconds if self.seconds > 0 else 0.0
+        return (
+            f"{self.agency}: {self.events} events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
+            f"DLQ {self.dead_lettered}, retries {self.retries}"
+        )

@@ -1,0 +1,110 @@
+"""Run the sync for one agency: wire settings to the consumer, database, registry and DLQ."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+
+from sqlalchemy import Engine
+from sqlalchemy.exc import DBAPIError
+
+from casebus.config import Settings
+from casebus.kafka.clients import make_consumer
+from casebus.registry.client import RegistryClient
+from services.sync.consumer import Backoff, SyncConsumer, is_transient_db_error
+from services.sync.db.engine import open_database
+from services.sync.decode import BatchDecoder
+from services.sync.dlq import DeadLetters
+from services.sync.report import SyncReport
+
+log = logging.getLogger(__name__)
+
+TopicMap = Mapping[str, str]  # shared topic (casebus.penalty, ...) -> topic actually read
+
+
+def group_id(settings: Settings, agency: str) -> str:
+    return settings.sync.group_id or f"casebus.sync.{agency}"
+
+
+def dlq_topic(settings: Settings, agency: str) -> str:
+    return settings.sync.dlq_topic or f"casebus.dlq.sync.{agency}"
+
+
+def database_url(settings: Settings, agency: str) -> str:
+    return settings.sync.db_url or settings.database_url(agency)
+
+
+def resolve_topics(
+    settings: Settings, agency: str, topics: TopicMap | None = None
+) -> dict[str, str]:
+    """Topic actually read -> its shared topic. Default: the subscription's topics as named;
+    `topics` (or settings.sync.topics, as "shared=actual" pairs) renames them."""
+    if topics is None and settings.sync.topics:
+        topics = dict(pair.split("=", 1) for pair in settings.sync.topics)
+    if topics is None:
+        topics = {t: t for t in settings.sync.subscription(agency).topics}
+    return {actual: shared for shared, actual in topics.items()}
+
+
+def connect_database(settings: Settings, agency: str, stop: threading.Event) -> Engine:
+    """The migrated agency database; waits (with backoff) while it cannot be reached."""
+    backoff = Backoff(settings.sync.retry_max_seconds)
+    while True:
+        try:
+            return open_database(database_url(settings, agency))
+        except DBAPIError as exc:
+            if not is_transient_db_error(exc) or stop.is_set():
+                raise
+            log.warning("agency database unreachable, retrying: %s", exc)
+            backoff.wait(stop)
+
+
+def run_sync(
+    settings: Settings,
+    agency: str,
+    *,
+    topics: TopicMap | None = None,
+    until_idle: bool = False,
+    stop: threading.Event | None = None,
+) -> SyncReport:
+    """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
+    stop = stop or threading.Event()
+    sub = settings.sync.subscription(agency)
+    logical = resolve_topics(settings, agency, topics)
+    engine = connect_database(settings, agency, stop)
+    registry = RegistryClient(settings.registry.url)
+    group = group_id(settings, agency)
+    dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
+    consumer = make_consumer(
+        settings,
+        group,
+        f"{group}-{threading.get_native_id()}",
+        max_poll_records=settings.sync.batch_size,
+    )
+    try:
+        runner = SyncConsumer(
+            settings,
+            sub,
+            engine=engine,
+            consumer=consumer,
+            decoder=BatchDecoder(settings, registry, logical),
+            dead_letters=dead_letters,
+            group=group,
+            topics=sorted(logical),
+        )
+        report = runner.run(stop, until_idle=until_idle)
+    finally:
+        consumer.close(autocommit=False)
+        dead_letters.close()
+        registry.close()
+        engine.dispose()
+    log.info("sync stopped: %s", report.summary())
+    return report
+
+
+def sync_until_idle(
+    settings: Settings, agency: str, *, topics: TopicMap | None = None
+) -> SyncReport:
+    """Sync `agency` until every partition is read to its end; counts per outcome."""
+    return run_sync(settings, agency, topics=topics, until_idle=True)
