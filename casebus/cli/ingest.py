@@ -1,0 +1,28 @@
+"""`casebus ingest serve`: the HTTP endpoint agency systems push events to."""
+
+from __future__ import annotations
+
+import argparse
+
+from casebus.config import load_settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("ingest", help="HTTP ingest endpoint")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    serve = actions.add_parser("serve", help="serve POST /v1/events (docs at /docs)")
+    serve.add_argument("--host", help="default: settings.ingest.host")
+    serve.add_argument("--port", type=int, help="default: settings.ingest.port")
+    serve.set_defaults(handler=_serve)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.ingest.app import create_app
+
+    settings = load_settings()
+    host = args.host or settings.ingest.host
+    port = args.port or settings.ingest.port
+    uvicorn.run(create_app(settings), host=host, port=port)
+    return 0

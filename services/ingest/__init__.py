@@ -1,0 +1,1 @@
+"""HTTP ingest endpoint for agency systems that push events (see services/ingest/app.py)."""

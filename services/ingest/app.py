@@ -1,0 +1,167 @@
+"""POST events over HTTP: authenticate, convert, validate, publish in one transaction.
+
+Answers: 202 with the event ids once Kafka committed the batch; 401 unknown token; 403 an
+event's owner is not the caller; 422 every failure of every event (index, field, rule);
+503 Kafka or the registry is unavailable (nothing of the batch is visible; retry it).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Header, Request
+from fastapi.responses import JSONResponse
+
+from casebus.config import Settings
+from casebus.contracts.samples import sample_penalty_event
+from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
+from casebus.contracts.validation import Violation, validate_event
+from casebus.events import EventType, stable_event_id, topic_for_event_type, utc_now
+from casebus.publish import violation_json
+from casebus.registry.client import RegistryClient
+from casebus.serde import AvroSerializer, SerdeError, SerializationContext
+from services.ingest.convert import converter
+from services.ingest.producer import KafkaUnavailable, TransactionalPublisher
+
+DESCRIPTION = """
+Agency systems push **one event** (a JSON object) or **a batch** (`{"events": [...]}`, at
+most `ingest.max_batch`) to `POST /v1/events`, with `Authorization: Bearer <agency token>`.
+
+Each event has the fields of its topic's Avro schema (`casebus.penalty`, `casebus.lead`,
+`casebus.action`; the topic follows from `event_type`) except `event_id` and `published_at`,
+which the endpoint sets (`event_id` is derived from owner, record_id, revision and
+event_type, so a retried batch keeps its ids):
+
+* dates `"2024-09-20"`; instants ISO 8601 with an offset, `"2024-09-20T08:00:00+08:00"`;
+* decimals as strings, `"18.900000"` (amounts in 万元); nullable fields may be omitted;
+* `event_type` as the symbol `PENALTY_ISSUED` or the code `penalty.issued`;
+* `owner` must be the calling agency.
+
+A batch is all-or-nothing (one Kafka transaction). Answers: **202** `{"event_ids": [...]}`
+after the broker committed; **401** bad token; **403** foreign owner; **422**
+`{"errors": [{"index", "field", "rule", "value", "message"}]}` listing every failure;
+**503** Kafka unavailable — nothing of the batch was written, send it again.
+"""
+
+
+def _example() -> dict[str, Any]:
+    event = sample_penalty_event()
+    for key in ("event_id", "published_at"):
+        event.pop(key)
+    return _jsonable(event)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value) if not isinstance(value, str | int | float | bool | type(None)) else value
+
+
+def create_app(
+    settings: Settings,
+    *,
+    topics: Mapping[str, str] | None = None,
+    transactional_id: str | None = None,
+) -> FastAPI:
+    """The ingest app. `topics` maps shared topic names to the ones written (tests)."""
+    names = {t: t for t in TOPIC_SCHEMAS} | dict(topics or {})
+    registry = RegistryClient(settings.registry.url)
+    serializers = {
+        t: AvroSerializer(registry, names[t], schema=schema_for_topic(t)) for t in TOPIC_SCHEMAS
+    }
+    publisher = TransactionalPublisher(
+        settings, transactional_id or f"casebus-ingest-{settings.ingest.host}-{settings.ingest.port}"
+    )
+    prefix = settings.ingest.token_env_prefix
+    app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
+
+    def caller(authorization: str | None) -> str | None:
+        token = (authorization or "").removeprefix("Bearer ").strip().encode()
+        found = None
+        for code in [a.code for a in settings.agencies] + [p.code for p in settings.platforms]:
+            expected = os.environ.get(prefix + code.replace("-", "_"), "").encode()
+            # Compare with every configured token, in constant time each.
+            if expected and hmac.compare_digest(token, expected):
+                found = code
+        return found
+
+    @app.post(
+        "/v1/events",
+        status_code=202,
+        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
+            "schema": {"oneOf": [{"type": "object", "description": "one event"}, {
+                "type": "object", "properties": {"events": {"type": "array"}}}]},
+            "example": {"events": [_example()]}}}}},
+    )  # fmt: skip
+    async def post_events(
+        request: Request, authorization: str | None = Header(None)
+    ) -> JSONResponse:
+        who = caller(authorization)
+        if who is None:
+            return JSONResponse({"detail": "unknown or missing bearer token"}, status_code=401)
+        try:
+            body = await request.json()
+        except ValueError:
+            return _errors(422, [(None, Violation("(body)", "json", None, "not JSON"))])
+        raw = body["events"] if isinstance(body, dict) and "events" in body else [body]
+        if not isinstance(raw, list) or not raw or len(raw) > settings.ingest.max_batch:
+            return _errors(422, [(None, Violation(
+                "events", "size", None, f"1 to {settings.ingest.max_batch} events"))])  # fmt: skip
+        foreign = [
+            (i, Violation("owner", "owner", e.get("owner"), f"owner: you may publish only as {who}"))
+            for i, e in enumerate(raw) if isinstance(e, dict) and e.get("owner") != who
+        ]  # fmt: skip
+        if foreign:
+            return _errors(403, foreign)
+        items, errors = _prepare(raw, settings, who)
+        if errors:
+            return _errors(422, errors)
+        try:
+            framed = [(names[t], serializers[t](e, SerializationContext(names[t])), e)
+                      for t, e in items]  # fmt: skip
+            publisher.publish(framed)
+        except (KafkaUnavailable, SerdeError) as exc:
+            return JSONResponse({"detail": f"not accepted, retry: {exc}"}, status_code=503)
+        return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
+
+    app.state.publisher = publisher
+    return app
+
+
+def _prepare(
+    raw: list[Any], settings: Settings, who: str
+) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int | None, Violation]]]:
+    items, errors = [], []
+    for i, item in enumerate(raw):
+        found: list[Violation] = []
+        try:
+            event_type = EventType.from_code(item["event_type"]) if "." in str(
+                item.get("event_type")) else EventType(item.get("event_type"))  # fmt: skip
+        except (ValueError, TypeError, AttributeError):
+            errors.append((i, Violation("event_type", "code", item.get("event_type"),
+                                        "event_type: not an event type")))  # fmt: skip
+            continue
+        topic = topic_for_event_type(event_type)
+        event = converter(topic).event(item, found)
+        event["event_type"] = event_type.value
+        event["published_at"] = utc_now()
+        event["event_id"] = stable_event_id(
+            who, str(event.get("record_id")), int(event.get("revision") or 0), event_type
+        )
+        if not found:
+            found = validate_event(topic, event, settings=settings)
+        errors.extend((i, v) for v in found)
+        items.append((topic, event))
+    return items, errors
+
+
+def _errors(status: int, errors: list[tuple[int | None, Violation]]) -> JSONResponse:
+    body = [{"index": i, **violation_json(v)} for i, v in errors]
+    return JSONResponse({"errors": body}, status_code=status)

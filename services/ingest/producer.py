@@ -1,0 +1,114 @@
+"""All-or-nothing batches: one Kafka transaction per batch, on a transactional producer.
+
+A batch is acknowledged only after `commit_transaction` returned. Any failure aborts the
+transaction (or leaves it to be aborted when the next producer with the same
+transactional id fences this one): read_committed consumers never see part of a batch.
+kafka-python's transaction calls wait without a bound, so they run on a helper thread with
+a deadline; past it the batch is reported unavailable (503), never accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from kafka import KafkaProducer
+
+from casebus.config import Settings
+from casebus.events import Event, event_key
+from casebus.kafka.clients import make_producer
+from casebus.publish import CONTENT_TYPE
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class KafkaUnavailable(Exception):
+    """The batch was not committed; the caller may retry it (event ids are stable)."""
+
+
+def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=call, name=f"ingest-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise KafkaUnavailable(f"{what}: no answer from Kafka within {timeout:g}s")
+    if failure:
+        raise KafkaUnavailable(f"{what}: {failure[0]}") from failure[0]
+    return result[0] if result else None  # type: ignore[no-any-return]
+
+
+class TransactionalPublisher:
+    def __init__(self, settings: Settings, transactional_id: str) -> None:
+        self.settings = settings
+        self.transactional_id = transactional_id
+        self.timeout = settings.ingest.kafka_timeout_seconds
+        self._producer: KafkaProducer | None = None
+        self._lock = threading.Lock()  # one transaction at a time per producer
+
+    def _ready(self) -> KafkaProducer:
+        if self._producer is None:
+            ms = int(self.timeout * 1000)
+
+            def create() -> KafkaProducer:
+                producer = make_producer(
+                    self.settings,
+                    client_id="casebus-ingest",
+                    transactional_id=self.transactional_id,
+                    max_block_ms=ms,
+                    request_timeout_ms=ms,
+                    delivery_timeout_ms=ms + 5000,
+                    linger_ms=0,
+                )
+                producer.init_transactions()
+                return producer
+
+            self._producer = _bounded(create, self.timeout * 2, "init")
+        return self._producer
+
+    def publish(self, items: list[tuple[str, bytes, Event]]) -> None:
+        """Commit (topic, framed value, event) as one transaction, or raise KafkaUnavailable."""
+        with self._lock:
+            producer = self._ready()
+            try:
+                producer.begin_transaction()
+                for topic, value, event in items:
+                    producer.send(topic, key=event_key(event), value=value, headers=[
+                        ("event_id", str(event["event_id"]).encode()),
+                        ("event_type", str(event["event_type"]).encode()),
+                        ("owner", event["owner"].encode()),
+                        ("producer", event["producer"].encode()),
+                        ("content-type", CONTENT_TYPE),
+                    ])  # fmt: skip
+                _bounded(lambda: producer.flush(timeout=self.timeout), self.timeout + 2, "send")
+                _bounded(producer.commit_transaction, self.timeout, "commit")
+            except Exception as exc:
+                log.error("batch of %d not committed: %s", len(items), exc)
+                self._discard(producer)
+                raise KafkaUnavailable(str(exc)) from exc
+
+    def _discard(self, producer: KafkaProducer) -> None:
+        self._producer = None
+        try:
+            _bounded(producer.abort_transaction, 2, "abort")
+        except KafkaUnavailable:
+            pass  # the next producer with this id fences the open transaction
+        try:
+            producer.close(timeout=0)
+        except Exception as exc:  # closing a broken producer must not mask the 503
+            log.debug("closing producer: %s", exc)
+
+    def close(self) -> None:
+        if self._producer is not None:
+            self._producer.close(timeout=5)

@@ -1,0 +1,107 @@
+"""The ingest endpoint against the real broker: auth, owner, per-field errors, 202 only
+after commit, 503 and nothing visible when Kafka is down."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from kafka import KafkaAdminClient
+from kafka.admin import NewTopic
+
+from casebus.config import Settings
+from casebus.kafka.broker import LocalKafka
+from services.ingest.app import _example, create_app
+from tests.fixtures.kafka import TopicFactory
+from tests.fixtures.sandbox import read_events
+
+TOKEN = "luzhou-samr-test-token"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(autouse=True)
+def tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASEBUS_INGEST_TOKEN_510500_SAMR", TOKEN)
+    monkeypatch.setenv("CASEBUS_INGEST_TOKEN_500110_SAMR", "qijiang-token")
+
+
+def event(n: int = 1, **changes: Any) -> dict[str, Any]:
+    e = copy.deepcopy(_example())
+    e["record_id"] = e["penalty"]["decision_no"] = f"泸市监处罚〔2025〕{n}号"
+    e.update(changes)
+    return e
+
+
+def _client(settings: Settings, registry_url: str, topics: dict[str, str]) -> TestClient:
+    registry = settings.registry.model_copy(update={"url": registry_url})
+    ingest = settings.ingest.model_copy(update={"kafka_timeout_seconds": 4})
+    s = settings.model_copy(update={"registry": registry, "ingest": ingest})
+    return TestClient(create_app(s, topics=topics, transactional_id=f"t-{id(s)}"))
+
+
+def test_accepts_after_commit_and_checks_everything(
+    settings: Settings, registry_url: str, topic_factory: TopicFactory
+) -> None:
+    topic = topic_factory("penalty", partitions=2)
+    client = _client(settings, registry_url, {"casebus.penalty": topic})
+
+    assert client.post("/v1/events", json=event(), headers={"Authorization": "Bearer x"}).status_code == 401
+    foreign = client.post("/v1/events", json={"events": [event(owner="500110-SAMR")]}, headers=AUTH)
+    assert foreign.status_code == 403
+    assert foreign.json()["errors"][0]["field"] == "owner"
+
+    bad = event(2)
+    bad["penalty"]["party_uscc"] = "91310110666007217A"  # wrong check digit
+    bad["penalty"]["fine_amount"] = "-5"
+    del bad["penalty"]["party_name"]
+    unparsable = event(3, occurred_at="2025-03-14T02:30:00")  # no offset
+    response = client.post("/v1/events", json={"events": [event(1), bad, unparsable]}, headers=AUTH)
+    assert response.status_code == 422
+    errors = {(e["index"], e["field"], e["rule"]) for e in response.json()["errors"]}
+    assert {(1, "penalty.party_name", "required"), (2, "occurred_at", "timezone")} <= errors
+    invalid = client.post("/v1/events", json={"events": [event(1), event(4, revision=1) | {
+        "penalty": {**event(4)["penalty"], "fine_amount": "-5", "party_uscc": "91310110666007217A"}}]},
+        headers=AUTH)  # fmt: skip
+    assert invalid.status_code == 422
+    rules = {(e["index"], e["field"], e["rule"]) for e in invalid.json()["errors"]}
+    assert {(1, "penalty.fine_amount", "decimal.negative"),
+            (1, "penalty.party_uscc", "uscc.check_digit")} <= rules  # fmt: skip
+    assert read_events(settings.model_copy(update={"registry": settings.registry.model_copy(
+        update={"url": registry_url})}), topic) == []  # fmt: skip
+
+    ok = client.post("/v1/events", json={"events": [event(1), event(5)]}, headers=AUTH)
+    assert ok.status_code == 202, ok.text
+    single = client.post("/v1/events", json=event(6), headers=AUTH)
+    assert single.status_code == 202
+    ids = ok.json()["event_ids"] + single.json()["event_ids"]
+    reg = settings.registry.model_copy(update={"url": registry_url})
+    got = read_events(settings.model_copy(update={"registry": reg}), topic)
+    assert sorted(str(e["event_id"]) for e in got) == sorted(ids)
+    assert "/v1/events" in client.get("/openapi.json").json()["paths"]
+
+
+def test_broker_down_is_503_and_nothing_half_written(
+    settings: Settings, registry_url: str, private_broker: LocalKafka
+) -> None:
+    private = settings.model_copy(update={"kafka": settings.kafka.model_copy(
+        update={"bootstrap": private_broker.bootstrap})})  # fmt: skip
+    admin = KafkaAdminClient(bootstrap_servers=private_broker.bootstrap)
+    admin.create_topics([NewTopic("ingest.penalty", 2, 1)])
+    admin.close()
+    client = _client(private, registry_url, {"casebus.penalty": "ingest.penalty"})
+    first = client.post("/v1/events", json={"events": [event(1)]}, headers=AUTH)
+    assert first.status_code == 202, first.text
+
+    private_broker.stop()
+    down = client.post("/v1/events", json={"events": [event(7), event(8), event(9)]}, headers=AUTH)
+    assert down.status_code == 503
+    private_broker.start()
+
+    reg = private.registry.model_copy(update={"url": registry_url})
+    got = read_events(private.model_copy(update={"registry": reg}), "ingest.penalty")
+    assert [str(e["event_id"]) for e in got] == first.json()["event_ids"]
+    # And the endpoint recovers once Kafka is back.
+    again = client.post("/v1/events", json={"events": [event(7)]}, headers=AUTH)
+    assert again.status_code == 202, again.text
