@@ -168,25 +168,30 @@ def _log_events(
     for item, prep, result in zip(items, prepared, results, strict=True):
         event = item.event or {}
         prov = item.provenance
-        rows.append(
-            {
-                "topic": prov.topic,
-                "partition": prov.partition,
-                "offset": prov.offset,
-                "schema_id": prov.schema_id,
-                "event_id": str(event["event_id"]) if "event_id" in event else None,
-                "producer": event.get("producer"),
-                "event_type": event.get("event_type"),
-                "kind": prep.kind if isinstance(prep, _Prepared) else None,
-                "owner": event.get("owner"),
-                "record_id": event.get("record_id"),
-                "revision": event.get("revision"),
-                "case_id": event.get("case_id"),
-                "digest": prep.digest if isinstance(prep, _Prepared) else None,
-                "outcome": result.outcome.value,
-                "detail": result.detail,
-                "logged_at": now,
-            }
-        )
+        row = {
+            "topic": prov.topic,
+            "partition": prov.partition,
+            "offset": prov.offset,
+            "schema_id": prov.schema_id,
+            "event_id": str(event["event_id"]) if "event_id" in event else None,
+            "producer": event.get("producer"),
+            "event_type": event.get("event_type"),
+            "kind": None,
+            "owner": None,
+            "record_id": None,
+            "revision": None,
+            "case_id": None,
+            "occurred_at": None,
+            "digest": None,
+            "outcome": result.outcome.value,
+            "detail": result.detail,
+            "logged_at": now,
+        }
+        if result.outcome is not Outcome.FILTERED:  # not ours to know which record it was
+            for name in ("owner", "record_id", "revision", "case_id", "occurred_at"):
+                row[name] = event.get(name)
+        if isinstance(prep, _Prepared):
+            row["kind"], row["digest"] = prep.kind, prep.digest
+        rows.append(row)
     if rows:
         conn.execute(table_of(EventLogEntry).insert(), rows)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from casebus.config import Subscription
-from casebus.events import Event
 from services.sync.records import TOPIC_BY_KIND
 
 
-def admits(sub: Subscription, event: Event, kind: str) -> bool:
-    """Whether `sub`'s agency receives this record (by topic, handling code and reach)."""
+def admits(sub: Subscription, event: Mapping[str, Any], kind: str) -> bool:
+    """Whether `sub`'s agency receives this record (an event, or a stored `records` row)."""
     if TOPIC_BY_KIND[kind] not in sub.topics:
         return False
     handling = str(event["handling"])
@@ -20,7 +22,3 @@ def admits(sub: Subscription, event: Event, kind: str) -> bool:
     if handling == "H2":  # named agencies only: a region in shared_with is not enough
         return False
     return event["region"] in sub.regions or not shared.isdisjoint(sub.regions)
-
-
-def both_admit(a: Subscription, b: Subscription, event: Event, kind: str) -> bool:
-    return admits(a, event, kind) and admits(b, event, kind)

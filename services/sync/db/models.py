@@ -209,7 +209,11 @@ class CaseLink(_Payload, Base):
 
 
 class EventLogEntry(Base):
-    """Every event seen, applied or not, with its provenance and what became of it."""
+    """Every event seen, applied or not, with its provenance and what became of it.
+
+    A `filtered` event (not for this agency) is logged by provenance only: no owner, record,
+    case or content, so a database learns nothing of records it may not hold.
+    """
 
     __tablename__ = "event_log"
     __table_args__ = (
@@ -229,6 +233,7 @@ class EventLogEntry(Base):
     record_id: Mapped[str | None] = mapped_column(String(200))
     revision: Mapped[int | None] = mapped_column(BigInteger)
     case_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    occurred_at: Mapped[datetime | None]
     digest: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16))  # services.sync.apply.Outcome
     detail: Mapped[str | None]

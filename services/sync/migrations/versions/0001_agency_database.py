@@ -81,6 +81,7 @@ def upgrade() -> None:
         sa.Column("record_id", sa.String(length=200), nullable=True),
         sa.Column("revision", sa.BigInteger(), nullable=True),
         sa.Column("case_id", sa.String(length=200), nullable=True),
+        sa.Column("occurred_at", services.sync.db.types.UtcDateTime(timezone=True), nullable=True),
         sa.Column("digest", sa.String(length=64), nullable=True),
         sa.Column("outcome", sa.String(length=16), nullable=False),
         sa.Column("detail", sa.Text(), nullable=True),
