@@ -158,19 +158,28 @@ class Publisher:
         """Send already-checked events; pair with `flush()` to wait for the acks."""
         return [self.send(e) for e in events]
 
+    def take_pending(self) -> list[FutureRecordMetadata]:
+        """The sends since the last call, to be awaited later with `wait`."""
+        pending, self._pending = self._pending, []
+        return pending
+
+    @staticmethod
+    def wait(futures: list[FutureRecordMetadata], timeout: float = 120) -> None:
+        """Block until each send is acknowledged; PublishError on the first that failed."""
+        for future in futures:
+            try:
+                future.get(timeout=timeout)
+            except Exception as exc:
+                raise PublishError(f"broker did not acknowledge a send: {exc}") from exc
+
     def flush(self, timeout: float | None = None) -> int:
         """Wait until the broker acknowledged every pending send; PublishError otherwise.
 
         Returns the number of sends acknowledged.
         """
-        pending, self._pending = self._pending, []
+        pending = self.take_pending()
         self.producer.flush(timeout=timeout)
-        for future in pending:
-            try:
-                # flush() returned, so each future is done; get() raises its error if any.
-                future.get(timeout=0 if future.is_done else timeout)
-            except Exception as exc:
-                raise PublishError(f"broker did not acknowledge a send: {exc}") from exc
+        self.wait(pending, timeout or 120)
         return len(pending)
 
     def close(self) -> None:

@@ -72,19 +72,26 @@ class Alibaba(Connector):
                 "shop_id": None,
                 "shop_url": f.req("shop_url"),
                 "items": [
-                    {"listing_url": a.get("detail_url"), "listing_id": a.get("num_iid"),
-                     "title": a.get("title")}
+                    {
+                        "listing_url": a.get("detail_url"),
+                        "listing_id": a.get("num_iid"),
+                        "title": a.get("title"),
+                    }
                     for a in required_items(f, "auctions")
-                ],  # fmt: skip
+                ],
                 "infringement_type": str(f.req("ipr_type", "infringement_type")).upper(),
                 "right_certificate": f.opt("right_holder_cert"),
                 "description": f.req("reason", "description"),
                 "evidence": [
-                    {"uri": e.get("file_url"), "sha256": e.get("file_hash"),
-                     "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
-                         "upload_time")}
+                    {
+                        "uri": e.get("file_url"),
+                        "sha256": e.get("file_hash"),
+                        "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
+                            "upload_time"
+                        ),
+                    }
                     for e in f.req("evidences", "evidence") or []
-                ],  # fmt: skip
+                ],
                 "platform_actions": [ACTIONS.get(a, a) for a in record.get("handle_result", [])],
             },
         )

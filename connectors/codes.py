@@ -14,13 +14,15 @@ TRANSFER_KIND = {label: code for code, label in codes.TRANSFER_KINDS.items()}
 TRANSFER_DECISION = {label: code for code, label in codes.TRANSFER_DECISIONS.items()}
 MATERIAL_KIND = {label: code for code, label in codes.MATERIAL_KINDS.items()}
 ACTION_KIND = {label: code for code, label in codes.ACTION_KINDS.items()}
-PLATFORM = {"淘宝": "PLATFORM-ALIBABA", "天猫": "PLATFORM-ALIBABA", "京东": "PLATFORM-JD",
-            "抖音": "PLATFORM-DOUYIN"}  # fmt: skip
+PLATFORM = {
+    "淘宝": "PLATFORM-ALIBABA",
+    "天猫": "PLATFORM-ALIBABA",
+    "京东": "PLATFORM-JD",
+    "抖音": "PLATFORM-DOUYIN",
+}
 
 
-def translate(
-    table: dict[str, str], label: object, field: str, out: list[Violation]
-) -> str | None:
+def translate(table: dict[str, str], label: object, field: str, out: list[Violation]) -> str | None:
     """The code for a source label; records a Violation (rule `code`) if there is none."""
     if label is None:
         return None

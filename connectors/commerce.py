@@ -57,22 +57,30 @@ class Commerce(Connector):
         event["penalty"] = {
             "party_name": f.req("partyName", "party_name"),
             "party_category": codes.translate(
-                codes.PARTY_CATEGORY, f.req("partyType", "party_category"),
-                "penalty.party_category", f.violations,
+                codes.PARTY_CATEGORY,
+                f.req("partyType", "party_category"),
+                "penalty.party_category",
+                f.violations,
             ),
             "party_uscc": f.opt("creditCode"),
-            "reg_no": None, "org_code": None, "tax_no": None, "inst_cert_no": None,
+            "reg_no": None,
+            "org_code": None,
+            "tax_no": None,
+            "inst_cert_no": None,
             "social_org_no": None,
             "legal_rep_name": f.opt("legalPerson"),
-            "legal_rep_id_type": None, "legal_rep_id_no": None,
-            "person_id_type": None, "person_id_no": None,
+            "legal_rep_id_type": None,
+            "legal_rep_id_no": None,
+            "person_id_type": None,
+            "person_id_no": None,
             "decision_no": record.get("punishNo"),
             "violation_type": f.req("illegalAct", "violation_type"),
             "violation_facts": f.req("illegalFacts", "violation_facts"),
             "legal_basis": f.req("basis", "legal_basis"),
             "penalty_categories": [
-                codes.translate(codes.PENALTY_CATEGORY, k, "penalty.penalty_categories",
-                                f.violations)
+                codes.translate(
+                    codes.PENALTY_CATEGORY, k, "penalty.penalty_categories", f.violations
+                )
                 for k in kinds
             ],
             "penalty_content": "；".join(kinds) + "。",
@@ -88,7 +96,7 @@ class Commerce(Connector):
             "source_org_uscc": record.get("orgCode"),
             "remarks": None,
             "revoke_reason": f.opt("revokeReason"),
-        }  # fmt: skip
+        }
         f.done()
         return [event]
 

@@ -103,9 +103,17 @@ class Cyberspace(Connector):
 
 
 _UNSET_TRANSFER = (
-    "decision", "decision_reason", "decided_at", "reconsideration_requested_at",
-    "procuratorate_supervision", "seized_items_handed_over_at", "decide_due", "send_due",
-    "file_decision_due", "reconsideration_due", "seized_items_due",
-)  # fmt: skip
+    "decision",
+    "decision_reason",
+    "decided_at",
+    "reconsideration_requested_at",
+    "procuratorate_supervision",
+    "seized_items_handed_over_at",
+    "decide_due",
+    "send_due",
+    "file_decision_due",
+    "reconsideration_due",
+    "seized_items_due",
+)
 
 CONNECTOR = Cyberspace

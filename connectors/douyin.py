@@ -26,9 +26,12 @@ class Douyin(Connector):
         if self._token is None or self._token[1] < time.monotonic():
             response = self.http.post(
                 f"{self.base_url}/oauth/client_token/",
-                json={"client_key": key, "client_secret": secret,
-                      "grant_type": "client_credential"},
-            )  # fmt: skip
+                json={
+                    "client_key": key,
+                    "client_secret": secret,
+                    "grant_type": "client_credential",
+                },
+            )
             response.raise_for_status()
             data = response.json()["data"]
             if data.get("error_code"):
@@ -73,18 +76,25 @@ class Douyin(Connector):
                 "shop_id": shop.opt("shop_id"),
                 "shop_url": f"https://haohuo.jinritemai.com/views/shop/index?id={shop.opt('shop_id')}",
                 "items": [
-                    {"listing_url": p.get("product_url"), "listing_id": p.get("product_id"),
-                     "title": p.get("product_name")}
+                    {
+                        "listing_url": p.get("product_url"),
+                        "listing_id": p.get("product_id"),
+                        "title": p.get("product_name"),
+                    }
                     for p in required_items(f, "products")
-                ],  # fmt: skip
+                ],
                 "infringement_type": TYPES.get(str(record.get("violation_type"))),
                 "description": f.req("detail", "description"),
                 "evidence": [
-                    {"uri": e.get("evidence_url"), "sha256": e.get("hash_sha256"),
-                     "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
-                         "capture_time")}
+                    {
+                        "uri": e.get("evidence_url"),
+                        "sha256": e.get("hash_sha256"),
+                        "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
+                            "capture_time"
+                        ),
+                    }
                     for e in f.req("evidence_list", "evidence") or []
-                ],  # fmt: skip
+                ],
                 "platform_actions": [MEASURES.get(m, m) for m in record.get("punish_measures", [])],
             },
         )

@@ -45,7 +45,7 @@ class SourceSession(requests.Session):
             with self._lock:
                 self.retries += len(history)
 
-    def request(  # type: ignore[override]
+    def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("timeout", self.timeout)

@@ -27,9 +27,12 @@ class JD(Connector):
             client_id, secret = self.credentials().split(":", 1)
             response = self.http.post(
                 f"{self.base_url}/oauth2/token",
-                data={"grant_type": "client_credentials", "client_id": client_id,
-                      "client_secret": secret},
-            )  # fmt: skip
+                data={
+                    "grant_type": "client_credentials",
+                    "client_id": client_id,
+                    "client_secret": secret,
+                },
+            )
             response.raise_for_status()
             body = response.json()
             # Renew a little early rather than meet a 401 mid-run.
@@ -37,9 +40,11 @@ class JD(Connector):
         return self._token[0]
 
     def _get(self, cursor: str) -> dict[str, Any]:
-        params = {"cursor": cursor, "limit": self.config.page_size}
+        params: dict[str, str | int] = {"cursor": cursor, "limit": self.config.page_size}
         url = f"{self.base_url}/api/ipr/infringements"
-        response = self.http.get(url, params=params, headers={"Authorization": f"Bearer {self._bearer()}"})
+        response = self.http.get(
+            url, params=params, headers={"Authorization": f"Bearer {self._bearer()}"}
+        )
         if response.status_code == 401:  # revoked or expired early: one fresh token
             auth = {"Authorization": f"Bearer {self._bearer(renew=True)}"}
             response = self.http.get(url, params=params, headers=auth)
@@ -77,18 +82,24 @@ class JD(Connector):
                 "shop_id": str(vender.opt("shopId") or "") or None,
                 "shop_url": f"https://mall.jd.com/index-{vender.opt('shopId')}.html",
                 "items": [
-                    {"listing_url": f"https://item.jd.com/{s.get('skuId')}.html",
-                     "listing_id": str(s.get("skuId")), "title": s.get("skuName")}
+                    {
+                        "listing_url": f"https://item.jd.com/{s.get('skuId')}.html",
+                        "listing_id": str(s.get("skuId")),
+                        "title": s.get("skuName"),
+                    }
                     for s in required_items(f, "skus")
-                ],  # fmt: skip
+                ],
                 "infringement_type": TYPES.get(record.get("infringeType", 0)),
                 "right_certificate": f.opt("certNo"),
                 "description": f.req("desc", "description"),
                 "evidence": [
-                    {"uri": p.get("url"), "sha256": p.get("digest"),
-                     "captured_at": Fields(p, "lead.evidence.", f.violations).instant("time")}
+                    {
+                        "uri": p.get("url"),
+                        "sha256": p.get("digest"),
+                        "captured_at": Fields(p, "lead.evidence.", f.violations).instant("time"),
+                    }
                     for p in f.req("proofs", "evidence") or []
-                ],  # fmt: skip
+                ],
                 "platform_actions": [MEASURES.get(m, m) for m in record.get("measures", [])],
             },
         )

@@ -13,8 +13,7 @@ def lead_payload(f: Fields, *, status: str | None, platform_label: Any) -> dict[
     r = f.record
     return {
         "lead_no": f.req("id", "lead_no"),
-        "source": codes.translate(codes.LEAD_SOURCE, f.req("source"), "lead.source",
-                                  f.violations),
+        "source": codes.translate(codes.LEAD_SOURCE, f.req("source"), "lead.source", f.violations),
         "platform": codes.PLATFORM.get(str(platform_label)) if platform_label else None,
         "seller_name": f.req("seller_name"),
         "seller_uscc": f.opt("seller_uscc"),
@@ -37,11 +36,12 @@ def lead_payload(f: Fields, *, status: str | None, platform_label: Any) -> dict[
         "jurisdiction_owner": f.req("jurisdiction", "jurisdiction_owner"),
         "target_regions": list(r.get("regions") or []),
         "informant": None,
-    }  # fmt: skip
+    }
 
 
-def evidence(e: dict[str, Any], f: Fields, *, keys: tuple[str, str, str] = (
-        "url", "sha256", "captured_at")) -> dict[str, Any]:  # fmt: skip
+def evidence(
+    e: dict[str, Any], f: Fields, *, keys: tuple[str, str, str] = ("url", "sha256", "captured_at")
+) -> dict[str, Any]:
     uri, digest, at = keys
     inner = Fields(e, f.prefix + "evidence.", f.violations)  # failures land in f
     return {"uri": e.get(uri), "sha256": e.get(digest), "captured_at": inner.instant(at)}
@@ -49,21 +49,33 @@ def evidence(e: dict[str, Any], f: Fields, *, keys: tuple[str, str, str] = (
 
 def transfer_payload(f: Fields) -> dict[str, Any]:
     return {
-        "kind": codes.translate(codes.TRANSFER_KIND, f.req("transfer_kind"), "action.kind",
-                                f.violations),
+        "kind": codes.translate(
+            codes.TRANSFER_KIND, f.req("transfer_kind"), "action.kind", f.violations
+        ),
         "from_owner": f.req("from", "from_owner"),
         "to_owner": f.req("to", "to_owner"),
         "document_no": f.req("id", "document_no"),
         "related_records": list(f.opt("related") or []),
         "materials": [
-            {"kind": codes.MATERIAL_KIND.get(m.get("kind"), "OTHER"), "title": m.get("title"),
-             "uri": m.get("url"), "sha256": m.get("sha256")}
+            {
+                "kind": codes.MATERIAL_KIND.get(m.get("kind"), "OTHER"),
+                "title": m.get("title"),
+                "uri": m.get("url"),
+                "sha256": m.get("sha256"),
+            }
             for m in f.opt("materials") or []
         ],
         "approved_at": f.instant("approved_at", required=False),
         "sent_at": f.instant("sent_at", required=False),
-        "decision": None, "decision_reason": None, "decided_at": None,
-        "reconsideration_requested_at": None, "procuratorate_supervision": None,
-        "seized_items_handed_over_at": None, "decide_due": None, "send_due": None,
-        "file_decision_due": None, "reconsideration_due": None, "seized_items_due": None,
-    }  # fmt: skip
+        "decision": None,
+        "decision_reason": None,
+        "decided_at": None,
+        "reconsideration_requested_at": None,
+        "procuratorate_supervision": None,
+        "seized_items_handed_over_at": None,
+        "decide_due": None,
+        "send_due": None,
+        "file_decision_due": None,
+        "reconsideration_due": None,
+        "seized_items_due": None,
+    }

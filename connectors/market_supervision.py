@@ -12,8 +12,11 @@ from connectors import codes
 from connectors.base import Connector, Fields, MappingError, Page, SourceRecord
 from connectors.mapping import lead_payload, transfer_payload
 
-PENALTY_TYPES = {"有效": EventType.PENALTY_ISSUED, "已变更": EventType.PENALTY_AMENDED,
-                 "已撤销": EventType.PENALTY_REVOKED}  # fmt: skip
+PENALTY_TYPES = {
+    "有效": EventType.PENALTY_ISSUED,
+    "已变更": EventType.PENALTY_AMENDED,
+    "已撤销": EventType.PENALTY_REVOKED,
+}
 LEAD_TYPES = {"TRANSFERRED": EventType.LEAD_TRANSFERRED, "ARCHIVED": EventType.LEAD_CLOSED}
 
 
@@ -72,22 +75,30 @@ class MarketSupervision(Connector):
         event["penalty"] = {
             "party_name": f.req("party_name"),
             "party_category": codes.translate(
-                codes.PARTY_CATEGORY, f.req("party_category"), "penalty.party_category",
+                codes.PARTY_CATEGORY,
+                f.req("party_category"),
+                "penalty.party_category",
                 f.violations,
             ),
             "party_uscc": f.opt("party_uscc"),
-            "reg_no": None, "org_code": None, "tax_no": None, "inst_cert_no": None,
+            "reg_no": None,
+            "org_code": None,
+            "tax_no": None,
+            "inst_cert_no": None,
             "social_org_no": None,
             "legal_rep_name": f.opt("legal_rep"),
-            "legal_rep_id_type": None, "legal_rep_id_no": None,
-            "person_id_type": None, "person_id_no": None,
+            "legal_rep_id_type": None,
+            "legal_rep_id_no": None,
+            "person_id_type": None,
+            "person_id_no": None,
             "decision_no": f.req("decision_no"),
             "violation_type": f.req("violation_type"),
             "violation_facts": f.req("violation_facts"),
             "legal_basis": f.req("legal_basis"),
             "penalty_categories": [
-                codes.translate(codes.PENALTY_CATEGORY, k, "penalty.penalty_categories",
-                                f.violations)
+                codes.translate(
+                    codes.PENALTY_CATEGORY, k, "penalty.penalty_categories", f.violations
+                )
                 for k in f.req("penalty_kinds") or []
             ],
             "penalty_content": "；".join(r.get("penalty_kinds") or []) + "。",
@@ -104,7 +115,7 @@ class MarketSupervision(Connector):
             "source_org_uscc": f.req("authority_uscc", "source_org_uscc"),
             "remarks": f.opt("remarks"),
             "revoke_reason": f.opt("revoke_reason"),
-        }  # fmt: skip
+        }
         f.done()
         return event
 
@@ -125,13 +136,17 @@ class MarketSupervision(Connector):
         kind = r["kind"]
         if kind == "transfer":
             payload = transfer_payload(f)
-            event_type = EventType.TRANSFER_REQUESTED if r.get("version") == 1 else (
-                EventType.TRANSFER_UPDATED)
+            event_type = (
+                EventType.TRANSFER_REQUESTED
+                if r.get("version") == 1
+                else (EventType.TRANSFER_UPDATED)
+            )
             shared = [str(payload["to_owner"] or "")]
         elif kind == "action":
             payload = {
-                "kind": codes.translate(codes.ACTION_KIND, f.req("action_kind"), "action.kind",
-                                        f.violations),
+                "kind": codes.translate(
+                    codes.ACTION_KIND, f.req("action_kind"), "action.kind", f.violations
+                ),
                 "party_name": f.req("party_name"),
                 "party_uscc": f.opt("party_uscc"),
                 "action_date": f.day("action_date"),

@@ -11,10 +11,12 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from kafka import KafkaProducer
+from kafka.producer.future import FutureRecordMetadata
 
 from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
@@ -24,6 +26,7 @@ from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
 
 log = logging.getLogger(__name__)
+MAX_INFLIGHT_PAGES = 4
 
 
 @dataclass
@@ -45,7 +48,9 @@ def load_connector(config: ConnectorConfig, settings: Settings, http: SourceSess
     try:
         module = importlib.import_module(f"connectors.{config.module}")
     except ModuleNotFoundError as exc:
-        raise ConfigError(f"connectors.{config.name}: no module connectors.{config.module}") from exc
+        raise ConfigError(
+            f"connectors.{config.name}: no module connectors.{config.module}"
+        ) from exc
     cls: type[Connector] = module.CONNECTOR
     return cls(config, settings, http)
 
@@ -63,23 +68,22 @@ def run_connector(
     retries_before = connector.http.retries
     position = store.load(name)
     log.info("%s: starting from checkpoint %r", name, position)
+    # (checkpoint, futures) of pages sent but not yet checkpointed, oldest first: the next
+    # page is produced while the broker acknowledges the previous one.
+    inflight: deque[tuple[str, list[FutureRecordMetadata]]] = deque()
     try:
         for page in connector.fetch(position):
             report.pages += 1
             report.fetched += len(page.records)
             for record in page.records:
                 report.published += _publish_record(connector, publisher, record, report)
-            # Checkpoint order (a crash between any two steps re-reads this page, and the
-            # stable event ids make the repeats recognisable):
-            #   1. every event of the page was handed to the producer (above);
-            #   2. flush: wait until the broker acknowledged all of them (acks=all);
-            #   3. check every future (flush raises PublishError if any send failed);
-            #   4. only then write the page's checkpoint (SQLite, synchronous=FULL).
-            publisher.flush()
-            store.save(name, page.checkpoint)
+            inflight.append((page.checkpoint, publisher.take_pending()))
+            _checkpoint(name, publisher, store, inflight, drain=False)
             if stop is not None and stop.is_set():
-                log.info("%s: stop requested; checkpointed at %r", name, page.checkpoint)
+                log.info("%s: stop requested after checkpoint %r", name, page.checkpoint)
                 break
+        publisher.producer.flush()
+        _checkpoint(name, publisher, store, inflight, drain=True)
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         log.error("%s: run failed, checkpoint kept at the last acknowledged page: %s", name, exc)
@@ -94,6 +98,34 @@ def run_connector(
         report.retries,
     )
     return report
+
+
+def _checkpoint(
+    name: str,
+    publisher: Publisher,
+    store: CheckpointStore,
+    inflight: deque[tuple[str, list[FutureRecordMetadata]]],
+    *,
+    drain: bool,
+) -> None:
+    """Checkpoint pages in order, each only once the broker acknowledged it and every page
+    before it. The order, for each page (a crash between any two steps re-reads the page,
+    and the stable event ids make the repeats recognisable):
+      1. every event of the page was handed to the producer (run_connector);
+      2. all earlier pages were checkpointed (we go oldest first and stop at a gap);
+      3. every future of the page is checked: acks=all acknowledged, else PublishError;
+      4. only then the page's checkpoint is written (SQLite, synchronous=FULL).
+    Without `drain`, a page is waited for only when it is already done or too many are
+    in flight; with it (end of run, after a flush), every page is waited for.
+    """
+    while inflight:
+        position, futures = inflight[0]
+        ready = drain or len(inflight) > MAX_INFLIGHT_PAGES or all(f.is_done for f in futures)
+        if not ready:
+            return
+        publisher.wait(futures)
+        store.save(name, position)
+        inflight.popleft()
 
 
 def _publish_record(

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import signal
-from datetime import UTC, datetime
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from types import FrameType
 
 from apscheduler.schedulers.blocking import BlockingScheduler
@@ -33,8 +33,14 @@ def run_scheduled(settings: Settings, names: Sequence[str] | None = None) -> Non
     )
     now = datetime.now(UTC)
     for config in group.configs:
-        scheduler.add_job(group.run, trigger(config), args=[config], id=config.name,
-                          name=config.name, next_run_time=now)  # fmt: skip
+        scheduler.add_job(
+            group.run,
+            trigger(config),
+            args=[config],
+            id=config.name,
+            name=config.name,
+            next_run_time=now,
+        )
 
     def stop(signum: int, frame: FrameType | None) -> None:
         log.info("signal %d: finishing the current pages, then stopping", signum)

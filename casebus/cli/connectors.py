@@ -44,5 +44,3 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         group.close()
     return 1 if failed else 0
-
-

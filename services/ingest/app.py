@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Header, Request
@@ -77,7 +77,8 @@ def create_app(
         t: AvroSerializer(registry, names[t], schema=schema_for_topic(t)) for t in TOPIC_SCHEMAS
     }
     publisher = TransactionalPublisher(
-        settings, transactional_id or f"casebus-ingest-{settings.ingest.host}-{settings.ingest.port}"
+        settings,
+        transactional_id or f"casebus-ingest-{settings.ingest.host}-{settings.ingest.port}",
     )
     prefix = settings.ingest.token_env_prefix
     app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
@@ -95,11 +96,23 @@ def create_app(
     @app.post(
         "/v1/events",
         status_code=202,
-        openapi_extra={"requestBody": {"required": True, "content": {"application/json": {
-            "schema": {"oneOf": [{"type": "object", "description": "one event"}, {
-                "type": "object", "properties": {"events": {"type": "array"}}}]},
-            "example": {"events": [_example()]}}}}},
-    )  # fmt: skip
+        openapi_extra={
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {
+                            "oneOf": [
+                                {"type": "object", "description": "one event"},
+                                {"type": "object", "properties": {"events": {"type": "array"}}},
+                            ]
+                        },
+                        "example": {"events": [_example()]},
+                    }
+                },
+            }
+        },
+    )
     async def post_events(
         request: Request, authorization: str | None = Header(None)
     ) -> JSONResponse:
@@ -112,20 +125,36 @@ def create_app(
             return _errors(422, [(None, Violation("(body)", "json", None, "not JSON"))])
         raw = body["events"] if isinstance(body, dict) and "events" in body else [body]
         if not isinstance(raw, list) or not raw or len(raw) > settings.ingest.max_batch:
-            return _errors(422, [(None, Violation(
-                "events", "size", None, f"1 to {settings.ingest.max_batch} events"))])  # fmt: skip
+            return _errors(
+                422,
+                [
+                    (
+                        None,
+                        Violation(
+                            "events", "size", None, f"1 to {settings.ingest.max_batch} events"
+                        ),
+                    )
+                ],
+            )
         foreign = [
-            (i, Violation("owner", "owner", e.get("owner"), f"owner: you may publish only as {who}"))
-            for i, e in enumerate(raw) if isinstance(e, dict) and e.get("owner") != who
-        ]  # fmt: skip
+            (
+                i,
+                Violation(
+                    "owner", "owner", e.get("owner"), f"owner: you may publish only as {who}"
+                ),
+            )
+            for i, e in enumerate(raw)
+            if isinstance(e, dict) and e.get("owner") != who
+        ]
         if foreign:
             return _errors(403, foreign)
         items, errors = _prepare(raw, settings, who)
         if errors:
             return _errors(422, errors)
         try:
-            framed = [(names[t], serializers[t](e, SerializationContext(names[t])), e)
-                      for t, e in items]  # fmt: skip
+            framed = [
+                (names[t], serializers[t](e, SerializationContext(names[t])), e) for t, e in items
+            ]
             publisher.publish(framed)
         except (KafkaUnavailable, SerdeError) as exc:
             return JSONResponse({"detail": f"not accepted, retry: {exc}"}, status_code=503)
@@ -138,15 +167,28 @@ def create_app(
 def _prepare(
     raw: list[Any], settings: Settings, who: str
 ) -> tuple[list[tuple[str, dict[str, Any]]], list[tuple[int | None, Violation]]]:
-    items, errors = [], []
+    items: list[tuple[str, dict[str, Any]]] = []
+    errors: list[tuple[int | None, Violation]] = []
     for i, item in enumerate(raw):
         found: list[Violation] = []
         try:
-            event_type = EventType.from_code(item["event_type"]) if "." in str(
-                item.get("event_type")) else EventType(item.get("event_type"))  # fmt: skip
+            event_type = (
+                EventType.from_code(item["event_type"])
+                if "." in str(item.get("event_type"))
+                else EventType(item.get("event_type"))
+            )
         except (ValueError, TypeError, AttributeError):
-            errors.append((i, Violation("event_type", "code", item.get("event_type"),
-                                        "event_type: not an event type")))  # fmt: skip
+            errors.append(
+                (
+                    i,
+                    Violation(
+                        "event_type",
+                        "code",
+                        item.get("event_type"),
+                        "event_type: not an event type",
+                    ),
+                )
+            )
             continue
         topic = topic_for_event_type(event_type)
         event = converter(topic).event(item, found)
@@ -162,6 +204,6 @@ def _prepare(
     return items, errors
 
 
-def _errors(status: int, errors: list[tuple[int | None, Violation]]) -> JSONResponse:
+def _errors(status: int, errors: Sequence[tuple[int | None, Violation]]) -> JSONResponse:
     body = [{"index": i, **violation_json(v)} for i, v in errors]
     return JSONResponse({"errors": body}, status_code=status)

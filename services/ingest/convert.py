@@ -54,9 +54,13 @@ class Converter:
         return self._record(fields, raw, "", out, branch)
 
     def _record(
-        self, fields: list[Any], raw: dict[str, Any], path: str, out: list[Violation],
+        self,
+        fields: list[Any],
+        raw: dict[str, Any],
+        path: str,
+        out: list[Violation],
         branch: str | None = None,
-    ) -> dict[str, Any]:  # fmt: skip
+    ) -> dict[str, Any]:
         result: dict[str, Any] = {}
         for field in fields:
             name, where = field["name"], f"{path}{field['name']}"
@@ -88,8 +92,9 @@ class Converter:
             if kind == "array":
                 if not isinstance(v, list):
                     return _bad(out, where, "type", v, "must be an array")
-                return [self._value(t["items"], x, f"{where}[{i}]", out, None) for i, x in
-                        enumerate(v)]  # fmt: skip
+                return [
+                    self._value(t["items"], x, f"{where}[{i}]", out, None) for i, x in enumerate(v)
+                ]
             if kind == "enum":
                 return v
             return _logical(logical, v, where, out)

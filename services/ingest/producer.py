@@ -9,6 +9,7 @@ a deadline; past it the batch is reported unavailable (503), never accepted.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable
@@ -46,7 +47,8 @@ def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
         raise KafkaUnavailable(f"{what}: no answer from Kafka within {timeout:g}s")
     if failure:
         raise KafkaUnavailable(f"{what}: {failure[0]}") from failure[0]
-    return result[0] if result else None  # type: ignore[no-any-return]
+    value: T = result[0]
+    return value
 
 
 class TransactionalPublisher:
@@ -84,13 +86,18 @@ class TransactionalPublisher:
             try:
                 producer.begin_transaction()
                 for topic, value, event in items:
-                    producer.send(topic, key=event_key(event), value=value, headers=[
-                        ("event_id", str(event["event_id"]).encode()),
-                        ("event_type", str(event["event_type"]).encode()),
-                        ("owner", event["owner"].encode()),
-                        ("producer", event["producer"].encode()),
-                        ("content-type", CONTENT_TYPE),
-                    ])  # fmt: skip
+                    producer.send(
+                        topic,
+                        key=event_key(event),
+                        value=value,
+                        headers=[
+                            ("event_id", str(event["event_id"]).encode()),
+                            ("event_type", str(event["event_type"]).encode()),
+                            ("owner", event["owner"].encode()),
+                            ("producer", event["producer"].encode()),
+                            ("content-type", CONTENT_TYPE),
+                        ],
+                    )
                 _bounded(lambda: producer.flush(timeout=self.timeout), self.timeout + 2, "send")
                 _bounded(producer.commit_transaction, self.timeout, "commit")
             except Exception as exc:
@@ -100,10 +107,10 @@ class TransactionalPublisher:
 
     def _discard(self, producer: KafkaProducer) -> None:
         self._producer = None
-        try:
+        # If the abort does not get through, the next producer with this id fences the
+        # open transaction, which aborts it.
+        with contextlib.suppress(KafkaUnavailable):
             _bounded(producer.abort_transaction, 2, "abort")
-        except KafkaUnavailable:
-            pass  # the next producer with this id fences the open transaction
         try:
             producer.close(timeout=0)
         except Exception as exc:  # closing a broken producer must not mask the 503

@@ -25,9 +25,16 @@ from services.sandbox.data.clock import MAX_TICK
 from services.sandbox.state import SandboxState
 
 ROUTERS = {
-    "samr-luzhou": samr, "samr-qijiang": samr, "cac-luzhou": cac, "psb-luzhou": psb,
-    "psb-qijiang": psb, "com-luzhou": com, "alibaba": alibaba, "jd": jd, "douyin": douyin,
-}  # fmt: skip
+    "samr-luzhou": samr,
+    "samr-qijiang": samr,
+    "cac-luzhou": cac,
+    "psb-luzhou": psb,
+    "psb-qijiang": psb,
+    "com-luzhou": com,
+    "alibaba": alibaba,
+    "jd": jd,
+    "douyin": douyin,
+}
 _NO_FAULTS = ("oauth", "token")
 
 

@@ -110,8 +110,9 @@ def make_state(settings: Settings, environ: dict[str, str]) -> SandboxState:
     return SandboxState(
         settings=settings,
         world=build_world(settings),
-        faults=Faults(cfg.error_rate, cfg.rate_limit_per_second, cfg.latency_ms,
-                      cfg.retry_after_seconds),
+        faults=Faults(
+            cfg.error_rate, cfg.rate_limit_per_second, cfg.latency_ms, cfg.retry_after_seconds
+        ),
         credentials=creds,
         env_names=names,
         _rng=random.Random(cfg.seed),

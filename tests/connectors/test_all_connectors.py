@@ -53,7 +53,9 @@ def test_every_connector(connector_settings: Settings, sandbox_factory: SandboxF
             assert all(e["handling"] == "H3" for e in mine)
 
     for r in rejects:
-        assert r["violations"] and all({"field", "rule", "value", "message"} <= set(v) for v in r["violations"])
+        assert r["violations"] and all(
+            {"field", "rule", "value", "message"} <= set(v) for v in r["violations"]
+        )
         assert r["record"] and r["source_system"]
 
     # The cross-region case reached every topic from both regions.

@@ -88,5 +88,7 @@ def _position(path: Path) -> int:
     if not path.exists():
         return 0
     with sqlite3.connect(path) as db:
-        row = db.execute("SELECT position FROM checkpoint WHERE connector = 'samr-luzhou'").fetchone()
+        row = db.execute(
+            "SELECT position FROM checkpoint WHERE connector = 'samr-luzhou'"
+        ).fetchone()
     return int(row[0]) if row else 0

@@ -47,7 +47,10 @@ def test_accepts_after_commit_and_checks_everything(
     topic = topic_factory("penalty", partitions=2)
     client = _client(settings, registry_url, {"casebus.penalty": topic})
 
-    assert client.post("/v1/events", json=event(), headers={"Authorization": "Bearer x"}).status_code == 401
+    assert (
+        client.post("/v1/events", json=event(), headers={"Authorization": "Bearer x"}).status_code
+        == 401
+    )
     foreign = client.post("/v1/events", json={"events": [event(owner="500110-SAMR")]}, headers=AUTH)
     assert foreign.status_code == 403
     assert foreign.json()["errors"][0]["field"] == "owner"
@@ -61,15 +64,38 @@ def test_accepts_after_commit_and_checks_everything(
     assert response.status_code == 422
     errors = {(e["index"], e["field"], e["rule"]) for e in response.json()["errors"]}
     assert {(1, "penalty.party_name", "required"), (2, "occurred_at", "timezone")} <= errors
-    invalid = client.post("/v1/events", json={"events": [event(1), event(4, revision=1) | {
-        "penalty": {**event(4)["penalty"], "fine_amount": "-5", "party_uscc": "91310110666007217A"}}]},
-        headers=AUTH)  # fmt: skip
+    invalid = client.post(
+        "/v1/events",
+        json={
+            "events": [
+                event(1),
+                event(4, revision=1)
+                | {
+                    "penalty": {
+                        **event(4)["penalty"],
+                        "fine_amount": "-5",
+                        "party_uscc": "91310110666007217A",
+                    }
+                },
+            ]
+        },
+        headers=AUTH,
+    )
     assert invalid.status_code == 422
     rules = {(e["index"], e["field"], e["rule"]) for e in invalid.json()["errors"]}
-    assert {(1, "penalty.fine_amount", "decimal.negative"),
-            (1, "penalty.party_uscc", "uscc.check_digit")} <= rules  # fmt: skip
-    assert read_events(settings.model_copy(update={"registry": settings.registry.model_copy(
-        update={"url": registry_url})}), topic) == []  # fmt: skip
+    assert {
+        (1, "penalty.fine_amount", "decimal.negative"),
+        (1, "penalty.party_uscc", "uscc.check_digit"),
+    } <= rules
+    assert (
+        read_events(
+            settings.model_copy(
+                update={"registry": settings.registry.model_copy(update={"url": registry_url})}
+            ),
+            topic,
+        )
+        == []
+    )
 
     ok = client.post("/v1/events", json={"events": [event(1), event(5)]}, headers=AUTH)
     assert ok.status_code == 202, ok.text
@@ -85,8 +111,9 @@ def test_accepts_after_commit_and_checks_everything(
 def test_broker_down_is_503_and_nothing_half_written(
     settings: Settings, registry_url: str, private_broker: LocalKafka
 ) -> None:
-    private = settings.model_copy(update={"kafka": settings.kafka.model_copy(
-        update={"bootstrap": private_broker.bootstrap})})  # fmt: skip
+    private = settings.model_copy(
+        update={"kafka": settings.kafka.model_copy(update={"bootstrap": private_broker.bootstrap})}
+    )
     admin = KafkaAdminClient(bootstrap_servers=private_broker.bootstrap)
     admin.create_topics([NewTopic("ingest.penalty", 2, 1)])
     admin.close()

@@ -14,13 +14,16 @@ def test_same_seed_same_data_and_valid_codes() -> None:
     settings = load_settings()
     one, two = build_world(settings), build_world(settings)
     for system in SYSTEMS:
-        assert [v.body for _, v in one[system].current(3)] == [v.body for _, v in two[system].current(3)]
+        assert [v.body for _, v in one[system].current(3)] == [
+            v.body for _, v in two[system].current(3)
+        ]
     for history in one["samr-luzhou"].histories:
         body = history.versions[0].body
         if history.kind == "penalty" and history.defect != "bad_check_digit":
             assert uscc.is_valid(body["party_uscc"]), body["party_uscc"]
-    other = build_world(settings.model_copy(update={"sandbox": settings.sandbox.model_copy(
-        update={"seed": 7})}))  # fmt: skip
+    other = build_world(
+        settings.model_copy(update={"sandbox": settings.sandbox.model_copy(update={"seed": 7})})
+    )
     assert [v.body for _, v in other["jd"].current(0)] != [v.body for _, v in one["jd"].current(0)]
 
 

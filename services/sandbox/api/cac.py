@@ -24,7 +24,10 @@ def router(state: SandboxState, system: str) -> APIRouter:
         key = authorization.removeprefix("ApiKey ") if authorization else None
         require_key(state, system, key)
         rows = bodies(state, system, after, seq_field="change_no")
-        return {"code": 0, "msg": "成功",
-                "data": {"total": len(rows), "rows": rows[offset : offset + limit]}}
+        return {
+            "code": 0,
+            "msg": "成功",
+            "data": {"total": len(rows), "rows": rows[offset : offset + limit]},
+        }
 
     return api

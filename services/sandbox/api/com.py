@@ -26,7 +26,10 @@ def router(state: SandboxState, system: str) -> APIRouter:
         require_key(state, system, appkey)
         rows = bodies(state, system, body.syncSeq, seq_field="syncSeq")
         start = (body.pageNo - 1) * body.pageSize
-        return {"success": True, "totalCount": len(rows),
-                "list": rows[start : start + body.pageSize]}
+        return {
+            "success": True,
+            "totalCount": len(rows),
+            "list": rows[start : start + body.pageSize],
+        }
 
     return api

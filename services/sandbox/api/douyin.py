@@ -44,8 +44,10 @@ def router(state: SandboxState, system: str) -> APIRouter:
             and hmac.compare_digest(body.client_secret, secret)
         ):
             return _fail(10003, "client_key or client_secret invalid")
-        return {"data": {"access_token": state.issue_token(600), "expires_in": 600,
-                         "error_code": 0}, "message": "success"}
+        return {
+            "data": {"access_token": state.issue_token(600), "expires_in": 600, "error_code": 0},
+            "message": "success",
+        }
 
     @api.post("/api/governance/violation/list/", response_model=None)
     def violations(
@@ -61,8 +63,14 @@ def router(state: SandboxState, system: str) -> APIRouter:
         cursor = rows[-1]["_seq"] if rows else body.cursor
         for row in rows:
             del row["_seq"]
-        return {"data": {"list": rows, "has_more": bool(state.rows(system, cursor)),
-                         "cursor": cursor, "error_code": 0},
-                "extra": {"logid": f"sandbox-{cursor}"}}
+        return {
+            "data": {
+                "list": rows,
+                "has_more": bool(state.rows(system, cursor)),
+                "cursor": cursor,
+                "error_code": 0,
+            },
+            "extra": {"logid": f"sandbox-{cursor}"},
+        }
 
     return api

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import hmac
 from typing import Any
-
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
@@ -54,7 +53,9 @@ def router(state: SandboxState, system: str) -> APIRouter:
         for row in rows:
             del row["_seq"]
         more = bool(state.rows(system, last))
-        return {"code": "0", "result": {"data": rows, "nextCursor": encode_cursor(last),
-                                        "hasMore": more}}
+        return {
+            "code": "0",
+            "result": {"data": rows, "nextCursor": encode_cursor(last), "hasMore": more},
+        }
 
     return api

@@ -24,7 +24,11 @@ def router(state: SandboxState, system: str) -> APIRouter:
         require_key(state, system, x_api_key)
         rows = bodies(state, system, since, seq_field="seq")
         start = (page - 1) * page_size
-        return {"total": len(rows), "page": page, "page_size": page_size,
-                "records": rows[start : start + page_size]}
+        return {
+            "total": len(rows),
+            "page": page,
+            "page_size": page_size,
+            "records": rows[start : start + page_size],
+        }
 
     return api

@@ -33,9 +33,10 @@ def _at(body: Body, path: str) -> tuple[Body, str]:
 
 
 def _get(body: Body, path: str) -> Any:
+    value: Any = body
     for name in path.split("."):
-        body = body.get(name) if isinstance(body, dict) else None
-    return body
+        value = value.get(name) if isinstance(value, dict) else None
+    return value
 
 
 def _bad_check_digit(body: Body, path: str) -> None:
@@ -62,9 +63,11 @@ def _negative(body: Body, path: str) -> None:
 def _future(body: Body, path: str) -> None:
     obj, key = _at(body, path)
     value = obj[key]
-    obj[key] = value + 7 * 365 * 86400 * (1000 if value > 10**11 else 1) if isinstance(
-        value, int
-    ) else "2031-06-18" + str(value)[10:]
+    obj[key] = (
+        value + 7 * 365 * 86400 * (1000 if value > 10**11 else 1)
+        if isinstance(value, int)
+        else "2031-06-18" + str(value)[10:]
+    )
 
 
 _APPLY: dict[str, tuple[str, Callable[[Body, str], None]]] = {

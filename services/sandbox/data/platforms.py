@@ -20,7 +20,7 @@ def alibaba(rng: random.Random, size: int) -> list[History]:
     """Taobao-style IPR complaints: snake_case, `gmt_modified` local time, `modify_count`."""
     out = []
     kinds = {"商标": "trademark", "著作权": "copyright", "专利": "patent", "假冒": "counterfeit"}
-    for i in range(size):
+    for _i in range(size):
         region = rng.choice(("510500", "500110"))
         seller = company(rng, region)
         title, kind, cert = product(rng)
@@ -37,16 +37,24 @@ def alibaba(rng: random.Random, size: int) -> list[History]:
             "shop_title": seller["shop"],
             "shop_url": f"https://shop{sid}.taobao.com",
             "auctions": [
-                {"num_iid": str(sid * 10 + k), "title": title,
-                 "detail_url": f"https://item.taobao.com/item.htm?id={sid * 10 + k}"}
+                {
+                    "num_iid": str(sid * 10 + k),
+                    "title": title,
+                    "detail_url": f"https://item.taobao.com/item.htm?id={sid * 10 + k}",
+                }
                 for k in range(rng.randint(1, 4))
             ],
             "ipr_type": kinds[kind],
             "right_holder_cert": cert or None,
             "reason": f"权利人投诉该商品“{title}”涉嫌{kind}侵权",
-            "evidences": [{"file_url": f"https://ipp.alibaba.com/evidence/{cid}/{k}.jpg",
-                           "file_hash": sha256_of(cid, k), "upload_time": iso(found)}
-                          for k in range(2)],
+            "evidences": [
+                {
+                    "file_url": f"https://ipp.alibaba.com/evidence/{cid}/{k}.jpg",
+                    "file_hash": sha256_of(cid, k),
+                    "upload_time": iso(found),
+                }
+                for k in range(2)
+            ],
             "handle_result": [],
             "status": "PROCESSING",
             "seller_region": region,
@@ -55,8 +63,16 @@ def alibaba(rng: random.Random, size: int) -> list[History]:
         h.add(0, body)
         if rng.random() < 0.5:
             t = later_tick(rng)
-            h.add(t, {**body, "modify_count": 1, "status": "CLOSED", "handle_result": ["delete"],
-                      "gmt_modified": iso(found + timedelta(days=t))})
+            h.add(
+                t,
+                {
+                    **body,
+                    "modify_count": 1,
+                    "status": "CLOSED",
+                    "handle_result": ["delete"],
+                    "gmt_modified": iso(found + timedelta(days=t)),
+                },
+            )
         out.append(h)
     return out
 
@@ -78,14 +94,24 @@ def jd(rng: random.Random, size: int) -> list[History]:
             "infringementId": iid,
             "revision": 1,
             "updateTime": int(_epoch(found) * 1000),
-            "vender": {"venderName": seller["name"], "creditCode": seller["uscc"],
-                       "shopName": seller["shop"], "shopId": shop_id},
+            "vender": {
+                "venderName": seller["name"],
+                "creditCode": seller["uscc"],
+                "shopName": seller["shop"],
+                "shopId": shop_id,
+            },
             "skus": [{"skuId": shop_id * 100 + k, "skuName": title} for k in range(1, 3)],
             "infringeType": JD_TYPES[kind],
             "certNo": cert or None,
             "desc": f"京东平台巡查发现商品“{title}”疑似{kind}侵权",
-            "proofs": [{"url": f"https://proof.jd.com/{iid}/{k}.png", "digest": sha256_of(iid, k),
-                        "time": int(_epoch(found) * 1000)} for k in range(2)],
+            "proofs": [
+                {
+                    "url": f"https://proof.jd.com/{iid}/{k}.png",
+                    "digest": sha256_of(iid, k),
+                    "time": int(_epoch(found) * 1000),
+                }
+                for k in range(2)
+            ],
             "measures": [],
             "state": 10,
             "areaCode": region,
@@ -95,8 +121,16 @@ def jd(rng: random.Random, size: int) -> list[History]:
         if rng.random() < 0.5:
             t = later_tick(rng)
             at = found + timedelta(days=t)
-            h.add(t, {**body, "revision": 2, "state": 30, "measures": ["DOWN_SHELF"],
-                      "updateTime": int(_epoch(at) * 1000)})
+            h.add(
+                t,
+                {
+                    **body,
+                    "revision": 2,
+                    "state": 30,
+                    "measures": ["DOWN_SHELF"],
+                    "updateTime": int(_epoch(at) * 1000),
+                },
+            )
         out.append(h)
     return out
 
@@ -114,17 +148,31 @@ def douyin(rng: random.Random, size: int) -> list[History]:
             "violation_id": vid,
             "version": 1,
             "update_time": int(_epoch(found)),
-            "shop": {"shop_name": seller["shop"], "shop_id": str(rng.randint(10**7, 10**8)),
-                     "company_name": seller["name"], "credit_code": seller["uscc"]},
+            "shop": {
+                "shop_name": seller["shop"],
+                "shop_id": str(rng.randint(10**7, 10**8)),
+                "company_name": seller["name"],
+                "credit_code": seller["uscc"],
+            },
             "live_room_id": str(rng.randint(10**15, 10**16)),
-            "products": [{"product_id": f"{vid}{k}", "product_name": title,
-                          "product_url": f"https://haohuo.jinritemai.com/views/product/item?id={vid}{k}"}
-                         for k in range(1, 3)],
+            "products": [
+                {
+                    "product_id": f"{vid}{k}",
+                    "product_name": title,
+                    "product_url": f"https://haohuo.jinritemai.com/views/product/item?id={vid}{k}",
+                }
+                for k in range(1, 3)
+            ],
             "violation_type": "商标侵权" if kind == "商标" else "假冒伪劣",
             "detail": f"直播间售卖“{title}”，疑似{kind}侵权商品",
-            "evidence_list": [{"evidence_url": f"https://lf-evidence.douyin.com/{vid}/{k}.mp4",
-                               "hash_sha256": sha256_of(vid, k), "capture_time": int(_epoch(found))}
-                              for k in range(2)],
+            "evidence_list": [
+                {
+                    "evidence_url": f"https://lf-evidence.douyin.com/{vid}/{k}.mp4",
+                    "hash_sha256": sha256_of(vid, k),
+                    "capture_time": int(_epoch(found)),
+                }
+                for k in range(2)
+            ],
             "punish_measures": [],
             "status": "待处理",
             "region_code": region,
@@ -133,7 +181,15 @@ def douyin(rng: random.Random, size: int) -> list[History]:
         h.add(0, body)
         if rng.random() < 0.5:
             t = later_tick(rng)
-            h.add(t, {**body, "version": 2, "status": "已处理", "punish_measures": ["商品下架"],
-                      "update_time": int(_epoch(found + timedelta(days=t)))})
+            h.add(
+                t,
+                {
+                    **body,
+                    "version": 2,
+                    "status": "已处理",
+                    "punish_measures": ["商品下架"],
+                    "update_time": int(_epoch(found + timedelta(days=t))),
+                },
+            )
         out.append(h)
     return out

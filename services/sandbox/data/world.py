@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from casebus.config import Settings
-from services.sandbox.data import agencies, cross_region, platforms
+from services.sandbox.data import agencies, cross_region, platforms, samr
 from services.sandbox.data.defects import DefectFields, spoil
 from services.sandbox.data.store import History, SystemData
 
@@ -36,10 +36,8 @@ def build_world(settings: Settings) -> dict[str, SystemData]:
         return random.Random(f"{cfg.seed}:{system}")
 
     made: dict[str, list[History]] = {
-        "samr-luzhou": agencies.samr(rng("samr-luzhou"), "510500", size, authority("510500-SAMR")),
-        "samr-qijiang": agencies.samr(
-            rng("samr-qijiang"), "500110", size, authority("500110-SAMR")
-        ),
+        "samr-luzhou": samr.samr(rng("samr-luzhou"), "510500", size, authority("510500-SAMR")),
+        "samr-qijiang": samr.samr(rng("samr-qijiang"), "500110", size, authority("500110-SAMR")),
         "cac-luzhou": agencies.cyberspace(rng("cac-luzhou"), size),
         "psb-luzhou": agencies.police(rng("psb-luzhou"), "510500", size),
         "psb-qijiang": agencies.police(rng("psb-qijiang"), "500110", size),
