@@ -76,11 +76,14 @@ def run_sync(
     registry = RegistryClient(settings.registry.url)
     group = group_id(settings, agency)
     dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
+    # Static membership: one sync process per agency, so a restarted process (after a crash)
+    # takes its predecessor's place at once instead of waiting for its session to expire.
     consumer = make_consumer(
         settings,
         group,
         f"{group}-{threading.get_native_id()}",
         max_poll_records=settings.sync.batch_size,
+        group_instance_id=f"{group}.sync",
     )
     try:
         runner = SyncConsumer(

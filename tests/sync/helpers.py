@@ -50,11 +50,15 @@ def sync_settings(
 class EventProducer:
     """Produces events to the test topics the way connectors do: keyed, Avro, framed."""
 
-    def __init__(self, bootstrap: str, registry_url: str, topics: Mapping[str, str]) -> None:
+    def __init__(
+        self, bootstrap: str, registry_url: str, topics: Mapping[str, str], **options: Any
+    ) -> None:
         self.topics = dict(topics)
         self.registry = RegistryClient(registry_url)
         self.serializers = {s: AvroSerializer(self.registry, s) for s in self.topics}
-        self.producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+        self.producer = KafkaProducer(
+            bootstrap_servers=bootstrap, acks="all", linger_ms=5, **options
+        )
 
     def send(self, event: Event, shared: str | None = None) -> None:
         shared = shared or topic_of(event)

@@ -51,6 +51,7 @@ def alembic_config() -> Config:
 def migrate(engine: Engine) -> None:
     """`alembic upgrade head` on this database, through alembic's API."""
     config = alembic_config()
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
     with engine.begin() as conn:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
