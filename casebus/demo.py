@@ -9,10 +9,15 @@ publishes and applies nothing new (checkpoints and stored offsets).
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import requests
+from kafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
@@ -20,16 +25,22 @@ from casebus.cli.common import ensure_configured_topics, local_kafka
 from casebus.config import Settings
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
 from casebus.kafka.broker import wait_until_ready
+from casebus.kafka.clients import make_consumer
 from casebus.process import ServiceProcess, answers, start_service
+from casebus.publish import REJECTS_TOPIC
 from casebus.registry.client import RegistryClient
 
 SYNCED_AGENCIES = ("510500-SAMR", "510500-PSB", "500110-SAMR")
+# The sandbox's cross-region case: a Luzhou lead transferred to Qijiang, linked to Qijiang's.
+CROSS_REGION_CASE = "CASE-510500-2024-0153"
+VIEWS = (("Luzhou", "510500-SAMR"), ("Qijiang", "500110-SAMR"))
 
 
 @dataclass
 class Demo:
     settings: Settings
-    console: Console = field(default_factory=Console)
+    # Wide enough for the case tables when the output is a file or CI log, not a terminal.
+    console: Console = field(default_factory=lambda: Console(width=None if _tty() else 160))
 
     def step(self, title: str) -> None:
         self.console.rule(f"[bold]{title}")
@@ -73,8 +84,9 @@ class Demo:
                 service.stop()
 
     @contextlib.contextmanager
-    def sandbox(self) -> Iterator[Settings]:
-        """Serve the stand-in source systems; yield settings whose connectors point at them."""
+    def sandbox(self) -> Iterator[tuple[Settings, str]]:
+        """Serve the stand-in source systems; yield settings whose connectors point at them,
+        and the sandbox's base URL."""
         from services.sandbox.server import start_sandbox, with_sandbox_urls
 
         self.step("3. Sandbox agency and platform APIs")
@@ -83,37 +95,108 @@ class Demo:
         self.console.print(f"serving {len(handle.urls)} source systems at {handle.base_url}:")
         self.console.print("  " + ", ".join(sorted(handle.urls)))
         try:
-            yield with_sandbox_urls(self.settings, handle.base_url)
+            yield with_sandbox_urls(self.settings, handle.base_url), handle.base_url
         finally:
             handle.stop()
 
-    def connectors(self, settings: Settings) -> None:
+    def connectors(self, settings: Settings, sandbox_url: str) -> None:
+        """Run every connector once per sandbox day, so amendments, revocations, transfers
+        and the cross-region case unfold as new revisions."""
         from connectors.runner import run_connectors_once
+        from services.sandbox.data.clock import MAX_TICK
 
-        self.step("4. Connectors, each once")
-        reports = run_connectors_once(settings)
-        table = Table("connector", "fetched", "published", "rejected", "pages", "retries", "error")
-        for name, r in reports.items():
-            table.add_row(
-                name,
-                str(r.fetched),
-                str(r.published),
-                str(r.rejected),
-                str(r.pages),
-                str(r.retries),
-                r.error or "",
-            )
+        self.step(f"4. Connectors, each once per sandbox day (days 0–{MAX_TICK})")
+        columns = ("fetched", "published", "rejected", "pages", "retries")
+        table = Table("day", "connector", *columns, "error")
+        for day in range(MAX_TICK + 1):
+            requests.post(f"{sandbox_url}/admin/tick", json={"to": day}, timeout=5)
+            for name, report in run_connectors_once(settings).items():
+                counts = [str(getattr(report, c)) for c in columns]
+                table.add_row(str(day), name, *counts, report.error or "")
         self.console.print(table)
-        self.console.print(
-            "rejected source records are in topic casebus.rejects, with every failed rule"
-        )
+
+    @contextlib.contextmanager
+    def rejects(self) -> Iterator[None]:
+        """Show what the connectors quarantined while the block ran, with every failed rule."""
+        consumer = make_consumer(self.settings, None, "casebus-demo-rejects")
+        consumer.topics()  # fetch metadata, so the topic's partitions are known
+        partitions = consumer.partitions_for_topic(REJECTS_TOPIC) or set()
+        parts = [TopicPartition(REJECTS_TOPIC, p) for p in sorted(partitions)]
+        consumer.assign(parts)
+        consumer.seek_to_end(*parts)
+        for tp in parts:
+            consumer.position(tp)  # resolve "end" now, before the connectors add to it
+        try:
+            yield
+            ends = consumer.end_offsets(parts)
+            table = Table("source record", "connector", "field", "rule", "why")
+            count = 0
+            while any(consumer.position(tp) < ends[tp] for tp in parts):
+                for records in consumer.poll(timeout_ms=2000).values():
+                    for record in records:
+                        body = json.loads(record.value)
+                        count += 1
+                        for v in body["violations"]:
+                            table.add_row(
+                                body["source_record_id"],
+                                body["connector"],
+                                v["field"],
+                                v["rule"],
+                                v["message"],
+                            )
+            self.console.print(
+                f"{count} invalid source records quarantined in "
+                f"{REJECTS_TOPIC} (nothing published for them):"
+            )
+            if count:
+                self.console.print(table)
+        finally:
+            consumer.close()
+
+    def sync(self) -> None:
+        from services.sync.service import sync_until_idle
+
+        self.step("5. Sync agency databases")
+        for agency in SYNCED_AGENCIES:
+            report = sync_until_idle(self.settings, agency)
+            self.console.print(report.summary())
+            self.console.print(f"  database: {self.settings.database_url(agency)}")
+
+    def case(self) -> None:
+        from services.sync.case_view import show_case
+
+        for n, (region, agency) in enumerate(VIEWS, start=6):
+            self.step(f"{n}. Case {CROSS_REGION_CASE} as {region} ({agency}) sees it")
+            show_case(self.settings, agency, CROSS_REGION_CASE, console=self.console)
+
+    def reconcile(self) -> bool:
+        from services.sync.reconcile import reconcile
+
+        (_, a), (_, b) = VIEWS
+        self.step(f"8. Reconcile {a} and {b}")
+        report = reconcile(self.settings, a, b)
+        for line in report.lines():
+            self.console.print(line)
+        return report.identical
+
+
+def _tty() -> bool:
+    return sys.stdout.isatty()
 
 
 def run_demo(settings: Settings) -> int:
+    # The demo narrates; routine INFO lines and per-record reject warnings would drown it
+    # (rejects are shown as a table instead).
+    logging.getLogger().setLevel(logging.WARNING)
+    logging.getLogger("casebus.publish").setLevel(logging.ERROR)
     demo = Demo(settings)
     demo.kafka()
-    with demo.registry(), demo.sandbox() as sourced:
-        demo.connectors(sourced)
+    with demo.registry():
+        with demo.sandbox() as (sourced, sandbox_url), demo.rejects():
+            demo.connectors(sourced, sandbox_url)
+        demo.sync()
+    demo.case()
+    identical = demo.reconcile()
     demo.console.rule()
     demo.console.print("done. The broker keeps running: `casebus kafka stop` ends it.")
-    return 0
+    return 0 if identical else 1
