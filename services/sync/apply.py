@@ -67,6 +67,13 @@ class Incoming:
 class Result:
     outcome: Outcome
     detail: str | None = None
+    error_class: str | None = None  # why a rejected event was rejected, for the DLQ
+
+
+# Checks an event that is about to be applied; returns why it must not be, or None.
+# Only events that would change a record are checked: a stale or duplicate one changes
+# nothing whatever its content, so validating it would be wasted work.
+Check = Callable[[Event, str], str | None]
 
 
 @dataclass(slots=True)
@@ -81,9 +88,14 @@ def apply_batch(
     items: Sequence[Incoming],
     *,
     admit: Callable[[Event, str], bool] | None = None,
+    check: Check | None = None,
     now: datetime | None = None,
 ) -> list[Result]:
-    """Apply the items in order; return one Result per item. `admit(event, kind)` filters."""
+    """Apply the items in order; return one Result per item.
+
+    `admit(event, kind)` filters by subscription; `check(event, kind)` validates an event
+    before it is applied (a failure is `rejected`, with the reason).
+    """
     now = now or datetime.now(UTC)
     prepared: list[_Prepared | Result] = [_prepare(item, admit) for item in items]
     keys = {p.key for p in prepared if isinstance(p, _Prepared)}
@@ -96,6 +108,10 @@ def apply_batch(
             continue
         assert item.event is not None
         result = _decide(item.event, prep, current.get(prep.key))
+        if result.outcome is Outcome.APPLIED and check is not None:
+            problem = check(item.event, prep.kind)
+            if problem is not None:
+                result = Result(Outcome.REJECTED, problem, "ValidationError")
         if result.outcome is Outcome.APPLIED:
             current[prep.key] = (int(item.event["revision"]), prep.digest)
             winners[prep.key] = (item.event, prep)

@@ -162,14 +162,13 @@ class SyncConsumer:
         for c in consumed:
             next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
         with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
-            results = apply_batch(conn, [c.incoming for c in consumed], admit=self._admit)
+            items = [c.incoming for c in consumed]
+            results = apply_batch(conn, items, admit=self._admit, check=self.decoder.check)
             save_offsets(conn, self.group, next_offsets)
             dead = 0
             for c, result in zip(consumed, results, strict=True):
                 if result.outcome in _TO_DLQ:
-                    error_class = c.error_class or (
-                        "RevisionConflict" if result.outcome is Outcome.CONFLICT else "Rejected"
-                    )
+                    error_class = c.error_class or result.error_class or "RevisionConflict"
                     message = c.error_message or result.detail or ""
                     self.dead_letters.send(c.record, error_class, message)
                     dead += 1

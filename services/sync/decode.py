@@ -1,4 +1,5 @@
-"""Consumed records to apply items: decode (Confluent-framed Avro), check the kind, validate.
+"""Consumed records to apply items: decode (Confluent-framed Avro) and check the kind; the
+validator (`BatchDecoder.check`) runs later, in apply, on events that would change a record.
 
 Bad bytes or an invalid event become a rejected item (DLQ); an unreachable registry raises
 TransientFault so the consumer pauses and retries the same records, never DLQs them.
@@ -6,6 +7,7 @@ TransientFault so the consumer pauses and retries the same records, never DLQs t
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,7 +16,8 @@ from typing import Any
 from casebus.config import Settings
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
-from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
+from casebus.events import Event
+from casebus.serde import AvroDeserializer, SerdeError, SerializationContext, unframe
 from casebus.serde.errors import KeySerializationError, ValueSerializationError
 from services.sync.apply import Incoming, Provenance
 from services.sync.records import TOPIC_BY_KIND, NotARecord, record_kind
@@ -43,35 +46,60 @@ class BatchDecoder:
 
     def __init__(self, settings: Settings, registry: Any, logical: Mapping[str, str]) -> None:
         self._settings = settings
+        self._registry = registry
         self._logical = dict(logical)
-        self._deserializers = {
+        self._max = settings.validation.max_message_bytes
+        self._plain = AvroDeserializer(registry, max_message_bytes=self._max)
+        self._resolving = {
             topic: AvroDeserializer(
-                registry,
-                max_message_bytes=settings.validation.max_message_bytes,
-                reader_schema=schema_for_topic(shared),
+                registry, max_message_bytes=self._max, reader_schema=schema_for_topic(shared)
             )
             for topic, shared in self._logical.items()
         }
+        self._is_current: dict[tuple[str, int], bool] = {}
 
     def decode(self, records: Sequence[Any]) -> list[Consumed]:
         return [self._one(record) for record in records]
+
+    def check(self, event: Event, kind: str) -> str | None:
+        """Every rule the event breaks (casebus.contracts.validation), or None."""
+        violations = validate_event(TOPIC_BY_KIND[kind], event, settings=self._settings)
+        if not violations:
+            return None
+        shown = "; ".join(v.message for v in violations[:MAX_VIOLATIONS_SHOWN])
+        more = len(violations) - MAX_VIOLATIONS_SHOWN
+        return shown + (f"; and {more} more" if more > 0 else "")
+
+    def _deserializer(self, topic: str, data: bytes) -> AvroDeserializer:
+        """Events written with the current schema need no schema resolution (much faster)."""
+        try:
+            schema_id = unframe(data, topic=topic, max_message_bytes=self._max)
+        except SerdeError:
+            return self._resolving[topic]  # it will raise the same error, wrapped
+        known = self._is_current.get((topic, schema_id))
+        if known is None:
+            try:
+                writer = json.loads(self._registry.get_schema(schema_id))
+            except SerdeError:
+                return self._resolving[topic]
+            known = writer == schema_for_topic(self._logical[topic])
+            self._is_current[(topic, schema_id)] = known
+        return self._plain if known else self._resolving[topic]
 
     def _one(self, record: Any) -> Consumed:
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return _rejected(record, prov, "EmptyValue", "the record has no value (tombstone)")
         try:
-            decoded = self._deserializers[record.topic].decode(
+            decoded = self._deserializer(record.topic, record.value).decode(
                 record.value, SerializationContext(record.topic)
             )
         except SerdeError as exc:
             if exc.transient:
                 raise TransientFault(str(exc)) from exc
-            inner = (
-                exc.inner
-                if isinstance(exc, KeySerializationError | ValueSerializationError)
-                else exc
-            )
+            inner: SerdeError = exc
+            if isinstance(exc, KeySerializationError | ValueSerializationError):
+                inner = exc.inner
             return _rejected(record, prov, type(inner).__name__, str(exc))
         prov = Provenance(record.topic, record.partition, record.offset, decoded.schema_id)
         event = decoded.value
@@ -79,16 +107,9 @@ class BatchDecoder:
             kind = record_kind(event)
         except NotARecord as exc:
             return _rejected(record, prov, "NotARecord", str(exc), event)
-        shared = TOPIC_BY_KIND[kind]
-        if shared != self._logical[record.topic]:
+        if TOPIC_BY_KIND[kind] != self._logical[record.topic]:
             why = f"a {kind} record does not belong on {self._logical[record.topic]}"
             return _rejected(record, prov, "WrongTopic", why, event)
-        violations = validate_event(shared, event, settings=self._settings)
-        if violations:
-            shown = "; ".join(v.message for v in violations[:MAX_VIOLATIONS_SHOWN])
-            more = len(violations) - MAX_VIOLATIONS_SHOWN
-            text = shown + (f"; and {more} more" if more > 0 else "")
-            return _rejected(record, prov, "ValidationError", text, event)
         return Consumed(record, Incoming(prov, event))
 
 

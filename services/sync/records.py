@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import uuid
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, NewType
+
+import orjson
 
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, Event, EventType
 
@@ -69,24 +68,20 @@ def record_key(event: Event, kind: str) -> RecordKey:
 
 
 def _json_default(value: object) -> object:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).isoformat(timespec="milliseconds")
-    if isinstance(value, date):
-        return value.isoformat()
     if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, uuid.UUID):
-        return str(value)
+        return str(value)  # Avro decimals keep their scale: 5.000000 stays 5.000000
     if isinstance(value, bytes):
         return value.hex()
     raise TypeError(f"cannot canonicalise {type(value).__name__}")
 
 
+def canonical_bytes(value: object) -> bytes:
+    """Sorted keys, no spaces, UTF-8; instants in ISO 8601 with their UTC offset (orjson)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=_json_default)
+
+
 def canonical_json(value: object) -> str:
-    """Sorted keys, no spaces, UTF-8 text; instants in UTC with milliseconds."""
-    return json.dumps(
-        value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default
-    )
+    return canonical_bytes(value).decode("utf-8")
 
 
 def content_digest(event: Event, kind: str) -> str:
@@ -94,4 +89,4 @@ def content_digest(event: Event, kind: str) -> str:
     content = {name: event[name] for name in DIGEST_ENVELOPE}
     content["kind"] = kind
     content["payload"] = payload_of(event, kind)
-    return hashlib.sha256(canonical_json(content).encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_bytes(content)).hexdigest()

@@ -1,0 +1,355 @@
+"""Sync throughput: the batched sync consumer against a naive one, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000]
+
+Fills three topics with realistic events (penalties, leads with items and evidence, actions;
+revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
+so its peak RSS can be read: the real sync consumer (`sync_until_idle`) into SQLite and into
+PostgreSQL, and a naive consumer that applies and commits one event per transaction on a
+sample of the same topics. Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker
+(127.0.0.1:39092, started if needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
+scripts/postgres-up.sh; each run gets a fresh database, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from kafka import KafkaAdminClient, KafkaProducer
+from kafka.admin import NewTopic
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from casebus.config import PROJECT_ROOT, LocalBroker, Settings, load_settings
+from casebus.contracts.samples import (
+    sample_action_event,
+    sample_lead_event,
+    sample_penalty_event,
+)
+from casebus.events import Event, EventType, event_key, stable_event_id
+from casebus.kafka.broker import LocalKafka
+from casebus.registry import RegistryClient
+from casebus.serde import AvroSerializer, SerializationContext
+
+AGENCY = "500110-SAMR"
+SHARED = ("casebus.penalty", "casebus.lead", "casebus.action")
+PARTITIONS = 3
+
+
+# -- events ------------------------------------------------------------------------------------
+
+
+def _with_identity(event: Event, record_id: str, revision: int, case: int) -> Event:
+    event["record_id"], event["revision"] = record_id, revision
+    event["case_id"] = f"CASE-510500-2025-{case:05d}"
+    event["event_id"] = stable_event_id(event["owner"], record_id, revision, event["event_type"])
+    return event
+
+
+def make_event(kind: int, n: int, revision: int) -> Event:
+    case = n // 3
+    if kind == 0:
+        event = sample_penalty_event(revision)
+        event["penalty"]["decision_no"] = f"泸市监处罚〔2025〕{n}号"
+        if revision > 1:
+            event["event_type"] = EventType.PENALTY_AMENDED.value
+            event["penalty"]["remarks"] = f"第{revision}次变更"
+        return _with_identity(event, event["penalty"]["decision_no"], revision, case)
+    if kind == 1:
+        event = sample_lead_event()
+        lead = event["lead"]
+        lead["lead_no"] = f"JD-2025-{n:06d}"
+        lead["items"] = [
+            {
+                **lead["items"][0],
+                "listing_id": f"{n}{i}",
+                "listing_url": f"https://item.jd.com/{n}{i}.html",
+            }
+            for i in range(1 + n % 4)
+        ]
+        if revision > 1:
+            event["event_type"] = EventType.LEAD_STATUS_CHANGED.value
+            lead["status"] = "ASSIGNED"
+        return _with_identity(event, lead["lead_no"], revision, case)
+    event = sample_action_event(EventType.ACTION_RECORDED)
+    if revision > 1:
+        event["event_type"] = EventType.ACTION_UPDATED.value
+    return _with_identity(event, f"YS-2025-{n:06d}", revision, case)
+
+
+def event_stream(count: int, seed: int = 2025) -> list[tuple[int, int, int]]:
+    """(kind, record number, revision) per event: 55% new revisions, the rest re-deliveries."""
+    rng = random.Random(seed)
+    records = max(count // 3, 1)
+    latest: dict[int, int] = {}
+    out = []
+    for _ in range(count):
+        n = rng.randrange(records)
+        current = latest.get(n, 0)
+        roll = rng.random()
+        if current == 0 or roll < 0.55:
+            revision = latest[n] = current + 1
+        elif roll < 0.85:
+            revision = current  # duplicate
+        else:
+            revision = rng.randint(1, current)  # stale
+        out.append((n % 3, n, revision))
+    return out
+
+
+def fill(bootstrap: str, registry_url: str, topics: dict[str, str], count: int) -> None:
+    registry = RegistryClient(registry_url)
+    serializers = {s: AvroSerializer(registry, s) for s in SHARED}
+    producer = KafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=20,
+        batch_size=512 * 1024,
+        compression_type="lz4",
+    )
+    started = time.monotonic()
+    for spec in event_stream(count):
+        event = make_event(*spec)
+        topic = topics[SHARED[spec[0]]]
+        value = serializers[SHARED[spec[0]]](event, SerializationContext(topic))
+        producer.send(topic, key=event_key(event), value=value)
+    producer.flush()
+    producer.close()
+    registry.close()
+    print(f"filled {count:,} events in {time.monotonic() - started:.1f}s", flush=True)
+
+
+# -- children: one consumer run each, so its peak RSS is its own ------------------------------
+
+
+def child_settings(base: dict[str, Any]) -> Settings:
+    settings = load_settings(kafka={"bootstrap": base["bootstrap"]}, var_dir=base["var_dir"])
+    sync = settings.sync.model_copy(
+        update={
+            "topics": tuple(f"{s}={a}" for s, a in base["topics"].items()),
+            "db_url": base["db_url"],
+            "group_id": f"bench.sync.{uuid.uuid4().hex[:8]}",
+            "dlq_topic": base["dlq"],
+            "batch_size": base["batch_size"],
+        }
+    )
+    registry = settings.registry.model_copy(update={"url": base["registry_url"]})
+    return settings.model_copy(update={"sync": sync, "registry": registry})
+
+
+def run_batched(base: dict[str, Any]) -> dict[str, Any]:
+    from services.sync.service import sync_until_idle
+
+    report = sync_until_idle(child_settings(base), AGENCY)
+    return {"events": report.events, "seconds": report.seconds, "counts": dict(report.counts)}
+
+
+def run_naive(base: dict[str, Any]) -> dict[str, Any]:
+    """Poll, then for each event: decode, validate, apply, store its offset, commit."""
+    from kafka import TopicPartition
+
+    from casebus.kafka.clients import make_consumer
+    from services.sync.apply import apply_batch
+    from services.sync.db.engine import open_database
+    from services.sync.decode import BatchDecoder
+    from services.sync.filtering import admits
+    from services.sync.offsets import save_offsets
+
+    settings = child_settings(base)
+    sub = settings.sync.subscription(AGENCY)
+    engine = open_database(base["db_url"])
+    registry = RegistryClient(base["registry_url"])
+    decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
+    consumer = make_consumer(settings, None, "bench-naive")
+    parts = [TopicPartition(a, p) for a in base["topics"].values() for p in range(PARTITIONS)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    done, limit = 0, base["limit"]
+    started = time.monotonic()
+    while done < limit:
+        for records in consumer.poll(timeout_ms=1000, max_records=500).values():
+            for record in records[: limit - done]:
+                (consumed,) = decoder.decode([record])
+                with engine.begin() as conn:
+                    apply_batch(conn, [consumed.incoming], admit=lambda e, k: admits(sub, e, k))
+                    save_offsets(
+                        conn, "bench-naive", {(record.topic, record.partition): record.offset + 1}
+                    )
+                done += 1
+    seconds = time.monotonic() - started
+    consumer.close()
+    engine.dispose()
+    return {"events": done, "seconds": seconds, "counts": {}}
+
+
+def child_main(mode: str, base_json: str) -> None:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    base = json.loads(base_json)
+    result = run_batched(base) if mode == "batched" else run_naive(base)
+    print("RESULT " + json.dumps(result), flush=True)
+
+
+def run_child(mode: str, base: dict[str, Any]) -> dict[str, Any]:
+    """Run one consumer in a child process; its result plus its own peak RSS."""
+    proc = subprocess.Popen(
+        [sys.executable, __file__, "--child", mode, json.dumps(base)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise SystemExit(f"{mode} child failed ({proc.returncode}):\n{out}")
+    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1])
+    result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    result["rate"] = result["events"] / result["seconds"]
+    return result
+
+
+# -- environment ---------------------------------------------------------------------------------
+
+
+def kafka_bootstrap() -> str:
+    existing = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
+    if existing:
+        return existing
+    broker = LocalKafka(
+        PROJECT_ROOT / "var" / "test" / "kafka", LocalBroker(port=39092, controller_port=39093)
+    )
+    return broker.start().bootstrap
+
+
+def pg_admin_url() -> str:
+    url = os.environ.get("CASEBUS_TEST_PG_URL")
+    if url:
+        return url
+    script = PROJECT_ROOT / "scripts" / "postgres-up.sh"
+    return subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
+
+
+class PgDatabase:
+    def __init__(self, admin_url: str) -> None:
+        self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+        self.name = f"cb_bench_{uuid.uuid4().hex[:8]}"
+        with self.admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{self.name}"'))
+        self.url = make_url(admin_url).set(database=self.name).render_as_string(hide_password=False)
+
+    def drop(self) -> None:
+        with self.admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+        self.admin.dispose()
+
+
+def start_registry(bootstrap: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    import socket
+
+    import requests
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {
+        **os.environ,
+        "CASEBUS_KAFKA_BOOTSTRAP": bootstrap,
+        "CASEBUS_REGISTRY__TOPIC": f"_schemas_bench_{uuid.uuid4().hex[:8]}",
+    }
+    log = (workdir / "registry.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("casebus")), "registry", "serve", "--port", str(port)],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(300):
+        try:
+            if requests.get(url + "/", timeout=1).ok:
+                return proc, url
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"registry did not start; see {workdir / 'registry.log'}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--naive-events", type=int, default=5_000)
+    parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child_main(*args.child)
+        return
+    workdir = PROJECT_ROOT / "var" / "bench" / f"sync-{uuid.uuid4().hex[:8]}"
+    workdir.mkdir(parents=True)
+    bootstrap = kafka_bootstrap()
+    registry, registry_url = start_registry(bootstrap, workdir)
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    suffix = uuid.uuid4().hex[:8]
+    topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
+    dlq = f"bench.dlq.{suffix}"
+    admin.create_topics(
+        [NewTopic(t, PARTITIONS, 1) for t in topics.values()] + [NewTopic(dlq, 1, 1)]
+    )
+    base = {
+        "bootstrap": bootstrap,
+        "registry_url": registry_url,
+        "topics": topics,
+        "dlq": dlq,
+        "var_dir": str(workdir),
+        "batch_size": args.batch_size,
+    }
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        fill(bootstrap, registry_url, topics, args.events)
+        pg_admin = pg_admin_url()
+        for db in ("sqlite", "postgresql"):
+            for mode, limit in (("batched", args.events), ("naive", args.naive_events)):
+                pg = PgDatabase(pg_admin) if db == "postgresql" else None
+                url = pg.url if pg else f"sqlite:///{workdir / f'{db}-{mode}.sqlite'}"
+                try:
+                    results[f"{mode} {db}"] = run_child(
+                        mode, {**base, "db_url": url, "limit": limit}
+                    )
+                finally:
+                    if pg:
+                        pg.drop()
+                r = results[f"{mode} {db}"]
+                print(
+                    f"{mode:8} {db:10} {r['events']:>8,} events {r['seconds']:7.1f}s "
+                    f"{r['rate']:>9,.0f} events/s  peak RSS {r['peak_mb']:6.0f} MB  {r['counts']}",
+                    flush=True,
+                )
+    finally:
+        admin.delete_topics([*topics.values(), dlq])
+        admin.close()
+        registry.terminate()
+        registry.wait(timeout=10)
+    print()
+    for db in ("sqlite", "postgresql"):
+        batched, naive = results[f"batched {db}"], results[f"naive {db}"]
+        print(
+            f"{db:10}: batched {batched['rate']:,.0f}/s vs naive {naive['rate']:,.0f}/s = "
+            f"{batched['rate'] / naive['rate']:.0f}x; peak RSS {batched['peak_mb']:.0f} MB "
+            f"(target >= 10,000/s, >= 20x, < 300 MB)"
+        )
+
+
+if __name__ == "__main__":
+    main()
