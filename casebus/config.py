@@ -127,6 +127,10 @@ class ConnectorConfig(_Model):
     # {"casebus.lead": "t.lead.1a2b", "casebus.rejects": "t.rejects.1a2b"}).
     topics: dict[str, str] = Field(default_factory=dict)
     page_size: int = Field(50, ge=1, le=1000)
+    # Pages of at least this many records are mapped, validated and serialized in a
+    # worker process while the previous page is sent (0: never); smaller pages stay
+    # in-process, where a worker's start-up would cost more than it saves.
+    worker_min_page: int = Field(200, ge=0)
 
 
 class SandboxSettings(_Model):

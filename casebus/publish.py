@@ -15,9 +15,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from kafka import KafkaProducer
+from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
 from casebus.config import Settings
@@ -27,6 +28,7 @@ from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
 from casebus.registry.client import RegistryClient
 from casebus.serde import AvroSerializer, SchemaRegistry, SerializationContext
+from casebus.serde.avro import FixedIds
 
 log = logging.getLogger(__name__)
 
@@ -81,6 +83,97 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+class Outgoing(NamedTuple):
+    """A checked event, serialized and ready for the producer."""
+
+    topic: str  # the topic actually written
+    key: bytes
+    value: bytes
+    headers: list[tuple[str, bytes]]
+    key_hash: int  # murmur2(key) & 0x7fffffff, as kafka-python's DefaultPartitioner has it
+
+
+class KeyHashes:
+    """murmur2 of each key, cached: case ids recur, and kafka-python's murmur2 is pure
+    Python (~3 µs a key). `partition` picks exactly what DefaultPartitioner picks."""
+
+    def __init__(self, limit: int = 100_000) -> None:
+        self._hashes: dict[bytes, int] = {}
+        self._limit = limit
+
+    def __call__(self, key: bytes) -> int:
+        found = self._hashes.get(key)
+        if found is None:
+            if len(self._hashes) >= self._limit:
+                self._hashes.clear()
+            found = self._hashes[key] = murmur2(key) & 0x7FFFFFFF
+        return found
+
+    @staticmethod
+    def partition(key_hash: int, partitions: list[int]) -> int:
+        """`partitions` sorted, as DefaultPartitioner sorts them."""
+        return partitions[key_hash % len(partitions)]
+
+
+class EventEncoder:
+    """validate and serialize (Avro, Confluent framing), with key, headers and key hash:
+    everything before the producer, so it can also run in a worker process."""
+
+    def __init__(
+        self, settings: Settings, topics: Mapping[str, str], registry: SchemaRegistry
+    ) -> None:
+        self.settings = settings
+        self.topics = dict(topics)  # logical (shared) topic -> topic actually written
+        self._serializers = {
+            logical: AvroSerializer(
+                registry, self.topics[logical], schema=schema_for_topic(logical)
+            )
+            for logical in TOPIC_SCHEMAS
+        }
+        self._contexts = {t: SerializationContext(self.topics[t]) for t in TOPIC_SCHEMAS}
+        self._constant_headers: dict[tuple[str, str, str], list[tuple[str, bytes]]] = {}
+        self.key_hash = KeyHashes()
+
+    def schema_ids(self, logical_topics: Iterable[str]) -> dict[str, int]:
+        """Value schema ids (subject -> id) of these topics, registered now if needed."""
+        ids: dict[str, int] = {}
+        for logical in logical_topics:
+            actual = self.topics[logical]
+            ids[f"{actual}-value"] = self._serializers[logical].schema_id(actual)
+        return ids
+
+    @classmethod
+    def with_ids(
+        cls, settings: Settings, topics: Mapping[str, str], ids: dict[str, int]
+    ) -> EventEncoder:
+        """An encoder framing with ids resolved beforehand (see `schema_ids`)."""
+        return cls(settings, topics, FixedIds(ids))
+
+    def check(self, event: Event, *, topic: str | None = None) -> list[Violation]:
+        """Every rule the event breaks (empty: valid). `topic` is the shared topic name."""
+        topic = topic or topic_for_event_type(event["event_type"])
+        return validate_event(topic, event, settings=self.settings)
+
+    def encode(self, event: Event, *, topic: str | None = None) -> Outgoing:
+        """Serialize a checked event with its key and headers."""
+        logical = topic or topic_for_event_type(event["event_type"])
+        value = self._serializers[logical](event, self._contexts[logical])
+        key = event_key(event)
+        return Outgoing(self.topics[logical], key, value, self._headers(event), self.key_hash(key))
+
+    def _headers(self, event: Event) -> list[tuple[str, bytes]]:
+        kind = (str(event["event_type"]), event["owner"], event["producer"])
+        constant = self._constant_headers.get(kind)
+        if constant is None:
+            constant = self._constant_headers[kind] = [
+                ("event_type", kind[0].encode()),
+                ("owner", kind[1].encode()),
+                ("producer", kind[2].encode()),
+                ("content-type", CONTENT_TYPE),
+            ]
+        return [("event_id", str(event["event_id"]).encode()), *constant]
+
+
 class Publisher:
     """validate → serialize (Avro, Confluent framing) → produce (idempotent, acks=all)."""
 
@@ -98,37 +191,38 @@ class Publisher:
         # Logical (shared) topic -> topic actually written; tests map them to unique names.
         self.topics = {t: t for t in (*TOPIC_SCHEMAS, REJECTS_TOPIC)} | dict(topics or {})
         self._registry = registry or RegistryClient(settings.registry.url)
-        self._serializers = {
-            logical: AvroSerializer(
-                self._registry, self.topics[logical], schema=schema_for_topic(logical)
-            )
-            for logical in TOPIC_SCHEMAS
-        }
-        self._contexts = {t: SerializationContext(self.topics[t]) for t in TOPIC_SCHEMAS}
+        self.encoder = EventEncoder(settings, self.topics, self._registry)
         self._own_producer = producer is None
         self.producer = producer or make_producer(settings, client_id=producer_name)
         self._pending: list[FutureRecordMetadata] = []
+        self._partitions: dict[str, list[int]] = {}  # topic -> sorted partitions, per page
 
     # -- the three steps ------------------------------------------------------------------
 
     def check(self, event: Event, *, topic: str | None = None) -> list[Violation]:
         """Every rule the event breaks (empty: valid). `topic` is the shared topic name."""
-        topic = topic or topic_for_event_type(event["event_type"])
-        return validate_event(topic, event, settings=self.settings)
+        return self.encoder.check(event, topic=topic)
 
     def send(self, event: Event, *, topic: str | None = None) -> FutureRecordMetadata:
         """Serialize and hand to the producer; the event must have passed `check`."""
-        logical = topic or topic_for_event_type(event["event_type"])
-        actual = self.topics[logical]
-        value = self._serializers[logical](event, self._contexts[logical])
-        headers = [
-            ("event_id", str(event["event_id"]).encode()),
-            ("event_type", str(event["event_type"]).encode()),
-            ("owner", event["owner"].encode()),
-            ("producer", event["producer"].encode()),
-            ("content-type", CONTENT_TYPE),
-        ]
-        future = self.producer.send(actual, key=event_key(event), value=value, headers=headers)
+        return self.send_encoded(self.encoder.encode(event, topic=topic))
+
+    def send_encoded(self, out: Outgoing) -> FutureRecordMetadata:
+        """Hand an encoded event to the producer, on the partition the default partitioner
+        would pick for its key (computed here from the cached hash)."""
+        partitions = self._partitions.get(out.topic)
+        if partitions is None:
+            # Waits for metadata as send() would; refreshed at every take_pending().
+            partitions = self._partitions[out.topic] = sorted(
+                self.producer.partitions_for(out.topic)
+            )
+        future = self.producer.send(
+            out.topic,
+            key=out.key,
+            value=out.value,
+            headers=out.headers,
+            partition=KeyHashes.partition(out.key_hash, partitions),
+        )
         self._pending.append(future)
         return future
 
@@ -161,6 +255,7 @@ class Publisher:
     def take_pending(self) -> list[FutureRecordMetadata]:
         """The sends since the last call, to be awaited later with `wait`."""
         pending, self._pending = self._pending, []
+        self._partitions.clear()  # pick up a partition count change from the next page on
         return pending
 
     @staticmethod

@@ -12,7 +12,7 @@ import importlib
 import logging
 import threading
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from kafka import KafkaProducer
@@ -21,9 +21,10 @@ from kafka.producer.future import FutureRecordMetadata
 from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
 from casebus.publish import Publisher, Rejected
-from connectors.base import Connector, MappingError
+from connectors.base import Connector
 from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
+from connectors.pipeline import Item, Preparer
 
 log = logging.getLogger(__name__)
 MAX_INFLIGHT_PAGES = 4
@@ -68,25 +69,29 @@ def run_connector(
     retries_before = connector.http.retries
     position = store.load(name)
     log.info("%s: starting from checkpoint %r", name, position)
+    # (checkpoint, items) of pages fetched and being prepared, oldest first: with a worker,
+    # the next pages are prepared while this process sends the oldest.
+    ahead: deque[tuple[str, Callable[[], list[Item]]]] = deque()
     # (checkpoint, futures) of pages sent but not yet checkpointed, oldest first: the next
     # page is produced while the broker acknowledges the previous one.
     inflight: deque[tuple[str, list[FutureRecordMetadata]]] = deque()
+    preparer = Preparer(connector, publisher, min_page=connector.config.worker_min_page)
     try:
         for page in connector.fetch(position):
             report.pages += 1
             report.fetched += len(page.records)
-            for record in page.records:
-                report.published += _publish_record(connector, publisher, record, report)
-            inflight.append((page.checkpoint, publisher.take_pending()))
-            _checkpoint(name, publisher, store, inflight, drain=False)
-            if stop is not None and stop.is_set():
-                log.info("%s: stop requested after checkpoint %r", name, page.checkpoint)
+            ahead.append((page.checkpoint, preparer.submit(page.records)))
+            if _send_pages(name, publisher, store, ahead, inflight, report, preparer.ahead, stop):
                 break
+        else:
+            _send_pages(name, publisher, store, ahead, inflight, report, 0, stop)
         publisher.producer.flush()
         _checkpoint(name, publisher, store, inflight, drain=True)
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
         log.error("%s: run failed, checkpoint kept at the last acknowledged page: %s", name, exc)
+    finally:
+        preparer.close()  # pages prepared but not sent are read again by the next run
     report.retries = connector.http.retries - retries_before
     log.info(
         "%s: %d fetched, %d events published, %d rejected, %d pages, %d retries",
@@ -98,6 +103,34 @@ def run_connector(
         report.retries,
     )
     return report
+
+
+def _send_pages(
+    name: str,
+    publisher: Publisher,
+    store: CheckpointStore,
+    ahead: deque[tuple[str, Callable[[], list[Item]]]],
+    inflight: deque[tuple[str, list[FutureRecordMetadata]]],
+    report: ConnectorReport,
+    keep: int,
+    stop: threading.Event | None,
+) -> bool:
+    """Send prepared pages in order until `keep` are left; True once a stop is requested."""
+    while len(ahead) > keep:
+        position, prepared = ahead.popleft()
+        for item in prepared():
+            if isinstance(item, Rejected):
+                publisher.reject(item)
+                report.rejected += 1
+            else:
+                publisher.send_encoded(item)
+                report.published += 1
+        inflight.append((position, publisher.take_pending()))
+        _checkpoint(name, publisher, store, inflight, drain=False)
+        if stop is not None and stop.is_set():
+            log.info("%s: stop requested after sending up to checkpoint %r", name, position)
+            return True
+    return False
 
 
 def _checkpoint(
@@ -126,35 +159,6 @@ def _checkpoint(
         publisher.wait(futures)
         store.save(name, position)
         inflight.popleft()
-
-
-def _publish_record(
-    connector: Connector, publisher: Publisher, record: dict[str, object], report: ConnectorReport
-) -> int:
-    """Map, validate and send one record's events; reject the whole record if any is bad.
-
-    Returns the number of events sent.
-    """
-    try:
-        events = connector.map(record)
-        violations = [v for event in events for v in publisher.check(event)]
-    except MappingError as exc:
-        violations = exc.violations
-    if violations:
-        publisher.reject(
-            Rejected(
-                source_system=connector.source_system,
-                source_record_id=connector.record_key(record),
-                record=record,
-                violations=violations,
-                connector=connector.config.name,
-            )
-        )
-        report.rejected += 1
-        return 0
-    for event in events:
-        publisher.send(event)
-    return len(events)
 
 
 def select(settings: Settings, names: Sequence[str] | None) -> list[ConnectorConfig]:

@@ -87,6 +87,13 @@ class AvroSerializer:
         except SerdeError as exc:
             raise _wrap(exc, ctx) from exc
 
+    def schema_id(self, topic: str, field: Literal["key", "value"] = "value") -> int:
+        """The id this serializer frames values for `topic` with (registering if needed)."""
+        head = self._headers.get(f"{topic}-{field}") or self._header_for(
+            SerializationContext(topic, field)
+        )
+        return int.from_bytes(head[1:HEADER_SIZE], "big")
+
     def _header_for(self, ctx: SerializationContext) -> bytes:
         subject = f"{ctx.topic}-{ctx.field}"
         try:
@@ -110,6 +117,26 @@ class AvroSerializer:
         except Exception as detail:
             return f"does not fit the schema: {detail}"
         return f"does not fit the schema: {type(exc).__name__}: {exc}"
+
+
+class FixedIds:
+    """A registry stand-in holding ids resolved elsewhere: lets a worker process frame
+    values without a registry round trip. An unknown subject is an error, never a guess."""
+
+    def __init__(self, ids: dict[str, int]) -> None:
+        self._ids = dict(ids)
+
+    def register(self, subject: str, schema: dict[str, Any] | str) -> int:
+        found = self.lookup(subject, schema)
+        if found is None:
+            raise UnknownSchemaId(f"no schema id was resolved for {subject}")
+        return found
+
+    def lookup(self, subject: str, schema: dict[str, Any] | str) -> int | None:
+        return self._ids.get(subject)
+
+    def get_schema(self, schema_id: int) -> str:
+        raise UnknownSchemaId(f"schema id {schema_id} is not held here")
 
 
 class AvroDeserializer:
