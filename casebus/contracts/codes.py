@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from casebus.config import Settings
 
@@ -93,7 +94,7 @@ class Known:
     platforms: frozenset[str]
     regions: frozenset[str]
 
-    @property
+    @cached_property  # read for every event: build the union once
     def owners(self) -> frozenset[str]:
         return self.agencies | self.platforms
 

@@ -27,6 +27,7 @@ class Problem(NamedTuple):
     message: str
 
 
+@lru_cache(maxsize=16384)  # authority codes recur in every event of an agency
 def normalise(raw: str) -> str:
     """Full-width → half-width, spaces removed, upper-case. Look-alikes are kept (and fail)."""
     return "".join(raw.translate(_WIDTH).split()).upper()
