@@ -1,16 +1,17 @@
 """Prepare a page for sending (map → validate → serialize), in-process or in a worker.
 
-The producer's send() costs about as much CPU per event as mapping, validating and
-serializing together, and one Python process runs one of them at a time. With a worker
-process, the runner sends page k while the worker prepares page k+1; the runner still sends,
-awaits and checkpoints pages in order (connectors.runner). The worker is forked from the
-runner, so it starts in milliseconds with the code already loaded, and it never touches a
-socket or the checkpoint store: schema ids are resolved in the runner before the fork.
+Mapping, validating and serializing cost about twice the CPU per event of the producer's
+send(), and one Python process runs one thing at a time. With worker processes, the runner
+sends page k while the workers prepare pages k+1, k+2; the runner still sends, awaits and
+checkpoints pages in order (connectors.runner). Workers are forked from the runner, so they
+start in milliseconds with the code already loaded, and never touch a socket or the
+checkpoint store: schema ids are resolved in the runner before the fork.
 """
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -19,7 +20,10 @@ from casebus.publish import EventEncoder, Outgoing, Publisher, Rejected
 from connectors.base import Connector, MappingError, SourceRecord
 
 Item = Outgoing | Rejected  # per record: its encoded events, or the record rejected
-WORKER_AHEAD = 2  # pages prepared ahead of the one being sent, with a worker
+# Workers: preparing costs about twice the CPU of sending, so two workers keep the runner
+# busy, at most one per core (the runner and the broker share the cores too).
+WORKERS = min(2, os.cpu_count() or 1)
+WORKER_AHEAD = WORKERS + 1  # pages prepared ahead of the one being sent, with workers
 
 _worker: tuple[Connector, EventEncoder] | None = None  # set in the worker process
 
@@ -52,8 +56,8 @@ def prepare_page(
 
 
 class Preparer:
-    """Prepares pages in-process, or in one forked worker for pages of `min_page` records
-    or more (started at the first such page, stopped by `close`)."""
+    """Prepares pages in-process, or in forked workers for pages of `min_page` records or
+    more (started at the first such page, stopped by `close`)."""
 
     def __init__(self, connector: Connector, publisher: Publisher, *, min_page: int) -> None:
         self.connector = connector
@@ -83,7 +87,7 @@ class Preparer:
         encoder = self.publisher.encoder
         ids = encoder.schema_ids(self.connector.topics)  # the registry round trips, here
         self._pool = ProcessPoolExecutor(
-            max_workers=1,
+            max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             initargs=(self.connector, encoder.settings, encoder.topics, ids),
