@@ -55,6 +55,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # kafka-python is chatty at INFO about every connection it opens.
     logging.getLogger("kafka").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return int(args.handler(args) or 0)
     except (CommandError, ConfigError) as exc:

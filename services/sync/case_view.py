@@ -15,7 +15,7 @@ from sqlalchemy import Connection, select
 from casebus.config import Settings
 from casebus.events import EventType
 from services.sync.db.engine import make_engine
-from services.sync.db.models import PAYLOAD_MODELS, EventLogEntry, Record
+from services.sync.db.models import PAYLOAD_MODELS, CaseLink, EventLogEntry, Record
 from services.sync.records import canonical_json
 
 # What to show of each kind in one line.
@@ -30,6 +30,7 @@ _SUMMARY = {
 
 @dataclass
 class CaseRecord:
+    case_id: str
     kind: str
     owner: str
     record_id: str
@@ -57,6 +58,8 @@ class TimelineEntry:
 class CaseView:
     case_id: str
     agency: str
+    # Cases joined to this one by case links (移送, cross-region cooperation), transitively.
+    linked_cases: list[str] = field(default_factory=list)
     records: list[CaseRecord] = field(default_factory=list)
     timeline: list[TimelineEntry] = field(default_factory=list)
 
@@ -78,16 +81,42 @@ def load_case(url: str, agency: str, case_id: str) -> CaseView:
     engine = make_engine(url)
     try:
         with engine.connect() as conn:
-            view.records = _records(conn, case_id)
-            view.timeline = _timeline(conn, case_id)
+            cases = _linked_closure(conn, case_id)
+            view.linked_cases = sorted(cases - {case_id})
+            view.records = _records(conn, cases)
+            view.timeline = _timeline(conn, cases)
     finally:
         engine.dispose()
     return view
 
 
-def _records(conn: Connection, case_id: str) -> list[CaseRecord]:
+def _linked_closure(conn: Connection, case_id: str) -> set[str]:
+    """`case_id` and every case a case link held here joins to it, directly or not."""
+    links = conn.execute(
+        select(Record.case_id, CaseLink.linked_case_ids)
+        .join(
+            CaseLink,
+            (CaseLink.owner == Record.owner) & (CaseLink.record_id == Record.record_id),
+        )
+        .where(Record.kind == "case")
+    ).all()
+    groups = [{own, *linked} for own, linked in links]
+    cases = {case_id}
+    grew = True
+    while grew:
+        grew = False
+        for group in groups:
+            if cases & group and not group <= cases:
+                cases |= group
+                grew = True
+    return cases
+
+
+def _records(conn: Connection, cases: set[str]) -> list[CaseRecord]:
     rows = conn.execute(
-        select(Record).where(Record.case_id == case_id).order_by(Record.occurred_at, Record.kind)
+        select(Record)
+        .where(Record.case_id.in_(sorted(cases)))
+        .order_by(Record.occurred_at, Record.kind)
     ).mappings()
     out = []
     for row in rows:
@@ -105,6 +134,7 @@ def _records(conn: Connection, case_id: str) -> list[CaseRecord]:
         content = {k: v for k, v in (payload or {}).items() if k not in ("owner", "record_id")}
         out.append(
             CaseRecord(
+                row["case_id"],
                 row["kind"],
                 row["owner"],
                 row["record_id"],
@@ -120,10 +150,10 @@ def _records(conn: Connection, case_id: str) -> list[CaseRecord]:
     return out
 
 
-def _timeline(conn: Connection, case_id: str) -> list[TimelineEntry]:
+def _timeline(conn: Connection, cases: set[str]) -> list[TimelineEntry]:
     query = (
         select(EventLogEntry)
-        .where(EventLogEntry.case_id == case_id)
+        .where(EventLogEntry.case_id.in_(sorted(cases)))
         .order_by(EventLogEntry.occurred_at, EventLogEntry.id)
     )
     return [
@@ -165,6 +195,8 @@ def render_case(view: CaseView, console: Console | None = None) -> None:
     """Print the case: a table of its records, then its timeline."""
     console = console or Console()
     title = f"case {view.case_id} as held by {view.agency}"
+    if view.linked_cases:
+        title += f" (linked: {', '.join(view.linked_cases)})"
     if not view.records:
         console.print(f"{title}: no records")
         return
@@ -172,6 +204,7 @@ def render_case(view: CaseView, console: Console | None = None) -> None:
         title=title, caption=f"owners: {', '.join(view.owners)}; regions: {', '.join(view.regions)}"
     )
     for col in (
+        "case",
         "kind",
         "owner",
         "record",
@@ -185,6 +218,7 @@ def render_case(view: CaseView, console: Console | None = None) -> None:
         records.add_column(col, overflow="fold")
     for r in view.records:
         records.add_row(
+            r.case_id,
             r.kind,
             r.owner,
             r.record_id,
