@@ -22,6 +22,15 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "casebus.toml"
 
 AgencyKind = Literal["SAMR", "CAC", "PSB", "COM"]
+CompatibilityLevel = Literal[
+    "NONE",
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+]
 
 
 class ConfigError(Exception):
@@ -66,15 +75,7 @@ class RegistrySettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535)
     topic: str = "_schemas"
-    compatibility: Literal[
-        "NONE",
-        "BACKWARD",
-        "BACKWARD_TRANSITIVE",
-        "FORWARD",
-        "FORWARD_TRANSITIVE",
-        "FULL",
-        "FULL_TRANSITIVE",
-    ] = "BACKWARD_TRANSITIVE"
+    compatibility: CompatibilityLevel = "BACKWARD_TRANSITIVE"
 
 
 class ValidationSettings(_Model):
@@ -148,7 +149,7 @@ class SandboxSettings(_Model):
 class IngestSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8082, ge=1, le=65535)
-    # Token for agency X is read from <prefix><X with "-" → "_">, e.g. CASEBUS_INGEST_TOKEN_510500_SAMR.
+    # Agency X's token: env <prefix><X, "-" → "_">, e.g. CASEBUS_INGEST_TOKEN_510500_SAMR.
     token_env_prefix: str = "CASEBUS_INGEST_TOKEN_"
     max_batch: int = Field(1000, ge=1)
     kafka_timeout_seconds: float = Field(10, gt=0)  # longer than this without acks: 503

@@ -7,20 +7,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, get_args
 
 import avro.schema
 from avro.compatibility import ReaderWriterCompatibilityChecker, SchemaCompatibilityType
 
-COMPATIBILITY_LEVELS = (
-    "NONE",
-    "BACKWARD",
-    "BACKWARD_TRANSITIVE",
-    "FORWARD",
-    "FORWARD_TRANSITIVE",
-    "FULL",
-    "FULL_TRANSITIVE",
-)
+from casebus.config import CompatibilityLevel
+
+COMPATIBILITY_LEVELS: tuple[str, ...] = get_args(CompatibilityLevel)
 
 
 def parse_avro(schema: str | dict[str, Any]) -> avro.schema.Schema:
