@@ -1,14 +1,17 @@
 """Events per second through the connector runner beside a bare kafka-python producer.
 
-Run: .venv/bin/python bench/produce.py [--events N]
+Run: .venv/bin/python bench/produce.py [--events N] [--in-process]
 
-Runner path: map each source record, validate_event, Avro-serialize with Confluent framing,
-produce with the idempotent producer (acks=all), flush and check every future per page,
-write the SQLite checkpoint per page. The source is pre-fetched pages in memory (market
-supervision penalty records built by the sandbox's data generator), so the HTTP sandbox is
-not what is measured. The registry is primed in memory with the schema id, so no registry
-round trip is measured either. Baseline: a bare KafkaProducer with the same settings
-(acks=all, idempotence, lz4, linger) sending the same pre-serialized bytes, in the same run.
+Runner path: map each source record, validate_event, Avro-serialize with Confluent framing
+(in worker processes for pages of >= worker_min_page records; --in-process: never),
+produce with the idempotent producer (acks=all), check every future per page, write the
+SQLite checkpoint per page. The source is pre-fetched pages in memory (market supervision
+penalty records built by the sandbox's data generator), so the HTTP sandbox is not what is
+measured. The registry is primed in memory with the schema ids, so no registry round trip
+is measured either. Baseline, in the same run: its own KafkaProducer with the same
+settings (PRODUCER_DEFAULTS: acks=all, idempotence, lz4, linger) and kafka-python's own
+partitioner, doing a plain send(topic, key, value, headers) of the same pre-serialized
+bytes and headers. Then the CPU cost per event of each stage, on one core.
 
 Broker: CASEBUS_KAFKA_BOOTSTRAP if set, else the local test broker (started or reused).
 """

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 
@@ -99,6 +100,10 @@ def _start_worker(
     connector: Connector, settings: Settings, topics: dict[str, str], ids: dict[str, int]
 ) -> None:
     global _worker
+    # Stopping is the runner's decision (it drops the pages prepared ahead); a SIGINT or
+    # SIGTERM sent to the whole process group must not break the pool under it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     _worker = (connector, EventEncoder.with_ids(settings, topics, ids))
 
 

@@ -4,6 +4,10 @@
 `run_scheduled(settings)` runs them on their interval or cron with APScheduler, one run
 of a connector at a time. SIGTERM (see casebus.cli.connectors) sets the stop event: the
 current page is finished, flushed and checkpointed, then the run ends.
+
+Large pages are mapped, validated and serialized in worker processes while this process
+sends the previous page (connectors.pipeline, `ConnectorConfig.worker_min_page`); pages are
+sent, acknowledged and checkpointed in order either way.
 """
 
 from __future__ import annotations
