@@ -92,3 +92,51 @@ def _position(path: Path) -> int:
             "SELECT position FROM checkpoint WHERE connector = 'samr-luzhou'"
         ).fetchone()
     return int(row[0]) if row else 0
+
+
+def test_sigterm_in_scheduled_mode_flushes_checkpoints_and_exits(
+    connector_settings: Settings, sandbox_factory: SandboxFactory
+) -> None:
+    """The long-running scheduler, stopped mid-run: it finishes the page in hand, waits for
+    the acks, checkpoints and exits 0; the next run repeats nothing."""
+    handle = sandbox_factory(connector_settings, latency_ms=150)
+    settings = _small_pages(sandboxed(connector_settings, handle), 3)
+    config = next(c for c in settings.connectors if c.name == "samr-luzhou")
+    env = {
+        **os.environ,
+        "CASEBUS_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "CASEBUS_VAR_DIR": str(settings.var_dir),
+        "CASEBUS_REGISTRY__URL": settings.registry.url,
+        "CASEBUS_CONNECTORS": json.dumps([config.model_dump()]),
+    }
+    checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
+    scheduled = subprocess.Popen(
+        [sys.executable, "-m", "casebus", "connectors", "run", "samr-luzhou"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while _position(checkpoints) < 6:
+        assert scheduled.poll() is None, scheduled.stdout.read() if scheduled.stdout else ""
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    scheduled.send_signal(signal.SIGTERM)
+    output = scheduled.communicate(timeout=30)[0].decode()
+    assert scheduled.returncode == 0, output
+
+    valid = {(r["id"], r["version"]) for r in truth(handle, "samr-luzhou") if not r["defect"]}
+    stopped = [(e["record_id"], e["revision"]) for e in _published(settings)]
+    assert 0 < len(stopped) < len(valid)
+
+    set_faults(handle, latency_ms=0)
+    rest = subprocess.run(
+        [sys.executable, "-m", "casebus", "connectors", "run", "samr-luzhou", "--once"],
+        env=env,
+        capture_output=True,
+        timeout=120,
+    )
+    assert rest.returncode == 0, rest.stdout + rest.stderr
+    published = [(e["record_id"], e["revision"]) for e in _published(settings)]
+    assert set(published) == valid
+    assert len(published) == len(set(published))  # a clean stop repeats nothing
