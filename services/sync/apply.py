@@ -30,10 +30,11 @@ from services.sync.records import (
     record_key,
     record_kind,
 )
-from services.sync.writes import write_records
+from services.sync.writes import insert_rows, write_records
 
 log = logging.getLogger(__name__)
 
+EVENT_LOG = table_of(EventLogEntry)
 _LOOKUP_CHUNK = 2000  # record ids (bound parameters) per query, below SQLite's limit
 
 
@@ -209,5 +210,4 @@ def _log_events(
         if isinstance(prep, _Prepared):
             row["kind"], row["digest"] = prep.kind, prep.digest
         rows.append(row)
-    if rows:
-        conn.execute(table_of(EventLogEntry).insert(), rows)
+    insert_rows(conn, EVENT_LOG, rows)
