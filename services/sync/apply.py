@@ -56,12 +56,25 @@ class Provenance:
 
 
 @dataclass(frozen=True, slots=True)
+class Ahead:
+    """What a decode worker already worked out for an event, with the very functions apply
+    would call (record_kind, content_digest, admit, check), so apply need not redo it."""
+
+    kind: str
+    digest: str
+    admitted: bool
+    checked: bool  # False: not validated ahead (it looked stale); apply checks it if needed
+    problem: str | None = None  # the validator's verdict when checked
+
+
+@dataclass(frozen=True, slots=True)
 class Incoming:
     """One consumed event: decoded (`event`), or rejected before apply (`error` set)."""
 
     provenance: Provenance
     event: Event | None
     error: str | None = None
+    ahead: Ahead | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +114,7 @@ def apply_batch(
     prepared: list[_Prepared | Result] = [_prepare(item, admit) for item in items]
     keys = {p.key for p in prepared if isinstance(p, _Prepared)}
     current = _current_revisions(conn, keys)
+    stored = set(current)  # in the database before this batch
     winners: dict[RecordKey, tuple[Event, _Prepared]] = {}
     results: list[Result] = []
     for item, prep in zip(items, prepared, strict=True):
@@ -110,7 +124,11 @@ def apply_batch(
         assert item.event is not None
         result = _decide(item.event, prep, current.get(prep.key))
         if result.outcome is Outcome.APPLIED and check is not None:
-            problem = check(item.event, prep.kind)
+            ahead = item.ahead
+            if ahead is not None and ahead.checked:
+                problem = ahead.problem
+            else:
+                problem = check(item.event, prep.kind)
             if problem is not None:
                 result = Result(Outcome.REJECTED, problem, "ValidationError")
         if result.outcome is Outcome.APPLIED:
@@ -128,7 +146,8 @@ def apply_batch(
                 result.detail,
             )
         results.append(result)
-    write_records(conn, [(event, p.kind, p.digest) for event, p in winners.values()], now=now)
+    states = [(event, p.kind, p.digest) for event, p in winners.values()]
+    write_records(conn, states, now=now, stored=stored)
     _log_events(conn, items, prepared, results, now)
     return results
 
@@ -136,6 +155,11 @@ def apply_batch(
 def _prepare(item: Incoming, admit: Callable[[Event, str], bool] | None) -> _Prepared | Result:
     if item.event is None or item.error is not None:
         return Result(Outcome.REJECTED, item.error or "not decoded")
+    ahead = item.ahead
+    if ahead is not None:
+        if admit is not None and not ahead.admitted:
+            return Result(Outcome.FILTERED)
+        return _Prepared(ahead.kind, record_key(item.event, ahead.kind), ahead.digest)
     try:
         kind = record_kind(item.event)
     except NotARecord as exc:
