@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from casebus.events import Event
-from services.sync.db.models import EventLogEntry, Record, table_of
+from services.sync.db.models import EventLogEntry, table_of
 from services.sync.records import (
     NotARecord,
     RecordKey,
@@ -30,12 +30,11 @@ from services.sync.records import (
     record_key,
     record_kind,
 )
-from services.sync.writes import insert_rows, write_records
+from services.sync.writes import insert_rows, stored_revisions, write_records
 
 log = logging.getLogger(__name__)
 
 EVENT_LOG = table_of(EventLogEntry)
-_LOOKUP_CHUNK = 2000  # record ids (bound parameters) per query, below SQLite's limit
 
 
 class Outcome(StrEnum):
@@ -184,17 +183,13 @@ def _decide(event: Event, prep: _Prepared, stored: tuple[int, str] | None) -> Re
 
 
 def _current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey, tuple[int, str]]:
-    """Stored (revision, digest) of the given records: one query per chunk of record ids."""
+    """Stored (revision, digest) of the given records, looked up by record id."""
     found: dict[RecordKey, tuple[int, str]] = {}
     record_ids = sorted({key[2] for key in keys})
-    for start in range(0, len(record_ids), _LOOKUP_CHUNK):
-        query = select(
-            Record.kind, Record.owner, Record.record_id, Record.revision, Record.digest
-        ).where(Record.record_id.in_(record_ids[start : start + _LOOKUP_CHUNK]))
-        for kind, owner, record_id, revision, digest in conn.execute(query):
-            key = RecordKey((kind, owner, record_id))
-            if key in keys:  # another owner's record with the same id is not asked for
-                found[key] = (revision, digest)
+    for kind, owner, record_id, revision, digest in stored_revisions(conn, record_ids):
+        key = RecordKey((kind, owner, record_id))
+        if key in keys:  # another owner's record with the same id is not asked for
+            found[key] = (revision, digest)
     return found
 
 

@@ -17,6 +17,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -31,6 +34,7 @@ from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
 from services.sync.filtering import admits
 from services.sync.offsets import load_offsets, save_offsets
+from services.sync.prefetch import Prefetcher, Work, collect
 from services.sync.report import SyncReport
 
 log = logging.getLogger(__name__)
@@ -60,12 +64,19 @@ class Backoff:
         self._next = self._first
 
 
+@dataclass(slots=True)
+class _Batch:
+    records: Sequence[Any]
+    future: Future[Work] | None = None  # the worker's decoding, if it has one
+
+
 class _SeekToStored(ConsumerRebalanceListener):
     def __init__(self, runner: SyncConsumer) -> None:
         self._runner = runner
 
     def on_partitions_revoked(self, revoked: Sequence[TopicPartition]) -> None:
-        self._runner.pending_seek.difference_update(revoked)  # batches are committed already
+        self._runner.finish_inflight()  # commit what was read before giving partitions up
+        self._runner.pending_seek.difference_update(revoked)
 
     def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         self._runner.pending_seek.update(assigned)
@@ -84,6 +95,7 @@ class SyncConsumer:
         dead_letters: DeadLetters,
         group: str,
         topics: Sequence[str],
+        logical: Mapping[str, str] | None = None,
     ) -> None:
         self.settings, self.sub, self.engine, self.consumer = settings, sub, engine, consumer
         self.decoder, self.dead_letters, self.group = decoder, dead_letters, group
@@ -91,6 +103,9 @@ class SyncConsumer:
         self.report = SyncReport(sub.agency)
         self._backoff = Backoff(settings.sync.retry_max_seconds)
         self._admit: Callable[[Event, str], bool] = lambda event, kind: admits(sub, event, kind)
+        self._logical = logical
+        self._prefetch: Prefetcher | None = None
+        self._inflight: _Batch | None = None  # polled, being decoded by the worker
         consumer.subscribe(list(topics), listener=_SeekToStored(self))
 
     def seek_pending(self) -> bool:
@@ -119,35 +134,96 @@ class SyncConsumer:
         return True
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> SyncReport:
+        """Poll, decode, apply and commit batch after batch, until `stop` (or idle).
+
+        Once a poll returns a full batch (a backlog), batches are decoded one ahead by a
+        worker process: batch N+1 is polled and handed to it before batch N is applied.
+        """
         started = time.monotonic()
         batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
-        while not stop.is_set():
-            if self.pending_seek and not self.seek_pending():
-                self._pause(stop)
-            polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
-            records = [
-                r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
-            ]
-            if not records:
-                if until_idle and self._idle():
+        try:
+            while not stop.is_set():
+                if self.pending_seek and not self.seek_pending():
+                    self._pause(stop)
+                polling = time.perf_counter()
+                polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
+                self.report.stages["poll"] += time.perf_counter() - polling
+                records = [
+                    r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
+                ]
+                if len(records) >= batch_size and self._prefetch is None and self._logical:
+                    self._prefetch = Prefetcher(self.settings, self._logical, self.sub.agency)
+                batch = None
+                if records:
+                    ahead = self._prefetch.submit(records) if self._prefetch else None
+                    batch = _Batch(records, ahead)
+                previous, self._inflight = self._inflight, None
+                if previous is None or self._apply(previous, stop, also=batch):
+                    if batch is not None and batch.future is None:
+                        self._apply(batch, stop)  # no worker: decode and apply it now
+                    else:
+                        self._inflight = batch  # applied next round, once decoded
+                if not records and until_idle and self._idle():
                     break
-                continue
-            try:
-                self._process(records)
-                self._backoff.reset()
-            except TransientFault as exc:
-                self._rewind(records)
-                log.warning("transient fault, batch will be retried: %s", exc)
-                self._pause(stop)
+            self.finish_inflight()  # stopped: finish the batch in hand
+        finally:
+            if self._prefetch is not None:
+                self._prefetch.close()
+                self._prefetch = None
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def finish_inflight(self) -> None:
+        """Apply and commit the batch being decoded ahead, if any (on stop or revocation:
+        if it cannot be committed now it is dropped, and read again from stored offsets)."""
+        batch, self._inflight = self._inflight, None
+        if batch is not None:
+            self._apply(batch, None)
+
+    def _apply(
+        self, batch: _Batch, stop: threading.Event | None, also: _Batch | None = None
+    ) -> bool:
+        """Process one batch; on a transient fault rewind to it (and to `also`, the batch
+        read after it, then dropped), wait, and return False."""
+        try:
+            self._process(batch)
+            self._backoff.reset()
+            return True
+        except TransientFault as exc:
+            if stop is None:
+                log.warning("transient fault, batch dropped (read again later): %s", exc)
+                return False
+            self._rewind([*batch.records, *(also.records if also else ())])
+            log.warning("transient fault, batch will be retried: %s", exc)
+            self._pause(stop)
+            return False
 
     def _pause(self, stop: threading.Event) -> None:
         self.report.retries += 1
         self._backoff.wait(stop)
 
-    def _process(self, records: Sequence[Any]) -> None:
-        consumed = self.decoder.decode(records)
+    def _decoded(self, batch: _Batch) -> list[Consumed]:
+        if batch.future is not None:
+            try:
+                return collect(batch.records, batch.future, self.report)
+            except BrokenProcessPool as exc:  # the worker died: carry on without it
+                log.error("decode worker lost (%s); decoding in this process", exc)
+                if self._prefetch is not None:
+                    self._prefetch.close()
+                    self._prefetch = None
+        started = time.perf_counter()
+        consumed = self.decoder.decode(batch.records)
+        self.report.stages["decode"] += time.perf_counter() - started
+        return consumed
+
+    def _check(self, event: Event, kind: str) -> str | None:
+        started = time.perf_counter()
+        problem = self.decoder.check(event, kind)
+        self.report.stages["validate"] += time.perf_counter() - started
+        return problem
+
+    def _process(self, batch: _Batch) -> None:
+        consumed = self._decoded(batch)
         try:
             results = self._checkpoint(consumed)
         except _APPLY_ERRORS as exc:
@@ -161,9 +237,10 @@ class SyncConsumer:
         next_offsets: dict[tuple[str, int], int] = {}
         for c in consumed:
             next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
+        started, validating = time.perf_counter(), self.report.stages["validate"]
         with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
             items = [c.incoming for c in consumed]
-            results = apply_batch(conn, items, admit=self._admit, check=self.decoder.check)
+            results = apply_batch(conn, items, admit=self._admit, check=self._check)
             save_offsets(conn, self.group, next_offsets)
             dead = 0
             for c, result in zip(consumed, results, strict=True):
@@ -174,6 +251,8 @@ class SyncConsumer:
                     dead += 1
             if dead:
                 self.dead_letters.flush()  # acknowledged before the offsets commit
+        inline = self.report.stages["validate"] - validating
+        self.report.stages["apply and write"] += time.perf_counter() - started - inline
         self.report.dead_lettered += dead
         return results
 

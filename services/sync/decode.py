@@ -59,7 +59,11 @@ class BatchDecoder:
         self._is_current: dict[tuple[str, int], bool] = {}
 
     def decode(self, records: Sequence[Any]) -> list[Consumed]:
-        return [self._one(record) for record in records]
+        consumed = [self.decode_one(record) for record in records]
+        for c in consumed:
+            if c.error_class is not None:
+                log_rejected(c)
+        return consumed
 
     def check(self, event: Event, kind: str) -> str | None:
         """Every rule the event breaks (casebus.contracts.validation), or None."""
@@ -86,7 +90,8 @@ class BatchDecoder:
             self._is_current[(topic, schema_id)] = known
         return self._plain if known else self._resolving[topic]
 
-    def _one(self, record: Any) -> Consumed:
+    def decode_one(self, record: Any) -> Consumed:
+        """Decode one record (rejections are not logged here: see log_rejected)."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return _rejected(record, prov, "EmptyValue", "the record has no value (tombstone)")
@@ -113,16 +118,19 @@ class BatchDecoder:
         return Consumed(record, Incoming(prov, event))
 
 
+def log_rejected(c: Consumed) -> None:
+    log.warning(
+        "rejecting %s:%d@%d: %s: %s",
+        c.record.topic,
+        c.record.partition,
+        c.record.offset,
+        c.error_class,
+        c.error_message,
+    )
+
+
 def _rejected(
     record: Any, prov: Provenance, error_class: str, message: str, event: Any = None
 ) -> Consumed:
-    log.warning(
-        "rejecting %s:%d@%d: %s: %s",
-        record.topic,
-        record.partition,
-        record.offset,
-        error_class,
-        message,
-    )
     incoming = Incoming(prov, event, f"{error_class}: {message}")
     return Consumed(record, incoming, error_class, message)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -17,6 +17,8 @@ class SyncReport:
     batches: int = 0
     retries: int = 0  # transient faults waited out (database, registry, broker)
     seconds: float = 0.0
+    # Seconds per stage (decode, validate, apply): CPU work, wherever it ran (main or worker).
+    stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def add(self, results: Iterable[Result]) -> None:
         self.counts.update(r.outcome.value for r in results)

@@ -95,6 +95,7 @@ def run_sync(
             dead_letters=dead_letters,
             group=group,
             topics=sorted(logical),
+            logical=logical,
         )
         report = runner.run(stop, until_idle=until_idle)
     finally:

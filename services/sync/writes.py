@@ -39,6 +39,7 @@ _KEY = ("owner", "record_id")
 # From this many rows PostgreSQL gets COPY (~10 us a row) instead of one unnest statement
 # (one round trip, but ~25 us a row of server-side array parsing): small batches stay cheap.
 _COPY_FROM = 64
+_CHUNK = 900  # bound parameters per IN list, below SQLite's old limit of 999
 
 RECORDS = table_of(Record)
 CASES = table_of(Case)
@@ -182,6 +183,18 @@ def _raw_cursor(conn: Connection, statement: str) -> Iterator[Any]:
         ) from exc
     finally:
         cursor.close()
+
+
+def stored_revisions(conn: Connection, record_ids: Sequence[str]) -> Iterator[Any]:
+    """(kind, owner, record_id, revision, digest) of every stored record with one of these ids:
+    on PostgreSQL one array parameter, on SQLite IN lists of at most _CHUNK ids."""
+    head = "SELECT kind, owner, record_id, revision, digest FROM records WHERE record_id"
+    if conn.dialect.name == "postgresql":
+        yield from conn.exec_driver_sql(f"{head} = ANY(%s)", (list(record_ids),))
+        return
+    for start in range(0, len(record_ids), _CHUNK):
+        chunk = tuple(record_ids[start : start + _CHUNK])
+        yield from conn.exec_driver_sql(f"{head} IN ({', '.join('?' * len(chunk))})", chunk)
 
 
 def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
