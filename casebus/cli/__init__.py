@@ -25,7 +25,6 @@ COMMANDS = (
     "ingest",
     "connectors",
     "sync",
-    "replay",
     "case",
     "reconcile",
     "demo",
@@ -33,17 +32,15 @@ COMMANDS = (
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="casebus", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="casebus",
+        description="Cross-agency case-sharing bus: penalty decisions, leads and case actions "
+        "as Avro events on Kafka, synced into every agency's database.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"casebus.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"casebus.cli.{name}":
-                raise
-            continue  # command group not present in this build
-        module.register(sub)
+        importlib.import_module(f"casebus.cli.{name}").register(sub)
     return parser
 
 
