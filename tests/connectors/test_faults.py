@@ -88,9 +88,12 @@ def _position(path: Path) -> int:
     if not path.exists():
         return 0
     with sqlite3.connect(path) as db:
-        row = db.execute(
-            "SELECT position FROM checkpoint WHERE connector = 'samr-luzhou'"
-        ).fetchone()
+        try:
+            row = db.execute(
+                "SELECT position FROM checkpoint WHERE connector = 'samr-luzhou'"
+            ).fetchone()
+        except sqlite3.OperationalError:  # the runner has created the file, not the table yet
+            return 0
     return int(row[0]) if row else 0
 
 
