@@ -189,6 +189,8 @@ def run_demo(settings: Settings) -> int:
     # (rejects are shown as a table instead).
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("casebus.publish").setLevel(logging.ERROR)
+    # kafka-python warns while a new consumer group's coordinator is being elected.
+    logging.getLogger("kafka").setLevel(logging.ERROR)
     demo = Demo(settings)
     demo.kafka()
     with demo.registry():
