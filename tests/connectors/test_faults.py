@@ -59,13 +59,15 @@ def test_sigkill_mid_run_loses_nothing_and_keeps_event_ids(
     checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
 
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 60
-    while _position(checkpoints) < 6:  # a couple of pages acknowledged and checkpointed
-        assert first.poll() is None, first.stdout.read() if first.stdout else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait(10)
+    try:
+        deadline = time.monotonic() + 60
+        while _position(checkpoints) < 6:  # a couple of pages acknowledged and checkpointed
+            assert first.poll() is None, first.stdout.read() if first.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        first.wait(10)
     killed_at = _position(checkpoints)
     before = _published(settings)
     valid = {(r["id"], r["version"]) for r in truth(handle, "samr-luzhou") if not r["defect"]}
@@ -119,13 +121,18 @@ def test_sigterm_in_scheduled_mode_flushes_checkpoints_and_exits(
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
-    deadline = time.monotonic() + 60
-    while _position(checkpoints) < 6:
-        assert scheduled.poll() is None, scheduled.stdout.read() if scheduled.stdout else ""
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    scheduled.send_signal(signal.SIGTERM)
-    output = scheduled.communicate(timeout=30)[0].decode()
+    try:
+        deadline = time.monotonic() + 60
+        while _position(checkpoints) < 6:
+            assert scheduled.poll() is None, scheduled.stdout.read() if scheduled.stdout else ""
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        scheduled.send_signal(signal.SIGTERM)
+        output = scheduled.communicate(timeout=30)[0].decode()
+    finally:
+        if scheduled.poll() is None:  # the test failed before the process ended
+            scheduled.kill()
+            scheduled.wait()
     assert scheduled.returncode == 0, output
 
     valid = {(r["id"], r["version"]) for r in truth(handle, "samr-luzhou") if not r["defect"]}
