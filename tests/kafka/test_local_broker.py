@@ -6,11 +6,13 @@ import os
 import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 from kafka import TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 
-from casebus.config import load_settings
+from casebus.config import Settings, load_settings
 from casebus.kafka.broker import LocalKafka, port_is_free
 from casebus.kafka.clients import make_consumer, make_producer
 from tests.fixtures.kafka import free_port
@@ -35,46 +37,55 @@ def test_start_twice_stop_frees_port_and_data_survives(tmp_path: Path) -> None:
         "CASEBUS_KAFKA__LOCAL__PORT": str(port),
         "CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT": str(controller),
     }
-    first = casebus(env, "kafka", "start")
-    assert first.returncode == 0, first.stderr
-    assert "topic casebus.penalty: created" in first.stdout
-    second = casebus(env, "kafka", "start")
-    assert second.returncode == 0, second.stderr
-    assert "topic casebus.penalty: exists" in second.stdout
-    pid = re.search(r"pid (\d+)", first.stdout)
-    assert pid and f"pid {pid.group(1)}" in second.stdout
-    brokers = subprocess.run(
-        ["pgrep", "-f", f"kafka.Kafka {tmp_path}"], capture_output=True, text=True, check=False
-    ).stdout.split()
-    assert brokers == [pid.group(1)]
-
     settings = load_settings(
         var_dir=tmp_path / "var",
         kafka={"local": {"port": port, "controller_port": controller}},
     )
-    producer = make_producer(settings, "survivor")
-    producer.send("casebus.lead", key=b"case-1", value="线索".encode(), headers=[("h", b"1")])
-    producer.flush()
-    producer.close()
-
-    stopped = casebus(env, "kafka", "stop")
-    assert stopped.returncode == 0 and "broker stopped" in stopped.stdout
-    assert port_is_free("127.0.0.1", port)
-    assert casebus(env, "kafka", "status").returncode == 1
-
-    assert casebus(env, "kafka", "start").returncode == 0
     try:
-        consumer = make_consumer(settings, None, "survivor-reader")
-        parts = [TopicPartition("casebus.lead", p) for p in range(6)]
-        consumer.assign(parts)
-        consumer.seek_to_beginning(*parts)
-        records = [r for batch in consumer.poll(timeout_ms=10_000).values() for r in batch]
-        consumer.close()
-        assert [(r.key, r.value, list(r.headers)) for r in records] == [
+        first = casebus(env, "kafka", "start")
+        assert first.returncode == 0, first.stderr
+        assert "topic casebus.penalty: created" in first.stdout
+        second = casebus(env, "kafka", "start")
+        assert second.returncode == 0, second.stderr
+        assert "topic casebus.penalty: exists" in second.stdout
+        pid = re.search(r"pid (\d+)", first.stdout)
+        assert pid and f"pid {pid.group(1)}" in second.stdout
+        brokers = subprocess.run(
+            ["pgrep", "-f", f"kafka.Kafka {tmp_path}"], capture_output=True, text=True, check=False
+        ).stdout.split()
+        assert brokers == [pid.group(1)]
+
+        producer = make_producer(settings, "survivor")
+        producer.send("casebus.lead", key=b"case-1", value="线索".encode(), headers=[("h", b"1")])
+        producer.flush()
+        producer.close()
+
+        stopped = casebus(env, "kafka", "stop")
+        assert stopped.returncode == 0 and "broker stopped" in stopped.stdout
+        assert port_is_free("127.0.0.1", port)
+        assert casebus(env, "kafka", "status").returncode == 1
+
+        assert casebus(env, "kafka", "start").returncode == 0
+        assert [(r.key, r.value, list(r.headers)) for r in read_lead_topic(settings)] == [
             (b"case-1", "线索".encode(), [("h", b"1")])
         ]
     finally:
         casebus(env, "kafka", "stop")
+
+
+def read_lead_topic(settings: Settings, timeout_s: float = 20.0) -> list[ConsumerRecord]:
+    consumer = make_consumer(settings, None, "survivor-reader")
+    try:
+        parts = [TopicPartition("casebus.lead", p) for p in range(6)]
+        consumer.assign(parts)
+        consumer.seek_to_beginning(*parts)
+        records: list[ConsumerRecord] = []
+        deadline = time.monotonic() + timeout_s
+        while not records and time.monotonic() < deadline:
+            records = [r for batch in consumer.poll(timeout_ms=1000).values() for r in batch]
+        return records
+    finally:
+        consumer.close()
 
 
 def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
