@@ -148,7 +148,14 @@ class SyncConsumer:
                 if self.pending_seek and not self.seek_pending():
                     self._pause(stop)
                 polling = time.perf_counter()
-                polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
+                try:
+                    polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
+                except KafkaError as exc:
+                    # Broker restarting or unreachable: nothing was consumed, nothing to
+                    # rewind; the client reconnects on the next poll.
+                    log.warning("broker unavailable, retrying: %s", exc)
+                    self._pause(stop)
+                    continue
                 self.report.stages["poll"] += time.perf_counter() - polling
                 records = [
                     r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek

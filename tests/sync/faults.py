@@ -84,17 +84,31 @@ def sync_env(
     }
 
 
+STARTED: list[subprocess.Popen[bytes]] = []  # ended by `end_started` after each test
+
+
 def start_sync(
     env: dict[str, str], log: Path, *, until_idle: bool = False
 ) -> subprocess.Popen[bytes]:
     args = [sys.executable, "-m", "casebus", "sync", "run", AGENCY]
     with log.open("ab") as out:
-        return subprocess.Popen(
+        process = subprocess.Popen(
             args + (["--until-idle"] if until_idle else []),
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    STARTED.append(process)
+    return process
+
+
+def end_started() -> None:
+    """Kill sync processes a failed test left running."""
+    while STARTED:
+        process = STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def offsets_logged_once(db_url: str) -> tuple[int, int]:

@@ -26,6 +26,7 @@ from tests.sync.faults import (
     AGENCY,
     PrivatePostgres,
     Streamer,
+    end_started,
     offsets_logged_once,
     private_postgres,
     start_sync,
@@ -84,6 +85,12 @@ def test_sigkill_at_random_points_loses_and_repeats_nothing(
     assert streamer.error is None
     finish(env, log)
     assert_same_as_reference(s, db_url, tmp_path, len(events))
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_processes() -> Iterator[None]:
+    yield
+    end_started()
 
 
 @pytest.fixture
