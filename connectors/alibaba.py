@@ -11,6 +11,7 @@ from typing import ClassVar
 
 from casebus.events import LEAD_TOPIC, Event
 from connectors.base import Connector, Fields, Page, SourceRecord
+from connectors.mapping import evidence
 from connectors.paging import numbered
 from connectors.platform_lead import platform_lead, required_items
 
@@ -83,13 +84,7 @@ class Alibaba(Connector):
                 "right_certificate": f.opt("right_holder_cert"),
                 "description": f.req("reason", "description"),
                 "evidence": [
-                    {
-                        "uri": e.get("file_url"),
-                        "sha256": e.get("file_hash"),
-                        "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
-                            "upload_time"
-                        ),
-                    }
+                    evidence(e, f, keys=("file_url", "file_hash", "upload_time"))
                     for e in f.req("evidences", "evidence") or []
                 ],
                 "platform_actions": [ACTIONS.get(a, a) for a in record.get("handle_result", [])],

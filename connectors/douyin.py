@@ -9,6 +9,7 @@ from typing import ClassVar
 
 from casebus.events import LEAD_TOPIC, Event
 from connectors.base import Connector, ConnectorError, Fields, Page, SourceRecord
+from connectors.mapping import evidence
 from connectors.platform_lead import platform_lead, required_items
 
 TYPES = {"商标侵权": "TRADEMARK", "假冒伪劣": "COUNTERFEIT", "著作权侵权": "COPYRIGHT"}
@@ -86,13 +87,7 @@ class Douyin(Connector):
                 "infringement_type": TYPES.get(str(record.get("violation_type"))),
                 "description": f.req("detail", "description"),
                 "evidence": [
-                    {
-                        "uri": e.get("evidence_url"),
-                        "sha256": e.get("hash_sha256"),
-                        "captured_at": Fields(e, "lead.evidence.", f.violations).instant(
-                            "capture_time"
-                        ),
-                    }
+                    evidence(e, f, keys=("evidence_url", "hash_sha256", "capture_time"))
                     for e in f.req("evidence_list", "evidence") or []
                 ],
                 "platform_actions": [MEASURES.get(m, m) for m in record.get("punish_measures", [])],

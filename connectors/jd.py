@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 
 from casebus.events import LEAD_TOPIC, Event
 from connectors.base import Connector, Fields, Page, SourceRecord
+from connectors.mapping import evidence
 from connectors.platform_lead import platform_lead, required_items
 
 TYPES = {1: "TRADEMARK", 2: "PATENT", 3: "COPYRIGHT", 4: "COUNTERFEIT"}
@@ -93,11 +94,7 @@ class JD(Connector):
                 "right_certificate": f.opt("certNo"),
                 "description": f.req("desc", "description"),
                 "evidence": [
-                    {
-                        "uri": p.get("url"),
-                        "sha256": p.get("digest"),
-                        "captured_at": Fields(p, "lead.evidence.", f.violations).instant("time"),
-                    }
+                    evidence(p, f, keys=("url", "digest", "time"))
                     for p in f.req("proofs", "evidence") or []
                 ],
                 "platform_actions": [MEASURES.get(m, m) for m in record.get("measures", [])],

@@ -47,14 +47,7 @@ def test_sigkill_mid_run_loses_nothing_and_keeps_event_ids(
 ) -> None:
     handle = sandbox_factory(connector_settings, latency_ms=150)
     settings = _small_pages(sandboxed(connector_settings, handle), 3)
-    config = next(c for c in settings.connectors if c.name == "samr-luzhou")
-    env = {
-        **os.environ,
-        "CASEBUS_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
-        "CASEBUS_VAR_DIR": str(settings.var_dir),
-        "CASEBUS_REGISTRY__URL": settings.registry.url,
-        "CASEBUS_CONNECTORS": json.dumps([config.model_dump()]),
-    }
+    env = _connector_env(settings, "samr-luzhou")
     command = [sys.executable, "-m", "casebus", "connectors", "run", "samr-luzhou", "--once"]
     checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
 
@@ -86,6 +79,18 @@ def test_sigkill_mid_run_loses_nothing_and_keeps_event_ids(
     assert all(len(v) == 1 for v in ids.values())  # re-published events kept their ids
 
 
+def _connector_env(settings: Settings, name: str) -> dict[str, str]:
+    """Environment for `python -m casebus connectors run NAME` equal to `settings`."""
+    config = next(c for c in settings.connectors if c.name == name)
+    return {
+        **os.environ,
+        "CASEBUS_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
+        "CASEBUS_VAR_DIR": str(settings.var_dir),
+        "CASEBUS_REGISTRY__URL": settings.registry.url,
+        "CASEBUS_CONNECTORS": json.dumps([config.model_dump()]),
+    }
+
+
 def _position(path: Path) -> int:
     if not path.exists():
         return 0
@@ -106,14 +111,7 @@ def test_sigterm_in_scheduled_mode_flushes_checkpoints_and_exits(
     the acks, checkpoints and exits 0; the next run repeats nothing."""
     handle = sandbox_factory(connector_settings, latency_ms=150)
     settings = _small_pages(sandboxed(connector_settings, handle), 3)
-    config = next(c for c in settings.connectors if c.name == "samr-luzhou")
-    env = {
-        **os.environ,
-        "CASEBUS_KAFKA_BOOTSTRAP": settings.kafka.bootstrap_servers,
-        "CASEBUS_VAR_DIR": str(settings.var_dir),
-        "CASEBUS_REGISTRY__URL": settings.registry.url,
-        "CASEBUS_CONNECTORS": json.dumps([config.model_dump()]),
-    }
+    env = _connector_env(settings, "samr-luzhou")
     checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
     scheduled = subprocess.Popen(
         [sys.executable, "-m", "casebus", "connectors", "run", "samr-luzhou"],
