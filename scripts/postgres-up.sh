@@ -20,6 +20,8 @@ as_pg() { (cd / && runuser -u postgres -- "$@"); }
 for _ in $(seq 1 50); do as_pg pg_isready -q -p "$port" && break; sleep 0.2; done
 as_pg psql -p "$port" -qtAc "SELECT 1 FROM pg_roles WHERE rolname='$role'" | grep -q 1 \
   || as_pg psql -p "$port" -qc "CREATE ROLE $role LOGIN PASSWORD '$password' CREATEDB"
+# Lets the test fixtures end leftover connections when they drop their databases.
+as_pg env PGOPTIONS="-c client_min_messages=warning" psql -p "$port" -qc "GRANT pg_signal_backend TO $role"
 as_pg psql -p "$port" -qtAc "SELECT 1 FROM pg_database WHERE datname='$db'" | grep -q 1 \
   || as_pg createdb -p "$port" -O "$role" "$db"
 echo "postgresql+psycopg://$role:$password@127.0.0.1:$port/$db"
