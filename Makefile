@@ -31,7 +31,8 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	@if [ -z "$$CASEBUS_KAFKA_BOOTSTRAP$$CASEBUS_TEST_KAFKA_BOOTSTRAP" ]; then \
 	  $(TEST_ENV) $(BIN)/casebus kafka start --no-topics; fi
-	CASEBUS_TEST_PG_URL=$$(scripts/postgres-up.sh) $(BIN)/pytest -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
+	pg_url=$$(scripts/postgres-up.sh) && \
+	  CASEBUS_TEST_PG_URL=$$pg_url $(BIN)/pytest -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
 
 # Tests that need neither Kafka nor PostgreSQL (pure functions).
 unit: $(STAMP)
