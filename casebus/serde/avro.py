@@ -16,6 +16,7 @@ from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from fastavro.validation import validate
 
 from casebus.contracts.schemas import schema_for_topic
+from casebus.serde.compiled import compile_encoder
 from casebus.serde.errors import (
     KeySerializationError,
     MalformedMessage,
@@ -71,12 +72,16 @@ class AvroSerializer:
         self._schema = schema if schema is not None else schema_for_topic(topic)
         self._text = json.dumps(self._schema, ensure_ascii=False)
         self._parsed = parse_schema(self._schema)
+        self._compiled = compile_encoder(self._schema)  # None: fastavro writes every value
         self._auto_register = auto_register
         self._headers: dict[str, bytes] = {}  # subject -> frame header
 
     def __call__(self, obj: dict[str, Any], ctx: SerializationContext) -> bytes:
         try:
             head = self._headers.get(f"{ctx.topic}-{ctx.field}") or self._header_for(ctx)
+            body = self._compiled(obj) if self._compiled is not None else None
+            if body is not None:
+                return head + body
             buf = io.BytesIO()
             buf.write(head)
             try:

@@ -1,0 +1,278 @@
+"""Avro binary encoders generated from a schema: fastavro's bytes, without its per-field cost.
+
+fastavro's `schemaless_writer` dispatches on the schema for every field of every event and
+resolves each `["null", T]` union by validating the value against its branches: about
+0.45 µs a field, 22 µs for a penalty event. Here each schema is turned once into straight-line
+Python that writes every field in order: 10.7 µs for the same event.
+
+The generated code accepts only values whose encoding is known to match fastavro's exactly:
+exact built-in types (`str`, `int` within range, tz-aware `datetime`, `date`, `Decimal`,
+`uuid.UUID`, `list`, `dict`). Anything else (a subclass, a missing field, a value out of
+range, a lone surrogate) makes `encode` return None, and the caller writes with fastavro,
+which produces its own bytes or its own error. Schemas with features not compiled here
+(maps, fixed, floats, unions other than null + one type) give no encoder at all.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+Encoder = Callable[[Any], "bytes | None"]  # None: not encoded here, ask fastavro
+
+_SMALL = 1 << 14
+
+
+def _varint(n: int) -> bytes:
+    """Avro's variable-length encoding of an already zig-zagged (non-negative) integer."""
+    out = bytearray()
+    while n & ~0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_VARINT = tuple(_varint(n) for n in range(_SMALL))  # zig-zag(len) of most strings: a lookup
+_LONG = (-(2**63), 2**63 - 1)
+_INT = (-(2**31), 2**31 - 1)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_EPOCH_DAYS = dt.date(1970, 1, 1).toordinal()
+
+
+class _Mismatch(Exception):
+    """The value is not one this encoder writes; fastavro decides."""
+
+
+def _zz(n: int) -> bytes:
+    """A long: zig-zag, then varint."""
+    z = (n << 1) ^ (n >> 63)
+    return _VARINT[z] if z < _SMALL else _varint(z)
+
+
+def _decimal(value: Decimal, precision: int, scale: int) -> bytes:
+    """fastavro's prepare_bytes_decimal: the unscaled integer, two's complement, big-endian."""
+    sign, digits, exponent = value.as_tuple()
+    if not isinstance(exponent, int) or len(digits) > precision:
+        raise _Mismatch  # NaN/Infinity, or too many digits: fastavro raises its own error
+    delta = exponent + scale
+    if delta < 0:
+        raise _Mismatch
+    unscaled = 0
+    for digit in digits:
+        unscaled = unscaled * 10 + digit
+    unscaled *= 10**delta
+    size = (unscaled.bit_length() + 8) // 8
+    return (-unscaled if sign else unscaled).to_bytes(size, "big", signed=True)
+
+
+def _millis(value: dt.datetime) -> int:
+    delta = value - _EPOCH
+    return (delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000
+
+
+class _Unsupported(Exception):
+    """A schema feature this module does not compile."""
+
+
+class _Writer:
+    """Emits the source of one function writing a datum of the schema into `o`."""
+
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.constants: dict[str, object] = {}
+        self.named: dict[str, Any] = {}
+        self._n = 0
+
+    def var(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def const(self, value: object) -> str:
+        name = self.var("K")
+        self.constants[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def datum(self, schema: Any, v: str, depth: int) -> None:
+        """Write the value in variable `v` (already bound) for `schema`."""
+        if isinstance(schema, str) and schema in self.named:
+            schema = self.named[schema]
+        if isinstance(schema, list):
+            self.union(schema, v, depth)
+            return
+        kind = schema["type"] if isinstance(schema, dict) else schema
+        logical = schema.get("logicalType") if isinstance(schema, dict) else None
+        if isinstance(schema, dict) and kind in ("record", "enum"):
+            namespace = schema.get("namespace", "")
+            self.named[schema["name"]] = schema
+            if namespace:
+                self.named[f"{namespace}.{schema['name']}"] = schema
+        if kind == "record":
+            self.record(schema, v, depth)
+        elif kind == "array":
+            self.array(schema["items"], v, depth)
+        elif kind == "enum":
+            symbols = self.const({s: _VARINT[i << 1] for i, s in enumerate(schema["symbols"])})
+            self.emit(depth, f"o += {symbols}[{v}] if type({v}) is str else _fail()")
+        elif (kind, logical) in _LEAVES:
+            for line in _LEAVES[(kind, logical)](self, schema, v):
+                self.emit(depth, line)
+        else:
+            raise _Unsupported(f"{kind} ({logical})")
+
+    def record(self, schema: dict[str, Any], v: str, depth: int) -> None:
+        self.emit(depth, f"if type({v}) is not dict: _fail()")
+        for field in schema["fields"]:
+            inner = self.var("v")
+            self.emit(depth, f"{inner} = {v}[{field['name']!r}]")  # missing: fastavro decides
+            self.datum(field["type"], inner, depth)
+
+    def array(self, items: Any, v: str, depth: int) -> None:
+        item = self.var("i")
+        self.emit(depth, f"if type({v}) is not list: _fail()")
+        self.emit(depth, f"if {v}:")
+        self.emit(depth + 1, f"o += _zz(len({v}))")
+        self.emit(depth + 1, f"for {item} in {v}:")
+        self.datum(items, item, depth + 2)
+        self.emit(depth, 'o += b"\\x00"')
+
+    def union(self, branches: list[Any], v: str, depth: int) -> None:
+        others = [i for i, b in enumerate(branches) if b != "null"]
+        if len(others) != 1 or len(branches) > 2:
+            raise _Unsupported("union other than null + one type")
+        index = others[0]
+        if isinstance(branches[index], list):
+            raise _Unsupported("nested union")
+        if len(branches) == 2:
+            self.emit(depth, f"if {v} is None:")
+            self.emit(depth + 1, f"o += {_VARINT[(1 - index) << 1]!r}")
+            self.emit(depth, "else:")
+            depth += 1
+        self.emit(depth, f"o += {_VARINT[index << 1]!r}")
+        self.datum(branches[index], v, depth)
+
+
+def _string(w: _Writer, schema: Any, v: str) -> list[str]:
+    b = w.var("b")
+    return [
+        f"if type({v}) is not str: _fail()",
+        f"{b} = {v}.encode()",  # a lone surrogate raises: fastavro decides
+        f"{b}n = len({b}) << 1",
+        f"o += _VARINT[{b}n] if {b}n < {_SMALL} else _varint({b}n)",
+        f"o += {b}",
+    ]
+
+
+def _uuid(w: _Writer, schema: Any, v: str) -> list[str]:
+    return [f"if type({v}) is _UUID: {v} = str({v})", *_string(w, schema, v)]  # prepare_uuid
+
+
+def _integer(bounds: tuple[int, int]) -> Callable[[_Writer, Any, str], list[str]]:
+    def lines(w: _Writer, schema: Any, v: str) -> list[str]:
+        low, high = bounds
+        return [f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()", f"o += _zz({v})"]
+
+    return lines
+
+
+def _timestamp_millis(w: _Writer, schema: Any, v: str) -> list[str]:
+    low, high = _LONG
+    return [
+        f"if type({v}) is _DATETIME and {v}.tzinfo is not None: {v} = _millis({v})",
+        f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()",
+        f"o += _zz({v})",
+    ]
+
+
+def _date(w: _Writer, schema: Any, v: str) -> list[str]:
+    low, high = _INT
+    return [
+        f"if type({v}) is _DATE: {v} = {v}.toordinal() - {_EPOCH_DAYS}",
+        f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()",
+        f"o += _zz({v})",
+    ]
+
+
+def _bytes_decimal(w: _Writer, schema: Any, v: str) -> list[str]:
+    precision, scale = int(schema["precision"]), int(schema.get("scale", 0))
+    return [
+        f"if type({v}) is _DECIMAL: {v} = _decimal({v}, {precision}, {scale})",
+        *_bytes(w, schema, v),
+    ]
+
+
+def _bytes(w: _Writer, schema: Any, v: str) -> list[str]:
+    n = w.var("n")
+    return [
+        f"if type({v}) is not bytes: _fail()",
+        f"{n} = len({v}) << 1",
+        f"o += _VARINT[{n}] if {n} < {_SMALL} else _varint({n})",
+        f"o += {v}",
+    ]
+
+
+def _boolean(w: _Writer, schema: Any, v: str) -> list[str]:
+    return [f"if type({v}) is not bool: _fail()", f'o += b"\\x01" if {v} else b"\\x00"']
+
+
+def _null(w: _Writer, schema: Any, v: str) -> list[str]:
+    return [f"if {v} is not None: _fail()"]
+
+
+_LEAVES: dict[tuple[str, str | None], Callable[[_Writer, Any, str], list[str]]] = {
+    ("null", None): _null,
+    ("boolean", None): _boolean,
+    ("string", None): _string,
+    ("string", "uuid"): _uuid,
+    ("long", None): _integer(_LONG),
+    ("int", None): _integer(_INT),
+    ("long", "timestamp-millis"): _timestamp_millis,
+    ("int", "date"): _date,
+    ("bytes", None): _bytes,
+    ("bytes", "decimal"): _bytes_decimal,
+}
+
+
+def _fail() -> None:
+    raise _Mismatch
+
+
+def compile_encoder(schema: Any) -> Encoder | None:
+    """An encoder for an inlined JSON schema (as schemas.schema_for_topic gives it), or None
+    when the schema uses something not compiled here."""
+    w = _Writer()
+    w.emit(1, "o = bytearray()")
+    try:
+        w.datum(schema, "d", 1)
+    except _Unsupported:
+        return None
+    source = "def write(d):\n" + "\n".join(w.lines) + "\n    return bytes(o)\n"
+    scope: dict[str, Any] = {
+        "_fail": _fail,
+        "_zz": _zz,
+        "_VARINT": _VARINT,
+        "_varint": _varint,
+        "_decimal": _decimal,
+        "_millis": _millis,
+        "_UUID": uuid.UUID,
+        "_DATETIME": dt.datetime,
+        "_DATE": dt.date,
+        "_DECIMAL": Decimal,
+        **w.constants,
+    }
+    exec(compile(source, "<avro encoder>", "exec"), scope)
+    write: Callable[[Any], bytes] = scope["write"]
+
+    def encode(datum: Any) -> bytes | None:
+        try:
+            return write(datum)
+        except Exception:  # whatever the value is, fastavro has the last word on it
+            return None
+
+    return encode
