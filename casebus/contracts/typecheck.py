@@ -207,8 +207,108 @@ _TESTS: dict[tuple[str, str | None], tuple[Callable[[Any], bool], str]] = {
 
 def compile_quick(schema: Any) -> Quick:
     """The fast path of `compile_schema`'s checker: the same type, presence and size rules,
-    no paths, no messages. When it says no, run the reporting checker."""
-    return _quick(schema, {}, "")
+    no paths, no messages. When it says no, run the reporting checker.
+
+    Generated as one straight-line function per schema (a call per field cost more than
+    the checks themselves); unions of several types are left to the closures below."""
+    closures: dict[str, Any] = {}
+    _quick(schema, closures, "")  # every named type's closure, for the unions left to them
+    return _QuickSource(closures).build(schema)
+
+
+class _QuickSource:
+    """Writes the source of a Quick: each check returns False at the first failure."""
+
+    def __init__(self, closures: dict[str, Any]) -> None:
+        self.closures = closures
+        self.schemas: dict[str, Any] = {}  # named type -> its definition
+        self.active: set[str] = set()  # records being written (a reference back: recursion)
+        self.constants: dict[str, object] = {}
+        self.lines: list[str] = []
+        self._n = 0
+
+    def build(self, schema: Any) -> Quick:
+        self.node(schema, "d", "", 1)
+        source = "def quick(d, s):\n    a = s.append\n" + "\n".join(self.lines)
+        scope: dict[str, Any] = dict(self.constants)
+        exec(compile(source + "\n    return True\n", "<quick check>", "exec"), scope)
+        quick: Quick = scope["quick"]
+        return quick
+
+    def var(self, prefix: str) -> str:
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    def const(self, value: object) -> str:
+        name = self.var("K")
+        self.constants[name] = value
+        return name
+
+    def emit(self, depth: int, line: str) -> None:
+        self.lines.append("    " * depth + line)
+
+    def closure(self, schema: Any, v: str, key: str, depth: int) -> None:
+        check = self.const(_quick(schema, self.closures, key))
+        self.emit(depth, f"if not {check}({v}, s): return False")
+
+    def node(self, schema: Any, v: str, key: str, depth: int) -> None:
+        if isinstance(schema, str) and schema in self.closures:
+            if schema in self.active or schema not in self.schemas:
+                self.closure(schema, v, key, depth)  # recursive, or defined inside a union
+                return
+            schema = self.schemas[schema]
+        if isinstance(schema, list):
+            self.union(schema, v, key, depth)
+            return
+        kind = schema["type"] if isinstance(schema, dict) else schema
+        logical = schema.get("logicalType") if isinstance(schema, dict) else None
+        if kind in ("record", "enum"):
+            for name in _names(schema):
+                self.schemas[name] = schema
+        if kind == "record":
+            self.record(schema, v, depth)
+        elif kind == "array":
+            item = self.var("i")
+            limit = LIST_LIMITS.get(key, DEFAULT_LIST_LIMIT)
+            self.emit(depth, f"if type({v}) is not list or len({v}) > {limit}: return False")
+            self.emit(depth, f"for {item} in {v}:")
+            self.node(schema["items"], item, key, depth + 1)
+        elif kind == "enum":
+            self.emit(depth, f"if not isinstance({v}, str): return False")
+        elif kind == "string" and logical != "uuid":
+            limit = text.max_length(key)
+            self.emit(depth, f"if type({v}) is not str or len({v}) > {limit}: return False")
+            self.emit(depth, f"a({v})")
+        else:
+            self.leaf(kind, logical, v, depth)
+
+    def leaf(self, kind: str, logical: str | None, v: str, depth: int) -> None:
+        test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
+        self.emit(depth, f"if not {self.const(test)}({v}): return False")
+
+    def record(self, schema: dict[str, Any], v: str, depth: int) -> None:
+        self.active.update(_names(schema))
+        self.emit(depth, f"if type({v}) is not dict: return False")
+        for field in schema["fields"]:
+            name, inner = field["name"], self.var("v")
+            self.emit(depth, f"if {name!r} in {v}:")
+            self.emit(depth + 1, f"{inner} = {v}[{name!r}]")
+            self.node(field["type"], inner, name, depth + 1)
+            if "default" not in field:
+                self.emit(depth, "else: return False")
+        self.active.difference_update(_names(schema))
+
+    def union(self, branches: list[Any], v: str, key: str, depth: int) -> None:
+        others = [b for b in branches if b != "null"]
+        if len(others) != 1:
+            self.closure(branches, v, key, depth)
+            return
+        if len(others) < len(branches):
+            self.emit(depth, f"if {v} is not None:")
+            depth += 1
+        else:
+            self.emit(depth, f"if {v} is None: return False")
+        self.node(others[0], v, key, depth)
 
 
 def _quick(schema: Any, named: dict[str, Any], key: str) -> Quick:
