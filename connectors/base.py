@@ -66,7 +66,8 @@ class Fields:
 
     def req(self, name: str, target: str | None = None) -> Any:
         value = self.record.get(name)
-        if value is None or value == "" or value == []:
+        # `not value` first: the usual present value is truthy and skips the comparisons.
+        if not value and (value is None or value == "" or value == []):
             self._missing(name, target or name)
         return value
 
