@@ -186,9 +186,9 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     done, limit = 0, base["limit"]
     stages = {"decode": 0.0, "validate": 0.0, "apply and write": 0.0}
 
-    def check(event: Any, kind: str) -> str | None:
+    def check(item: Any, kind: str) -> str | None:
         t = time.perf_counter()
-        problem = decoder.check(event, kind)
+        problem = decoder.check(decoder.event_of(item), kind)
         stages["validate"] += time.perf_counter() - t
         return problem
 

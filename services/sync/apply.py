@@ -9,6 +9,8 @@ A batch is decided in memory, in delivery order, against the current revisions l
 query, so two revisions of one record in one batch resolve as they would one by one; then
 only the final state of each record is written (bulk upserts). Every item, whatever its
 outcome, gets an event-log row. Nothing here commits: the caller owns the transaction.
+What the rule needs of an event (services/sync/prepare.py) is worked out inline, or ahead
+by a decode worker.
 """
 
 from __future__ import annotations
@@ -18,23 +20,20 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cache
 
 from sqlalchemy import Connection
+from sqlalchemy.engine import Dialect
 
-from casebus.events import Event
-from services.sync.db.models import EventLogEntry, table_of
-from services.sync.records import (
-    NotARecord,
-    RecordKey,
-    content_digest,
-    record_key,
-    record_kind,
-)
-from services.sync.writes import insert_rows, stored_revisions, write_records
+from services.sync.prepare import Admit, Filtered, Incoming, Prepared, Provenance, prepare
+from services.sync.records import NotARecord, RecordKey
+from services.sync.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
+from services.sync.states import write_states
+from services.sync.writes import stored_revisions, write_tuples
+
+__all__ = ["Incoming", "Outcome", "Provenance", "Result", "apply_batch"]
 
 log = logging.getLogger(__name__)
-
-EVENT_LOG = table_of(EventLogEntry)
 
 
 class Outcome(StrEnum):
@@ -47,129 +46,93 @@ class Outcome(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Provenance:
-    topic: str
-    partition: int
-    offset: int
-    schema_id: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Ahead:
-    """What a decode worker already worked out for an event, with the very functions apply
-    would call (record_kind, content_digest, admit, check), so apply need not redo it."""
-
-    kind: str
-    digest: str
-    admitted: bool
-    checked: bool  # False: not validated ahead (it looked stale); apply checks it if needed
-    problem: str | None = None  # the validator's verdict when checked
-
-
-@dataclass(frozen=True, slots=True)
-class Incoming:
-    """One consumed event: decoded (`event`), or rejected before apply (`error` set)."""
-
-    provenance: Provenance
-    event: Event | None
-    error: str | None = None
-    ahead: Ahead | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class Result:
     outcome: Outcome
     detail: str | None = None
     error_class: str | None = None  # why a rejected event was rejected, for the DLQ
 
 
-# Checks an event that is about to be applied; returns why it must not be, or None.
-# Only events that would change a record are checked: a stale or duplicate one changes
-# nothing whatever its content, so validating it would be wasted work.
-Check = Callable[[Event, str], str | None]
+# Checks an item that is about to be applied (its kind given); returns why it must not be,
+# or None. Only events that would change a record are checked: a stale or duplicate one
+# changes nothing whatever its content, so validating it would be wasted work.
+Check = Callable[[Incoming, str], str | None]
 
 
-@dataclass(slots=True)
-class _Prepared:
-    kind: str
-    key: RecordKey
-    digest: str
+@cache
+def row_builder(dialect: Dialect) -> RowBuilder:
+    return RowBuilder(dialect)
 
 
 def apply_batch(
     conn: Connection,
     items: Sequence[Incoming],
     *,
-    admit: Callable[[Event, str], bool] | None = None,
+    admit: Admit | None = None,
     check: Check | None = None,
     now: datetime | None = None,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
 
-    `admit(event, kind)` filters by subscription; `check(event, kind)` validates an event
-    before it is applied (a failure is `rejected`, with the reason).
+    `admit(event, kind)` filters by subscription (items prepared ahead were filtered by the
+    worker, with the same subscription); `check(item, kind)` validates an event before it
+    is applied (a failure is `rejected`, with the reason), unless it was validated ahead.
     """
     now = now or datetime.now(UTC)
-    prepared: list[_Prepared | Result] = [_prepare(item, admit) for item in items]
-    keys = {p.key for p in prepared if isinstance(p, _Prepared)}
+    rows = row_builder(conn.dialect)
+    prepared = [_prepare(item, admit, rows) for item in items]
+    keys = {p.key for p in prepared if isinstance(p, Prepared)}
     current = _current_revisions(conn, keys)
     stored = set(current)  # in the database before this batch
-    winners: dict[RecordKey, tuple[Event, _Prepared]] = {}
+    winners: dict[RecordKey, Prepared] = {}
     results: list[Result] = []
     for item, prep in zip(items, prepared, strict=True):
         if isinstance(prep, Result):
             results.append(prep)
             continue
-        assert item.event is not None
-        result = _decide(item.event, prep, current.get(prep.key))
+        if isinstance(prep, Filtered):
+            results.append(Result(Outcome.FILTERED))
+            continue
+        key = prep.key
+        result = _decide(prep, current.get(key))
         if result.outcome is Outcome.APPLIED and check is not None:
-            ahead = item.ahead
-            if ahead is not None and ahead.checked:
-                problem = ahead.problem
-            else:
-                problem = check(item.event, prep.kind)
+            problem = prep.problem if prep.checked else check(item, prep.kind)
             if problem is not None:
                 result = Result(Outcome.REJECTED, problem, "ValidationError")
         if result.outcome is Outcome.APPLIED:
-            current[prep.key] = (int(item.event["revision"]), prep.digest)
-            winners[prep.key] = (item.event, prep)
+            current[key] = (prep.revision, prep.digest)
+            winners[key] = prep
         elif result.outcome is Outcome.CONFLICT:
             log.error(
                 "conflict on %s %s/%s at %s:%d@%d: %s",
                 prep.kind,
-                prep.key[1],
-                prep.key[2],
+                prep.owner,
+                prep.record_id,
                 item.provenance.topic,
                 item.provenance.partition,
                 item.provenance.offset,
                 result.detail,
             )
         results.append(result)
-    states = [(event, p.kind, p.digest) for event, p in winners.values()]
-    write_records(conn, states, now=now, stored=stored)
-    _log_events(conn, items, prepared, results, now)
+    write_states(conn, [p.state for p in winners.values()], rows=rows, now=now, stored=stored)
+    _log_events(conn, items, prepared, results, rows, now)
     return results
 
 
-def _prepare(item: Incoming, admit: Callable[[Event, str], bool] | None) -> _Prepared | Result:
-    if item.event is None or item.error is not None:
-        return Result(Outcome.REJECTED, item.error or "not decoded")
-    ahead = item.ahead
-    if ahead is not None:
-        if admit is not None and not ahead.admitted:
-            return Result(Outcome.FILTERED)
-        return _Prepared(ahead.kind, record_key(item.event, ahead.kind), ahead.digest)
+def _prepare(item: Incoming, admit: Admit | None, rows: RowBuilder) -> Prepared | Filtered | Result:
+    if item.error is not None:
+        return Result(Outcome.REJECTED, item.error)
+    if item.prepared is not None:
+        return item.prepared
+    if item.event is None:
+        return Result(Outcome.REJECTED, "not decoded")
     try:
-        kind = record_kind(item.event)
+        return prepare(item.event, item.provenance, rows, admit)
     except NotARecord as exc:
         return Result(Outcome.REJECTED, str(exc))
-    if admit is not None and not admit(item.event, kind):
-        return Result(Outcome.FILTERED)
-    return _Prepared(kind, record_key(item.event, kind), content_digest(item.event, kind))
 
 
-def _decide(event: Event, prep: _Prepared, stored: tuple[int, str] | None) -> Result:
-    revision = int(event["revision"])
+def _decide(prep: Prepared, stored: tuple[int, str] | None) -> Result:
+    revision = prep.revision
     if stored is None or revision > stored[0]:
         return Result(Outcome.APPLIED)
     if revision < stored[0]:
@@ -196,37 +159,32 @@ def _current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey
 def _log_events(
     conn: Connection,
     items: Sequence[Incoming],
-    prepared: Sequence[_Prepared | Result],
+    prepared: Sequence[Prepared | Filtered | Result],
     results: Sequence[Result],
+    rows: RowBuilder,
     now: datetime,
 ) -> None:
-    rows = []
+    logged_at = rows.stamp("event_log", "logged_at", now)
+    out = []
     for item, prep, result in zip(items, prepared, results, strict=True):
-        event = item.event or {}
-        prov = item.provenance
-        row = {
-            "topic": prov.topic,
-            "partition": prov.partition,
-            "offset": prov.offset,
-            "schema_id": prov.schema_id,
-            "event_id": str(event["event_id"]) if "event_id" in event else None,
-            "producer": event.get("producer"),
-            "event_type": event.get("event_type"),
-            "kind": None,
-            "owner": None,
-            "record_id": None,
-            "revision": None,
-            "case_id": None,
-            "occurred_at": None,
-            "digest": None,
-            "outcome": result.outcome.value,
-            "detail": result.detail,
-            "logged_at": now,
-        }
-        if result.outcome is not Outcome.FILTERED:  # not ours to know which record it was
-            for name in ("owner", "record_id", "revision", "case_id", "occurred_at"):
-                row[name] = event.get(name)
-        if isinstance(prep, _Prepared):
-            row["kind"], row["digest"] = prep.kind, prep.digest
-        rows.append(row)
-    insert_rows(conn, EVENT_LOG, rows)
+        if isinstance(prep, Prepared):
+            head, identity = prep.head, prep.identity
+        elif isinstance(prep, Filtered):  # not ours to know which record it was
+            head, identity = prep.head, NO_IDENTITY
+        else:
+            head, identity = _rejected_log(item, rows)
+        out.append(head + identity + (result.outcome.value, result.detail, logged_at))
+    write_tuples(conn, EVENT_LOG, LOG_COLUMNS, out)
+
+
+def _rejected_log(item: Incoming, rows: RowBuilder) -> tuple[Row, Row]:
+    """An item rejected before it could be decided on: the record it names, if it names
+    one, but no kind or digest."""
+    ahead = item.prepared
+    if isinstance(ahead, Prepared):
+        return ahead.head, (None, *ahead.identity[1:-1], None)
+    if isinstance(ahead, Filtered):
+        return ahead.head, NO_IDENTITY
+    if item.event is None:
+        return rows.log_head(item.provenance, None), NO_IDENTITY
+    return rows.log_head(item.provenance, item.event), rows.log_identity(item.event)

@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
@@ -29,6 +29,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
 
 from casebus.config import Settings, Subscription
 from casebus.events import Event
+from casebus.gctune import batch_gc
 from services.sync.apply import Incoming, Outcome, apply_batch
 from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
@@ -138,42 +139,14 @@ class SyncConsumer:
         """Poll, decode, apply and commit batch after batch, until `stop` (or idle).
 
         With settings.sync.decode_ahead, once a poll returns a full batch (a backlog),
-        batches are decoded one ahead by a worker process: batch N+1 is polled and handed to
-        it before batch N is applied.
+        batches are decoded and prepared one ahead by a worker process: batch N+1 is polled
+        and handed to it before batch N is applied.
         """
         started = time.monotonic()
         batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
         try:
-            while not stop.is_set():
-                if self.pending_seek and not self.seek_pending():
-                    self._pause(stop)
-                polling = time.perf_counter()
-                try:
-                    polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
-                except KafkaError as exc:
-                    # Broker restarting or unreachable: nothing was consumed, nothing to
-                    # rewind; the client reconnects on the next poll.
-                    log.warning("broker unavailable, retrying: %s", exc)
-                    self._pause(stop)
-                    continue
-                self.report.stages["poll"] += time.perf_counter() - polling
-                records = [
-                    r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
-                ]
-                if len(records) >= batch_size and self._prefetch is None and self._ahead:
-                    self._prefetch = Prefetcher(self.settings, self._logical or {}, self.sub.agency)
-                batch = None
-                if records:
-                    ahead = self._prefetch.submit(records) if self._prefetch else None
-                    batch = _Batch(records, ahead)
-                previous, self._inflight = self._inflight, None
-                if previous is None or self._apply(previous, stop, also=batch):
-                    if batch is not None and batch.future is None:
-                        self._apply(batch, stop)  # no worker: decode and apply it now
-                    else:
-                        self._inflight = batch  # applied next round, once decoded
-                if not records and until_idle and self._idle():
-                    break
+            with batch_gc():
+                self._loop(stop, until_idle, batch_size, timeout)
             self.finish_inflight()  # stopped: finish the batch in hand
         finally:
             if self._prefetch is not None:
@@ -181,6 +154,38 @@ class SyncConsumer:
                 self._prefetch = None
         self.report.seconds = time.monotonic() - started
         return self.report
+
+    def _loop(self, stop: threading.Event, until_idle: bool, batch_size: int, timeout: int) -> None:
+        while not stop.is_set():
+            if self.pending_seek and not self.seek_pending():
+                self._pause(stop)
+            polling = time.perf_counter()
+            try:
+                polled = self.consumer.poll(timeout_ms=timeout, max_records=batch_size)
+            except KafkaError as exc:
+                # Broker restarting or unreachable: nothing was consumed, nothing to
+                # rewind; the client reconnects on the next poll.
+                log.warning("broker unavailable, retrying: %s", exc)
+                self._pause(stop)
+                continue
+            self.report.stages["poll"] += time.perf_counter() - polling
+            records = [
+                r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
+            ]
+            if len(records) >= batch_size and self._prefetch is None and self._ahead:
+                self._prefetch = Prefetcher(self.settings, self._logical or {}, self.sub.agency)
+            batch = None
+            if records:
+                ahead = self._prefetch.submit(records) if self._prefetch else None
+                batch = _Batch(records, ahead)
+            previous, self._inflight = self._inflight, None
+            if previous is None or self._apply(previous, stop, also=batch):
+                if batch is not None and batch.future is None:
+                    self._apply(batch, stop)  # no worker: decode and apply it now
+                else:
+                    self._inflight = batch  # applied next round, once decoded
+            if not records and until_idle and self._idle():
+                break
 
     def finish_inflight(self) -> None:
         """Apply and commit the batch being decoded ahead, if any (on stop or revocation:
@@ -225,9 +230,9 @@ class SyncConsumer:
         self.report.stages["decode"] += time.perf_counter() - started
         return consumed
 
-    def _check(self, event: Event, kind: str) -> str | None:
+    def _check(self, item: Incoming, kind: str) -> str | None:
         started = time.perf_counter()
-        problem = self.decoder.check(event, kind)
+        problem = self.decoder.check(self.decoder.event_of(item), kind)
         self.report.stages["validate"] += time.perf_counter() - started
         return problem
 
@@ -275,7 +280,7 @@ class SyncConsumer:
                 if is_transient_db_error(exc):
                     raise TransientFault(f"database: {exc}") from exc
                 why = f"cannot apply: {type(exc).__name__}: {exc}"
-                bad = Incoming(c.incoming.provenance, c.incoming.event, why)
+                bad = replace(c.incoming, error=why)
                 failed = Consumed(c.record, bad, "ApplyError", why)
                 results.extend(self._checkpoint([failed]))
         return results

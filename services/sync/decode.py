@@ -19,12 +19,22 @@ from casebus.contracts.validation import validate_event
 from casebus.events import Event
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext, unframe
 from casebus.serde.errors import KeySerializationError, ValueSerializationError
-from services.sync.apply import Incoming, Provenance
+from services.sync.prepare import Incoming, Provenance
 from services.sync.records import TOPIC_BY_KIND, NotARecord, record_kind
 
 log = logging.getLogger(__name__)
 
 MAX_VIOLATIONS_SHOWN = 5
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """What decoding needs of a consumer record, small enough to send to a worker."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
 
 
 class TransientFault(Exception):
@@ -73,6 +83,17 @@ class BatchDecoder:
         shown = "; ".join(v.message for v in violations[:MAX_VIOLATIONS_SHOWN])
         more = len(violations) - MAX_VIOLATIONS_SHOWN
         return shown + (f"; and {more} more" if more > 0 else "")
+
+    def event_of(self, item: Incoming) -> Event:
+        """The decoded event of an item prepared ahead without it (decoded again from its
+        bytes: rare, see services/sync/prefetch.py)."""
+        if item.event is not None:
+            return item.event
+        prov = item.provenance
+        again = self.decode_one(RawRecord(prov.topic, prov.partition, prov.offset, item.raw))
+        if again.incoming.event is None:
+            raise TransientFault(f"cannot decode {prov} again: {again.error_message}")
+        return again.incoming.event
 
     def _deserializer(self, topic: str, data: bytes) -> AvroDeserializer:
         """Events written with the current schema need no schema resolution (much faster)."""

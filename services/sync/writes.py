@@ -1,59 +1,35 @@
 """Bulk writes of record states: one statement per table and batch, each dialect's own.
 
-The apply path hands rows (dicts keyed by column name) to `insert_rows`, `upsert` and
-`insert_missing`; only how they reach the database differs by dialect:
+Rows arrive as tuples in a given column order with values already bind-processed
+(`write_tuples`, fed by services/sync/rows.py), or as dicts keyed by column name (`insert_rows`,
+`upsert`, `insert_missing`), processed here; only how they reach the database differs by
+dialect:
 - SQLite: a driver-level executemany of one statement (in process, no round trips);
 - PostgreSQL: COPY (for upserts into a temporary stage, merged by one INSERT ... SELECT ...
   ON CONFLICT); a handful of rows go as one INSERT ... SELECT FROM unnest(arrays) instead.
-Values go through the bind processors SQLAlchemy would apply (looked up once per table and
-dialect, not per row), so what is stored is what Core would store.
+Values go through the bind processors SQLAlchemy would apply (looked up once per table,
+columns and dialect, not per row), so what is stored is what Core would store.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from functools import cache
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import JSON, Connection, Table, bindparam, delete
+from sqlalchemy import JSON, Connection, Table
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-from casebus.events import Event
-from services.sync.db.models import (
-    PAYLOAD_MODELS,
-    Case,
-    LeadEvidence,
-    LeadItem,
-    Record,
-    table_of,
-)
-from services.sync.records import payload_of
+from services.sync.db.types import json_text
 
-_KEY = ("owner", "record_id")
 # From this many rows PostgreSQL gets COPY (~10 us a row) instead of one unnest statement
 # (one round trip, but ~25 us a row of server-side array parsing): small batches stay cheap.
 _COPY_FROM = 64
 _CHUNK = 900  # bound parameters per IN list, below SQLite's old limit of 999
-
-RECORDS = table_of(Record)
-CASES = table_of(Case)
-LEAD_ITEMS = table_of(LeadItem)
-LEAD_EVIDENCE = table_of(LeadEvidence)
-_DELETE_CHILDREN = {
-    model: delete(model).where(model.owner == bindparam("o"), model.record_id == bindparam("r"))
-    for model in (LeadItem, LeadEvidence)
-}
-PAYLOAD_TABLES: dict[str, Table] = {kind: table_of(m) for kind, m in PAYLOAD_MODELS.items()}
-_PAYLOAD_COLUMNS = {
-    kind: tuple(c.name for c in table.columns if c.name not in _KEY)
-    for kind, table in PAYLOAD_TABLES.items()
-}
 
 Processor = Callable[[Any], Any]
 
@@ -69,19 +45,25 @@ class _Plan:
     names: str  # the quoted column list
 
 
+def plan(table: Table, dialect: Dialect, columns: tuple[str, ...] | None = None) -> _Plan:
+    """How to write these columns of `table` (default: all but a serial id) on `dialect`."""
+    if columns is None:
+        serial = table.autoincrement_column  # the event log's id: the database numbers rows
+        columns = tuple(c.name for c in table.columns if c is not serial)
+    return _plan(table, dialect, columns)
+
+
 @cache
-def _plan(table: Table, dialect: Dialect) -> _Plan:
+def _plan(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _Plan:
     quote = dialect.identifier_preparer.quote
-    serial = table.autoincrement_column  # the event log's id: the database numbers rows
-    columns = tuple(c.name for c in table.columns if c is not serial)
     names = ", ".join(quote(c) for c in columns)
     processors: list[tuple[int, Processor]] = []
     arrays: list[str] = []
     selected: list[str] = []
     for i, name in enumerate(columns):
         col = table.c[name]
-        if dialect.name == "postgresql" and isinstance(col.type, JSON):
-            processors.append((i, json.dumps))  # sent as text, cast to jsonb by the server
+        if isinstance(col.type, JSON):  # text; on PostgreSQL cast to jsonb by the server
+            processors.append((i, json_text))
             arrays.append("%s::TEXT[]")
             selected.append(f"{quote(name)}::JSONB")
             continue
@@ -101,15 +83,39 @@ def _plan(table: Table, dialect: Dialect) -> _Plan:
     return _Plan(quote(table.name), columns, tuple(processors), sql, names)
 
 
-def _on_conflict(dialect: Dialect, plan: _Plan, keys: Sequence[str] | None, update: bool) -> str:
+def _on_conflict(dialect: Dialect, p: _Plan, keys: Sequence[str] | None, update: bool) -> str:
     if keys is None:
         return ""
     quote = dialect.identifier_preparer.quote
     target = ", ".join(quote(k) for k in keys)
     if not update:
         return f" ON CONFLICT ({target}) DO NOTHING"
-    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in plan.columns if c not in keys)
+    sets = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in p.columns if c not in keys)
     return f" ON CONFLICT ({target}) DO UPDATE SET {sets}"
+
+
+def write_tuples(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    rows: Sequence[tuple[Any, ...]],
+    keys: Sequence[str] | None = None,
+    *,
+    update: bool = False,
+) -> None:
+    """Write rows given as tuples in `columns` order, values already bind-processed
+    (services.sync.rows); with `keys`, ON CONFLICT (keys) DO UPDATE (update) or DO NOTHING."""
+    if not rows:
+        return
+    dialect = conn.dialect
+    p = plan(table, dialect, columns)
+    suffix = _on_conflict(dialect, p, keys, update)
+    if dialect.name != "postgresql":
+        conn.exec_driver_sql(p.sql + suffix, list(rows))
+    elif len(rows) < _COPY_FROM:  # PostgreSQL wants one array per column
+        conn.exec_driver_sql(p.sql + suffix, tuple(map(list, zip(*rows, strict=True))))
+    else:
+        _copy(conn, p, rows, suffix)
 
 
 def _write(
@@ -121,30 +127,23 @@ def _write(
 ) -> None:
     if not rows:
         return
-    dialect = conn.dialect
-    plan = _plan(table, dialect)
-    suffix = _on_conflict(dialect, plan, keys, update)
-    # Column-wise: each processor runs over one list, and PostgreSQL wants one array per column.
-    columns: list[Any] = list(zip(*map(itemgetter(*plan.columns), rows), strict=True))
-    for i, proc in plan.processors:
-        columns[i] = [None if v is None else proc(v) for v in columns[i]]
-    if dialect.name != "postgresql":
-        conn.exec_driver_sql(plan.sql + suffix, list(zip(*columns, strict=True)))
-    elif len(rows) < _COPY_FROM:
-        conn.exec_driver_sql(plan.sql + suffix, tuple(list(c) for c in columns))
-    else:
-        _copy(conn, plan, zip(*columns, strict=True), suffix)
+    p = plan(table, conn.dialect)
+    values = [list(map(itemgetter(name), rows)) for name in p.columns]
+    for i, proc in p.processors:
+        values[i] = [None if v is None else proc(v) for v in values[i]]
+    tuples = list(zip(*values, strict=True))
+    write_tuples(conn, table, p.columns, tuples, keys, update=update)
 
 
-def _copy(conn: Connection, plan: _Plan, rows: Iterable[tuple[Any, ...]], suffix: str) -> None:
+def _copy(conn: Connection, p: _Plan, rows: Iterable[tuple[Any, ...]], suffix: str) -> None:
     """COPY the rows in: straight into the table, or (ON CONFLICT) through a staging table
     merged with one INSERT ... SELECT. The stage is emptied by the merge itself, so a second
     write to the same table in one transaction starts from an empty stage."""
-    target = plan.table
+    target = p.table
     if suffix:
-        target = f"_stage_{plan.table.strip(chr(34))}"
-        ddl = f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {plan.table}) ON COMMIT DELETE ROWS"
-    statement = f"COPY {target} ({plan.names}) FROM STDIN"
+        target = f"_stage_{p.table.strip(chr(34))}"
+        ddl = f"CREATE TEMP TABLE IF NOT EXISTS {target} (LIKE {p.table}) ON COMMIT DELETE ROWS"
+    statement = f"COPY {target} ({p.names}) FROM STDIN"
     with _raw_cursor(conn, statement) as cursor:
         if suffix:
             cursor.execute(ddl)
@@ -153,8 +152,8 @@ def _copy(conn: Connection, plan: _Plan, rows: Iterable[tuple[Any, ...]], suffix
                 copy.write_row(row)
         if suffix:
             cursor.execute(
-                f"WITH moved AS (DELETE FROM {target} RETURNING {plan.names}) "
-                f"INSERT INTO {plan.table} ({plan.names}) SELECT {plan.names} FROM moved{suffix}"
+                f"WITH moved AS (DELETE FROM {target} RETURNING {p.names}) "
+                f"INSERT INTO {p.table} ({p.names}) SELECT {p.names} FROM moved{suffix}"
             )
 
 
@@ -216,80 +215,3 @@ def insert_missing(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
 ) -> None:
     _write(conn, table, rows, keys, update=False)
-
-
-def write_records(
-    conn: Connection,
-    states: Iterable[tuple[Event, str, str]],
-    *,
-    now: datetime,
-    stored: Container[tuple[str, str, str]] | None = None,
-) -> None:
-    """Store each (event, kind, digest) as its record's current state (one per record).
-
-    `stored`: the (kind, owner, record_id) keys already in the database before this write
-    (None: unknown); a lead not among them has no old items or evidence to delete."""
-    records: list[dict[str, Any]] = []
-    payloads: dict[str, list[dict[str, Any]]] = {kind: [] for kind in PAYLOAD_TABLES}
-    cases: dict[str, dict[str, Any]] = {}
-    leads: list[tuple[str, str, dict[str, Any], bool]] = []
-    for event, kind, digest in states:
-        owner, record_id = str(event["owner"]), str(event["record_id"])
-        records.append(
-            {
-                "kind": kind,
-                "owner": owner,
-                "record_id": record_id,
-                "revision": int(event["revision"]),
-                "digest": digest,
-                "event_type": str(event["event_type"]),
-                "event_id": str(event["event_id"]),
-                "case_id": event["case_id"],
-                "region": event["region"],
-                "handling": event["handling"],
-                "shared_with": list(event["shared_with"]),
-                "occurred_at": event["occurred_at"],
-                "applied_at": now,
-            }
-        )
-        payload = payload_of(event, kind)
-        row = {name: payload.get(name) for name in _PAYLOAD_COLUMNS[kind]}
-        row["owner"], row["record_id"] = owner, record_id
-        payloads[kind].append(row)
-        cases.setdefault(
-            event["case_id"],
-            {"case_id": event["case_id"], "region": event["region"], "first_seen_at": now},
-        )
-        if kind == "lead":
-            known = stored is None or (kind, owner, record_id) in stored
-            leads.append((owner, record_id, payload, known))
-    upsert(conn, RECORDS, records, ("kind", "owner", "record_id"))
-    insert_missing(conn, CASES, list(cases.values()), ("case_id",))
-    for kind, rows in payloads.items():
-        upsert(conn, PAYLOAD_TABLES[kind], rows, _KEY)
-    _replace_lead_children(conn, leads)
-
-
-def _replace_lead_children(
-    conn: Connection, leads: Sequence[tuple[str, str, dict[str, Any], bool]]
-) -> None:
-    """Items and evidence are part of the lead's state: replace them with the new revision's."""
-    if not leads:
-        return
-    # One DELETE per stored lead, `owner = ? AND record_id = ?` (executemany): an index lookup
-    # whatever the planner knows. With `record_id IN (list)` PostgreSQL, its statistics on a
-    # fresh table missing, estimated 98 rows for the owner and scanned all its children
-    # (90,000 index entries per DELETE at 200,000 events: ~1.5 s per batch).
-    old = [{"o": owner, "r": record_id} for owner, record_id, _, known in leads if known]
-    if old:
-        for model in (LeadItem, LeadEvidence):
-            conn.execute(_DELETE_CHILDREN[model], old)
-    items: list[dict[str, Any]] = []
-    evidence: list[dict[str, Any]] = []
-    for owner, record_id, payload, _ in leads:
-        for position, item in enumerate(payload["items"]):
-            items.append({"owner": owner, "record_id": record_id, "position": position, **item})
-        for position, proof in enumerate(payload["evidence"]):
-            evidence.append({"owner": owner, "record_id": record_id, "position": position, **proof})
-    insert_rows(conn, LEAD_ITEMS, items)
-    insert_rows(conn, LEAD_EVIDENCE, evidence)

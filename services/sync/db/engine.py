@@ -11,6 +11,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
+from services.sync.db.types import json_text
+
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -23,6 +25,7 @@ def make_engine(url: str, **options: Any) -> Engine:
     crash (the only crash the offsets-in-the-database checkpoint must survive here).
     """
     parsed = make_url(url)
+    options.setdefault("json_serializer", json_text)  # as the bulk writes store JSON
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
