@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -75,6 +75,7 @@ _TOPIC_BY_FAMILY = {
     "action": ACTION_TOPIC,
     "case": ACTION_TOPIC,
 }
+_TOPIC_BY_SYMBOL = {e.value: _TOPIC_BY_FAMILY[e.family] for e in EventType}
 _PAYLOAD_FIELD: dict[str, PayloadField] = {
     PENALTY_TOPIC: "penalty",
     LEAD_TOPIC: "lead",
@@ -86,8 +87,8 @@ ACTION_BRANCH = {"transfer": "Transfer", "action": "EnforcementAction", "case": 
 
 def topic_for_event_type(event_type: EventType | str) -> str:
     """The shared topic an event type is published to (symbol or dotted code accepted)."""
-    et = _coerce(event_type)
-    return _TOPIC_BY_FAMILY[et.family]
+    found = _TOPIC_BY_SYMBOL.get(event_type)  # a symbol (or member): no Enum lookup
+    return found if found is not None else _TOPIC_BY_FAMILY[_coerce(event_type).family]
 
 
 def action_branch(event_type: EventType | str) -> str | None:
@@ -133,7 +134,7 @@ def now_millis() -> int:
 def utc_now() -> datetime:
     """Now in UTC, truncated to whole milliseconds so it survives an Avro round trip."""
     ms = now_millis()
-    return datetime.fromtimestamp(ms // 1000, tz=UTC) + timedelta(milliseconds=ms % 1000)
+    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
 
 
 def _coerce(event_type: EventType | str) -> EventType:

@@ -28,6 +28,7 @@ from casebus.events import Event, EventType, stable_event_id, utc_now
 from connectors.http import SourceSession
 
 SourceRecord = dict[str, Any]
+_MICRO = Decimal("0.000001")  # money's quantum: decimal(18, 6)
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ class Fields:
         if raw is None:
             return None
         try:
-            return (Decimal(str(raw)) / scale).quantize(Decimal("0.000001"))
+            return (Decimal(str(raw)) / scale).quantize(_MICRO)
         except InvalidOperation:
             self.violations.append(
                 Violation(self.prefix + (target or name), "decimal", raw, "not a decimal number")
