@@ -3,7 +3,7 @@
 fastavro's `schemaless_writer` dispatches on the schema for every field of every event and
 resolves each `["null", T]` union by validating the value against its branches: about
 0.45 µs a field, 22 µs for a penalty event. Here each schema is turned once into straight-line
-Python that writes every field in order: 10.7 µs for the same event.
+Python that writes every field in order: 9 µs for the same event.
 
 The generated code accepts only values whose encoding is known to match fastavro's exactly:
 exact built-in types (`str`, `int` within range, tz-aware `datetime`, `date`, `Decimal`,
@@ -37,6 +37,9 @@ def _varint(n: int) -> bytes:
 
 
 _VARINT = tuple(_varint(n) for n in range(_SMALL))  # zig-zag(len) of most strings: a lookup
+# The low 14 bits of a larger value, as two bytes that both say "more follows": dates
+# (days since 1970, zig-zagged) take three bytes, timestamps in milliseconds six.
+_LOW = tuple(bytes(((n & 0x7F) | 0x80, (n >> 7) | 0x80)) for n in range(_SMALL))
 _LONG = (-(2**63), 2**63 - 1)
 _INT = (-(2**31), 2**31 - 1)
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -48,9 +51,15 @@ class _Mismatch(Exception):
 
 
 def _zz(n: int) -> bytes:
-    """A long: zig-zag, then varint."""
+    """A long: zig-zag, then varint, by table up to 42 bits."""
     z = (n << 1) ^ (n >> 63)
-    return _VARINT[z] if z < _SMALL else _varint(z)
+    if z < _SMALL:
+        return _VARINT[z]
+    if z < _SMALL << 14:
+        return _LOW[z & 0x3FFF] + _VARINT[z >> 14]
+    if z < _SMALL << 28:
+        return _LOW[z & 0x3FFF] + _LOW[(z >> 14) & 0x3FFF] + _VARINT[z >> 28]
+    return _varint(z)
 
 
 def _decimal(value: Decimal, precision: int, scale: int) -> bytes:
