@@ -133,6 +133,14 @@ def test_envelope_values(field: str, value: Any) -> None:
     _agrees(PENALTY, event)
 
 
+@pytest.mark.parametrize("bits", [6, 13, 20, 27, 34, 41, 48])
+def test_longs_at_the_table_bounds(bits: int) -> None:
+    for revision in (2**bits - 1, 2**bits, -(2**bits), -(2**bits) - 1):
+        event = sample_penalty_event()
+        event["revision"] = revision
+        _agrees(PENALTY, event)
+
+
 def test_a_missing_field_is_left_to_fastavro() -> None:
     event = sample_penalty_event()
     del event["penalty"]["remarks"]
