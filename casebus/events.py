@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
@@ -25,6 +25,7 @@ ACTION_TOPIC = "casebus.action"
 # Fixed forever: changing it would change every event id ever derived.
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1c9b1e-3f0a-5d57-9a55-0c6a8f0e7b21")
 _NAMESPACE_BYTES = _EVENT_ID_NAMESPACE.bytes
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class EventType(StrEnum):
@@ -133,8 +134,7 @@ def now_millis() -> int:
 
 def utc_now() -> datetime:
     """Now in UTC, truncated to whole milliseconds so it survives an Avro round trip."""
-    ms = now_millis()
-    return datetime.fromtimestamp(ms // 1000, tz=UTC).replace(microsecond=ms % 1000 * 1000)
+    return _EPOCH + timedelta(milliseconds=now_millis())
 
 
 def _coerce(event_type: EventType | str) -> EventType:

@@ -126,11 +126,14 @@ def parse_instant(raw: Any) -> datetime:
     text = str(raw).replace(" ", "T")
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
-        value = value.replace(tzinfo=BEIJING)
+        # datetime.replace parses keywords: combine sets the zone in a fraction of the time.
+        value = datetime.combine(value, value.time(), BEIJING)
     return _millis(value.astimezone(UTC))
 
 
 def _millis(value: datetime) -> datetime:
+    if value.microsecond % 1000 == 0:
+        return value  # already whole milliseconds, as source timestamps mostly are
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
