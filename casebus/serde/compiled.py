@@ -93,7 +93,9 @@ class _Writer:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self.constants: dict[str, object] = {}
-        self.named: dict[str, Any] = {}
+        self.named: dict[str, Any] = {}  # name and full name -> definition
+        self.namespaces = [""]  # the enclosing namespace, which nested names inherit
+        self.active: set[int] = set()  # records being written: a reference back recurses
         self._n = 0
 
     def var(self, prefix: str) -> str:
@@ -118,12 +120,18 @@ class _Writer:
         kind = schema["type"] if isinstance(schema, dict) else schema
         logical = schema.get("logicalType") if isinstance(schema, dict) else None
         if isinstance(schema, dict) and kind in ("record", "enum"):
-            namespace = schema.get("namespace", "")
+            namespace = schema.get("namespace", self.namespaces[-1])
             self.named[schema["name"]] = schema
             if namespace:
                 self.named[f"{namespace}.{schema['name']}"] = schema
         if kind == "record":
+            if id(schema) in self.active:
+                raise _Unsupported("recursive record")
+            self.active.add(id(schema))
+            self.namespaces.append(schema.get("namespace", self.namespaces[-1]))
             self.record(schema, v, depth)
+            self.namespaces.pop()
+            self.active.discard(id(schema))
         elif kind == "array":
             self.array(schema["items"], v, depth)
         elif kind == "enum":

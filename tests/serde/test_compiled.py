@@ -150,3 +150,28 @@ def test_a_missing_field_is_left_to_fastavro() -> None:
 
 def test_unions_of_records_are_not_compiled() -> None:
     assert compile_encoder(schema_for_topic("casebus.action")) is None
+
+
+def test_recursive_and_nested_names() -> None:
+    node = {
+        "type": "record",
+        "name": "Node",
+        "namespace": "t",
+        "fields": [
+            {"name": "label", "type": "string"},
+            {"name": "next", "type": ["null", "t.Node"]},
+        ],
+    }
+    assert compile_encoder(node) is None  # recursion: fastavro writes it
+    outer = {
+        "type": "record",
+        "name": "Outer",
+        "namespace": "t",
+        "fields": [
+            {"name": "a", "type": {"type": "enum", "name": "Kind", "symbols": ["X", "Y"]}},
+            {"name": "b", "type": "t.Kind"},  # inherits the namespace of Outer
+        ],
+    }
+    encode = compile_encoder(outer)
+    assert encode is not None
+    assert encode({"a": "Y", "b": "X"}) == _fastavro(outer, {"a": "Y", "b": "X"})
