@@ -96,7 +96,7 @@ class SyncConsumer:
         dead_letters: DeadLetters,
         group: str,
         topics: Sequence[str],
-        logical: Mapping[str, str] | None = None,
+        prefetch: Prefetcher | None = None,
     ) -> None:
         self.settings, self.sub, self.engine, self.consumer = settings, sub, engine, consumer
         self.decoder, self.dead_letters, self.group = decoder, dead_letters, group
@@ -104,9 +104,8 @@ class SyncConsumer:
         self.report = SyncReport(sub.agency)
         self._backoff = Backoff(settings.sync.retry_max_seconds)
         self._admit: Callable[[Event, str], bool] = lambda event, kind: admits(sub, event, kind)
-        self._logical = logical
-        self._ahead = bool(logical) and settings.sync.decode_ahead
-        self._prefetch: Prefetcher | None = None
+        self._prefetch = prefetch  # used from the first full batch (a backlog) on
+        self._backlog = False
         self._inflight: _Batch | None = None  # polled, being decoded by the worker
         consumer.subscribe(list(topics), listener=_SeekToStored(self))
 
@@ -138,20 +137,15 @@ class SyncConsumer:
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> SyncReport:
         """Poll, decode, apply and commit batch after batch, until `stop` (or idle).
 
-        With settings.sync.decode_ahead, once a poll returns a full batch (a backlog),
-        batches are decoded and prepared one ahead by a worker process: batch N+1 is polled
-        and handed to it before batch N is applied.
+        With a `prefetch` worker (settings.sync.decode_ahead), once a poll returns a full
+        batch (a backlog), batches are decoded and prepared one ahead by the worker: batch
+        N+1 is polled and handed to it before batch N is applied.
         """
         started = time.monotonic()
         batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
-        try:
-            with batch_gc():
-                self._loop(stop, until_idle, batch_size, timeout)
-            self.finish_inflight()  # stopped: finish the batch in hand
-        finally:
-            if self._prefetch is not None:
-                self._prefetch.close()
-                self._prefetch = None
+        with batch_gc():
+            self._loop(stop, until_idle, batch_size, timeout)
+        self.finish_inflight()  # stopped: finish the batch in hand
         self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -172,11 +166,11 @@ class SyncConsumer:
             records = [
                 r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
             ]
-            if len(records) >= batch_size and self._prefetch is None and self._ahead:
-                self._prefetch = Prefetcher(self.settings, self._logical or {}, self.sub.agency)
+            self._backlog = self._backlog or len(records) >= batch_size
             batch = None
             if records:
-                ahead = self._prefetch.submit(records) if self._prefetch else None
+                worker = self._prefetch if self._backlog else None
+                ahead = worker.submit(records) if worker is not None else None
                 batch = _Batch(records, ahead)
             previous, self._inflight = self._inflight, None
             if previous is None or self._apply(previous, stop, also=batch):

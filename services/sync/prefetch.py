@@ -17,6 +17,7 @@ process decodes it again from its bytes and validates it itself.
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import signal
@@ -127,15 +128,24 @@ def _decode(raw: Sequence[RawRecord]) -> Work:
 
 
 class Prefetcher:
-    """One worker process (spawned: the consumer's threads must not be forked)."""
+    """One worker process, forked at once: create it before the Kafka consumer, whose
+    threads must not be forked. Forked with the start-up heap frozen, the worker shares its
+    imported code and data with this process instead of loading its own copy (a spawned one
+    took 140 MB of its own)."""
 
     def __init__(self, settings: Settings, logical: Mapping[str, str], agency: str) -> None:
         self._pool = ProcessPoolExecutor(
             1,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
             initargs=(settings, dict(logical), agency, os.getpid()),
         )
+        gc.collect()
+        gc.freeze()  # the child's collector never walks (and so never copies) these pages
+        try:
+            self._pool.submit(int).result()  # fork now, not at the first batch
+        finally:
+            gc.unfreeze()
 
     def submit(self, records: Sequence[Any]) -> Future[Work]:
         raw = [RawRecord(r.topic, r.partition, r.offset, r.value) for r in records]

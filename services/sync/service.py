@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from contextlib import ExitStack, closing
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
@@ -13,9 +14,11 @@ from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
 from casebus.registry.client import RegistryClient
 from services.sync.consumer import Backoff, SyncConsumer, is_transient_db_error
+from services.sync.db.checkpoint import WalCheckpointer
 from services.sync.db.engine import open_database
 from services.sync.decode import BatchDecoder
 from services.sync.dlq import DeadLetters
+from services.sync.prefetch import Prefetcher
 from services.sync.report import SyncReport
 
 log = logging.getLogger(__name__)
@@ -52,12 +55,20 @@ def connect_database(settings: Settings, agency: str, stop: threading.Event) -> 
     backoff = Backoff(settings.sync.retry_max_seconds)
     while True:
         try:
-            return open_database(database_url(settings, agency))
+            return open_database(database_url(settings, agency), sync_writer=True)
         except DBAPIError as exc:
             if not is_transient_db_error(exc) or stop.is_set():
                 raise
             log.warning("agency database unreachable, retrying: %s", exc)
             backoff.wait(stop)
+
+
+def _checkpointer(engine: Engine) -> WalCheckpointer | None:
+    """A SQLite file's WAL is checkpointed by a thread, off the commit path (see there)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return WalCheckpointer(str(url.database)).start()
 
 
 def run_sync(
@@ -72,20 +83,32 @@ def run_sync(
     stop = stop or threading.Event()
     sub = settings.sync.subscription(agency)
     logical = resolve_topics(settings, agency, topics)
-    engine = connect_database(settings, agency, stop)
-    registry = RegistryClient(settings.registry.url)
     group = group_id(settings, agency)
-    dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
-    # Static membership: one sync process per agency, so a restarted process (after a crash)
-    # takes its predecessor's place at once instead of waiting for its session to expire.
-    consumer = make_consumer(
-        settings,
-        group,
-        f"{group}-{threading.get_native_id()}",
-        max_poll_records=settings.sync.batch_size,
-        group_instance_id=f"{group}.sync",
-    )
-    try:
+    with ExitStack() as cleanup:
+        # Forked first: before any database connection or Kafka client (and its threads).
+        prefetch = None
+        if settings.sync.decode_ahead:
+            prefetch = cleanup.enter_context(closing(Prefetcher(settings, logical, agency)))
+        engine = connect_database(settings, agency, stop)
+        cleanup.callback(engine.dispose)
+        checkpointer = _checkpointer(engine)
+        if checkpointer is not None:
+            cleanup.callback(checkpointer.stop)
+        registry = RegistryClient(settings.registry.url)
+        cleanup.callback(registry.close)
+        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
+        cleanup.callback(dead_letters.close)
+        # Static membership: one sync process per agency, so a restarted process (after a
+        # crash) takes its predecessor's place at once instead of waiting for its session
+        # to expire.
+        consumer = make_consumer(
+            settings,
+            group,
+            f"{group}-{threading.get_native_id()}",
+            max_poll_records=settings.sync.batch_size,
+            group_instance_id=f"{group}.sync",
+        )
+        cleanup.callback(consumer.close, autocommit=False)
         runner = SyncConsumer(
             settings,
             sub,
@@ -95,14 +118,9 @@ def run_sync(
             dead_letters=dead_letters,
             group=group,
             topics=sorted(logical),
-            logical=logical,
+            prefetch=prefetch,
         )
         report = runner.run(stop, until_idle=until_idle)
-    finally:
-        consumer.close(autocommit=False)
-        dead_letters.close()
-        registry.close()
-        engine.dispose()
     log.info("sync stopped: %s", report.summary())
     return report
 

@@ -51,19 +51,31 @@ def write_states(
         return
     applied_at = rows.stamp("records", "applied_at", now)
     first_seen_at = rows.stamp("cases", "first_seen_at", now)
-    records = [(*s.record, applied_at) for s in states]
-    payloads: dict[str, list[Row]] = {}
     cases: dict[Any, Row] = {}
     for s in states:
-        payloads.setdefault(s.kind, []).append(s.payload)
         if s.case[0] not in cases:
             cases[s.case[0]] = (*s.case, first_seen_at)
-    write_tuples(conn, RECORDS, RECORD_COLUMNS, records, _RECORD_KEY, update=True)
+    # Records new to the database are plain inserts: on PostgreSQL a COPY straight into the
+    # table instead of a COPY into a stage merged with ON CONFLICT (half the server's work).
+    # The consumer is the database's only writer, so "new" cannot change under it.
+    new = [s for s in states if stored is not None and _key(s) not in stored]
+    known = [s for s in states if stored is None or _key(s) in stored]
+    for group, update in ((new, None), (known, _RECORD_KEY)):
+        records = [(*s.record, applied_at) for s in group]
+        write_tuples(conn, RECORDS, RECORD_COLUMNS, records, update, update=True)
+        payloads: dict[str, list[Row]] = {}
+        for s in group:
+            payloads.setdefault(s.kind, []).append(s.payload)
+        for kind, payload_rows in payloads.items():
+            keys = None if update is None else _PAYLOAD_KEY
+            table = PAYLOAD_TABLES[kind]
+            write_tuples(conn, table, PAYLOAD_COLUMNS[kind], payload_rows, keys, update=True)
     write_tuples(conn, CASES, CASE_COLUMNS, list(cases.values()), ("case_id",))
-    for kind, payload_rows in payloads.items():
-        table = PAYLOAD_TABLES[kind]
-        write_tuples(conn, table, PAYLOAD_COLUMNS[kind], payload_rows, _PAYLOAD_KEY, update=True)
     _replace_lead_children(conn, [s for s in states if s.kind == "lead"], stored)
+
+
+def _key(state: StateRows) -> tuple[str, str, str]:
+    return (state.kind, state.record[1], state.record[2])
 
 
 def _replace_lead_children(
@@ -77,9 +89,7 @@ def _replace_lead_children(
     # fresh table missing, estimated 98 rows for the owner and scanned all its children
     # (90,000 index entries per DELETE at 200,000 events: ~1.5 s per batch).
     old = [
-        {"o": s.record[1], "r": s.record[2]}
-        for s in leads
-        if stored is None or ("lead", s.record[1], s.record[2]) in stored
+        {"o": s.record[1], "r": s.record[2]} for s in leads if stored is None or _key(s) in stored
     ]
     if old:
         for model in (LeadItem, LeadEvidence):

@@ -79,13 +79,6 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def _is_worker(pid: int) -> bool:
-    try:
-        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return False
-
-
 def _alive(pid: int) -> bool:
     try:
         state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
@@ -116,10 +109,10 @@ def test_worker_exits_when_the_sync_process_is_killed(
     children: list[int] = []
     try:
         deadline = time.monotonic() + 60
-        while not any(_is_worker(c) for c in children) and time.monotonic() < deadline:
+        while not children and time.monotonic() < deadline:  # the worker: its only child
             time.sleep(0.2)
             children = _children(process.pid)
-        assert any(_is_worker(c) for c in children), "no decode worker started"
+        assert children, "no decode worker started"
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=10)
         deadline = time.monotonic() + 15
