@@ -25,6 +25,7 @@ from functools import cache
 from sqlalchemy import Connection
 from sqlalchemy.engine import Dialect
 
+from casebus.events import Event
 from services.sync.prepare import Admit, Filtered, Incoming, Prepared, Provenance, prepare
 from services.sync.records import NotARecord, RecordKey
 from services.sync.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
@@ -69,6 +70,7 @@ def apply_batch(
     *,
     admit: Admit | None = None,
     check: Check | None = None,
+    load: Callable[[Incoming], Event] | None = None,
     now: datetime | None = None,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
@@ -76,6 +78,7 @@ def apply_batch(
     `admit(event, kind)` filters by subscription (items prepared ahead were filtered by the
     worker, with the same subscription); `check(item, kind)` validates an event before it
     is applied (a failure is `rejected`, with the reason), unless it was validated ahead.
+    `load(item)` gives the event of an item prepared ahead without it, when apply needs it.
     """
     now = now or datetime.now(UTC)
     rows = row_builder(conn.dialect)
@@ -99,6 +102,11 @@ def apply_batch(
             if problem is not None:
                 result = Result(Outcome.REJECTED, problem, "ValidationError")
         if result.outcome is Outcome.APPLIED:
+            if prep.state is None:  # the worker expected it to lose: prepare it in full
+                event = item.event if item.event is not None else _load(load, item)
+                full = prepare(event, item.provenance, rows, None)
+                assert isinstance(full, Prepared)
+                prep = full._replace(checked=prep.checked, problem=prep.problem)
             current[key] = (prep.revision, prep.digest)
             winners[key] = prep
         elif result.outcome is Outcome.CONFLICT:
@@ -113,9 +121,16 @@ def apply_batch(
                 result.detail,
             )
         results.append(result)
-    write_states(conn, [p.state for p in winners.values()], rows=rows, now=now, stored=stored)
+    states = [p.state for p in winners.values() if p.state is not None]
+    write_states(conn, states, rows=rows, now=now, stored=stored)
     _log_events(conn, items, prepared, results, rows, now)
     return results
+
+
+def _load(load: Callable[[Incoming], Event] | None, item: Incoming) -> Event:
+    if load is None:
+        raise ValueError(f"no event for {item.provenance} and no way to load it")
+    return load(item)
 
 
 def _prepare(item: Incoming, admit: Admit | None, rows: RowBuilder) -> Prepared | Filtered | Result:

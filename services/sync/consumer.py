@@ -248,7 +248,9 @@ class SyncConsumer:
         started, validating = time.perf_counter(), self.report.stages["validate"]
         with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
             items = [c.incoming for c in consumed]
-            results = apply_batch(conn, items, admit=self._admit, check=self._check)
+            results = apply_batch(
+                conn, items, admit=self._admit, check=self._check, load=self.decoder.event_of
+            )
             save_offsets(conn, self.group, next_offsets)
             dead = 0
             for c, result in zip(consumed, results, strict=True):

@@ -10,9 +10,9 @@ events: several times cheaper to unpickle, which is most of what the main proces
 
 Validation is speculative but never skipped: the worker validates every admitted event
 except one preceded in the stream by a valid event of the same record with a revision at
-least as high (it can only turn out stale, a duplicate or a conflict: never applied); if
-apply does apply an event the worker did not validate (after a rewind, say), the main
-process decodes it again from its bytes and validates it itself.
+least as high (it can only turn out stale, a duplicate or a conflict: never applied), and
+leaves out its rows too; if apply does apply such an event (after a rewind, say), the main
+process decodes it again from its bytes, prepares and validates it itself.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from casebus.registry.client import RegistryClient
 from services.sync.decode import BatchDecoder, Consumed, RawRecord, log_rejected
 from services.sync.filtering import admits
 from services.sync.prepare import Filtered, Incoming, Prepared, Provenance, prepare
+from services.sync.records import RecordKey
 from services.sync.report import SyncReport
 from services.sync.rows import RowBuilder
 
@@ -72,9 +73,9 @@ class _Worker:
                 continue
             t = time.perf_counter()
             # decode_one rejected anything that is not a record: no NotARecord here.
-            prep = prepare(inc.event, inc.provenance, self.rows, self._admit)
+            prep = prepare(inc.event, inc.provenance, self.rows, self._admit, self._will_lose)
             preparing += time.perf_counter() - t
-            if isinstance(prep, Prepared):
+            if isinstance(prep, Prepared) and prep.state is not None:
                 prep = self._validated(inc.event, prep)
             out.append((schema_id, None, None, None, None, prep))
         decoding = time.perf_counter() - started - preparing - self.validating
@@ -83,17 +84,18 @@ class _Worker:
     def _admit(self, event: Event, kind: str) -> bool:
         return admits(self.sub, event, kind)
 
+    def _will_lose(self, key: RecordKey, revision: int) -> bool:
+        """A valid revision at least as high of this record came earlier in the stream."""
+        return self.seen.get(hash(key), -1) >= revision
+
     def _validated(self, event: Event, prep: Prepared) -> Prepared:
-        key = hash(prep.key)
-        if self.seen.get(key, -1) >= prep.revision:
-            return prep
         started = time.perf_counter()
         problem = self.decoder.check(event, prep.kind)
         self.validating += time.perf_counter() - started
         if problem is None:
             if len(self.seen) >= _SEEN_CAP:
                 self.seen.clear()
-            self.seen[key] = prep.revision
+            self.seen[hash(prep.key)] = prep.revision
         return prep._replace(checked=True, problem=problem)
 
 

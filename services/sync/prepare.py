@@ -38,7 +38,10 @@ class Prepared(NamedTuple):
     digest: str
     head: Row  # event-log columns: where it was read, event id, producer, type
     identity: Row  # event-log columns naming the record
-    state: StateRows  # written if this revision wins
+    # Written if this revision wins; None when a decode worker left it out (the worker saw a
+    # valid revision at least as high of this record earlier in the stream, so this one
+    # should lose): if it wins after all, apply prepares it again in full.
+    state: StateRows | None
     checked: bool = False  # validated ahead (by a decode worker): `problem` is the verdict
     problem: str | None = None
 
@@ -66,21 +69,34 @@ class Incoming:
 
 
 def prepare(
-    event: Event, provenance: Provenance, rows: RowBuilder, admit: Admit | None
+    event: Event,
+    provenance: Provenance,
+    rows: RowBuilder,
+    admit: Admit | None,
+    expected_to_lose: Callable[[RecordKey, int], bool] | None = None,
 ) -> Prepared | Filtered:
-    """Raises services.sync.records.NotARecord for an event that carries no record."""
+    """Raises services.sync.records.NotARecord for an event that carries no record.
+
+    `expected_to_lose(key, revision)`: leave the state rows out (see Prepared.state)."""
     kind = record_kind(event)
     head = rows.log_head(provenance, event)
     if admit is not None and not admit(event, kind):
         return Filtered(head)
     digest = content_digest(event, kind)
-    return Prepared(
-        kind,
+    owner, record_id, revision = (
         str(event["owner"]),
         str(event["record_id"]),
         int(event["revision"]),
+    )
+    key = RecordKey((kind, owner, record_id))
+    lose = expected_to_lose is not None and expected_to_lose(key, revision)
+    return Prepared(
+        kind,
+        owner,
+        record_id,
+        revision,
         digest,
         head,
         rows.log_identity(event, kind, digest),
-        rows.state(event, kind, digest),
+        None if lose else rows.state(event, kind, digest),
     )

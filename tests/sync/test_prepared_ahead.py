@@ -1,0 +1,63 @@
+"""Items prepared ahead (as the decode worker hands them over) apply exactly as events do,
+including those the worker left without rows because it expected them to lose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from sqlalchemy.engine import make_url
+
+from casebus.config import Settings
+from casebus.events import Event
+from services.sync.apply import Incoming, Outcome, Provenance, apply_batch
+from services.sync.db.engine import open_database
+from services.sync.prepare import Prepared, prepare
+from services.sync.reconcile import reconcile_databases
+from services.sync.rows import RowBuilder
+from tests.sync.helpers import event_log, lead, penalty
+
+AGENCY = "510500-SAMR"
+
+
+def _events() -> list[Event]:
+    return [penalty("P-1", 1), lead("L-1", 1, items=2), penalty("P-1", 2), lead("L-1", 2, items=3)]
+
+
+def test_rows_left_out_ahead_are_prepared_again_when_the_event_wins(
+    db_url: str, settings: Settings, tmp_path: Path
+) -> None:
+    events = _events()
+    provenance = [Provenance("casebus.test", 0, i, 1) for i in range(len(events))]
+    inline_url = f"sqlite:///{tmp_path / 'inline.sqlite'}"
+    inline = open_database(inline_url)
+    with inline.begin() as conn:
+        items = [Incoming(p, e) for p, e in zip(provenance, events, strict=True)]
+        expected = apply_batch(conn, items)
+    inline.dispose()
+
+    # Ahead: every event without its rows (as if a worker had seen higher revisions), and
+    # without the event itself; apply must load it, prepare it in full and store the same.
+    rows = RowBuilder(make_url(db_url).get_dialect()())
+    ahead = []
+    for p, e in zip(provenance, events, strict=True):
+        prep = prepare(e, p, rows, None, lambda key, revision: True)
+        assert isinstance(prep, Prepared) and prep.state is None
+        ahead.append(Incoming(p, None, prepared=prep))
+    loaded: list[int] = []
+
+    def load(item: Incoming) -> Event:
+        loaded.append(item.provenance.offset)
+        return events[item.provenance.offset]
+
+    engine = open_database(db_url)
+    with engine.begin() as conn:
+        results = apply_batch(conn, ahead, load=load)
+    engine.dispose()
+
+    assert [r.outcome for r in results] == [r.outcome for r in expected] == [Outcome.APPLIED] * 4
+    assert loaded == [0, 1, 2, 3]
+    sub = settings.sync.subscription(AGENCY)
+    report = reconcile_databases(db_url, inline_url, (sub, sub), names=("ahead", "inline"))
+    assert report.identical and report.compared == 2, report.lines()
+    logged = [(e.offset, e.outcome, e.digest, e.event_id) for e in event_log(db_url)]
+    assert logged == [(e.offset, e.outcome, e.digest, e.event_id) for e in event_log(inline_url)]
