@@ -1,6 +1,6 @@
 """Sync throughput: the batched sync consumer against a naive one, on SQLite and PostgreSQL.
 
-    .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--decode-ahead]
+    .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
@@ -349,7 +349,7 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument(
-        "--decode-ahead", action="store_true", help="decode in a worker process (SyncSettings)"
+        "--inline", action="store_true", help="no decode worker (sync.decode_ahead = false)"
     )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -374,7 +374,7 @@ def main() -> None:
         "dlq": dlq,
         "var_dir": str(workdir),
         "batch_size": args.batch_size,
-        "decode_ahead": args.decode_ahead,
+        "decode_ahead": not args.inline,
     }
     results: dict[str, dict[str, Any]] = {}
     try:

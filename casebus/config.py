@@ -191,9 +191,10 @@ class SyncSettings(_Model):
     group_id: str = ""  # casebus.sync.<agency>
     dlq_topic: str = ""  # casebus.dlq.sync.<agency>
     retry_max_seconds: float = Field(10.0, gt=0)  # backoff cap while the DB/registry is down
-    # Decode + validate the next batch in a worker process during a backlog (services/sync/
-    # prefetch.py): +5-9% events/s on 2 cores, but ~140 MB more memory.
-    decode_ahead: bool = False
+    # Decode, prepare and validate the next batch in a forked worker process during a backlog
+    # (services/sync/prefetch.py): ~1.6x the events/s on 2 cores (bench/sync.py), for ~60 MB
+    # more memory. Off: one process does everything, batch after batch.
+    decode_ahead: bool = True
 
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:

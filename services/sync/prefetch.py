@@ -50,12 +50,14 @@ Decoded = tuple[int | None, Event | None, str | None, str | None, str | None, An
 
 
 class _Worker:
-    def __init__(self, settings: Settings, logical: Mapping[str, str], agency: str) -> None:
+    def __init__(
+        self, settings: Settings, logical: Mapping[str, str], agency: str, db_url: str
+    ) -> None:
         registry = RegistryClient(settings.registry.url)
         self.decoder = BatchDecoder(settings, registry, logical)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
-        self.rows = RowBuilder(make_url(settings.sync.db_url).get_dialect()())
+        self.rows = RowBuilder(make_url(db_url).get_dialect()())
         self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
         self.validating = 0.0  # seconds, this batch
 
@@ -102,13 +104,15 @@ class _Worker:
 _worker: _Worker | None = None
 
 
-def _start_worker(settings: Settings, logical: Mapping[str, str], agency: str, parent: int) -> None:
+def _start_worker(
+    settings: Settings, logical: Mapping[str, str], agency: str, db_url: str, parent: int
+) -> None:
     global _worker
     # The main process owns shutdown: it finishes its batch, then closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    _worker = _Worker(settings, logical, agency)
+    _worker = _Worker(settings, logical, agency, db_url)
     tune_process()
 
 
@@ -135,12 +139,14 @@ class Prefetcher:
     imported code and data with this process instead of loading its own copy (a spawned one
     took 140 MB of its own)."""
 
-    def __init__(self, settings: Settings, logical: Mapping[str, str], agency: str) -> None:
+    def __init__(
+        self, settings: Settings, logical: Mapping[str, str], agency: str, db_url: str
+    ) -> None:
         self._pool = ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(settings, dict(logical), agency, os.getpid()),
+            initargs=(settings, dict(logical), agency, db_url, os.getpid()),
         )
         gc.collect()
         gc.freeze()  # the child's collector never walks (and so never copies) these pages

@@ -63,6 +63,10 @@ def connect_database(settings: Settings, agency: str, stop: threading.Event) -> 
             backoff.wait(stop)
 
 
+def _start_prefetch(settings: Settings, logical: TopicMap, agency: str) -> Prefetcher:
+    return Prefetcher(settings, logical, agency, database_url(settings, agency))
+
+
 def _checkpointer(engine: Engine) -> WalCheckpointer | None:
     """A SQLite file's WAL is checkpointed by a thread, off the commit path (see there)."""
     url = engine.url
@@ -88,7 +92,7 @@ def run_sync(
         # Forked first: before any database connection or Kafka client (and its threads).
         prefetch = None
         if settings.sync.decode_ahead:
-            prefetch = cleanup.enter_context(closing(Prefetcher(settings, logical, agency)))
+            prefetch = cleanup.enter_context(closing(_start_prefetch(settings, logical, agency)))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
         checkpointer = _checkpointer(engine)

@@ -50,13 +50,17 @@ def test_backlog_decoded_ahead_is_applied_as_inline(
 
     inline_url = f"sqlite:///{tmp_path / 'inline.sqlite'}"
     inline = sync_settings(
-        settings, registry_url=registry_url, db_url=inline_url, topics=sync_topics
+        settings,
+        registry_url=registry_url,
+        db_url=inline_url,
+        topics=sync_topics,
+        decode_ahead=False,
     )
-    reference = sync_until_idle(inline, AGENCY)  # 1,200 events < one batch: no worker
+    reference = sync_until_idle(inline, AGENCY)
     assert "wait for worker" not in reference.stages
 
     default = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    assert not default.sync.decode_ahead  # opt-in
+    assert default.sync.decode_ahead  # on unless turned off
 
     assert report.counts == reference.counts
     assert report.count(Outcome.REJECTED) >= 1
