@@ -6,7 +6,8 @@ Fills three topics with realistic events (penalties, leads with items and eviden
 revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
 so its memory is its own: the real sync consumer (`sync_until_idle`) into SQLite and into
 PostgreSQL, and a naive consumer that applies and commits one event per transaction on a
-sample of the same topics. Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker
+sample of the same topics, with the same database settings (on SQLite also once more with
+SQLite's own defaults, `naive*`: rollback journal and an fsync per commit). Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker
 (127.0.0.1:39092, started if needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
 scripts/postgres-up.sh; each run gets a fresh database, dropped afterwards.
 
@@ -181,6 +182,9 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     settings = child_settings(base)
     sub = settings.sync.subscription(AGENCY)
     engine = open_database(base["db_url"])
+    if base.get("sqlite_defaults"):  # SQLite as it comes: rollback journal, fsync per commit
+        engine.dispose()
+        engine = create_engine(base["db_url"])
     registry = RegistryClient(base["registry_url"])
     decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
     consumer = make_consumer(settings, None, "bench-naive")
@@ -380,26 +384,34 @@ def main() -> None:
     try:
         fill(bootstrap, registry_url, topics, args.events)
         pg_admin = pg_admin_url()
-        for db in ("sqlite", "postgresql"):
-            for mode, limit in (("batched", args.events), ("naive", args.naive_events)):
-                pg = PgDatabase(pg_admin) if db == "postgresql" else None
-                url = pg.url if pg else f"sqlite:///{workdir / f'{db}-{mode}.sqlite'}"
-                try:
-                    results[f"{mode} {db}"] = run_child(
-                        mode, {**base, "db_url": url, "limit": limit}
-                    )
-                finally:
-                    if pg:
-                        pg.drop()
-                r = results[f"{mode} {db}"]
-                print(
-                    f"{mode:8} {db:10} {r['events']:>8,} events {r['seconds']:7.1f}s "
-                    f"{r['rate']:>9,.0f} events/s  peak PSS {r['pss_mb']:4.0f} MB, RSS "
-                    f"main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f}  {r['counts']}",
-                    flush=True,
-                )
-                for stage, seconds in r["stages"].items():
-                    print(f"{'':20} {stage:16} {1e6 * seconds / r['events']:7.1f} us/event")
+        runs = [
+            ("sqlite", "batched", args.events, False),
+            ("sqlite", "naive", args.naive_events, False),
+            ("sqlite", "naive", args.naive_events, True),
+            ("postgresql", "batched", args.events, False),
+            ("postgresql", "naive", args.naive_events, False),
+        ]
+        for db, mode, limit, defaults in runs:
+            pg = PgDatabase(pg_admin) if db == "postgresql" else None
+            name = f"{mode} {db}" + (" defaults" if defaults else "")
+            file = workdir / (name.replace(" ", "-") + ".sqlite")
+            url = pg.url if pg else f"sqlite:///{file}"
+            child = {**base, "db_url": url, "limit": limit, "sqlite_defaults": defaults}
+            try:
+                results[name] = run_child(mode, child)
+            finally:
+                if pg:
+                    pg.drop()
+            r = results[name]
+            print(
+                f"{mode + ('*' if defaults else ''):8} {db:10} {r['events']:>8,} events "
+                f"{r['seconds']:7.1f}s "
+                f"{r['rate']:>9,.0f} events/s  peak PSS {r['pss_mb']:4.0f} MB, RSS "
+                f"main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f}  {r['counts']}",
+                flush=True,
+            )
+            for stage, seconds in r["stages"].items():
+                print(f"{'':20} {stage:16} {1e6 * seconds / r['events']:7.1f} us/event")
     finally:
         admin.delete_topics([*topics.values(), dlq])
         admin.close()
@@ -413,6 +425,11 @@ def main() -> None:
             f"{batched['rate'] / naive['rate']:.0f}x; peak memory (PSS, main + worker) "
             f"{batched['pss_mb']:.0f} MB (target >= 10,000/s, >= 20x, < 300 MB)"
         )
+    plain = results["naive sqlite defaults"]
+    print(
+        f"{'':10}  naive* (SQLite's defaults: rollback journal, fsync per commit): "
+        f"{plain['rate']:,.0f}/s = {results['batched sqlite']['rate'] / plain['rate']:.0f}x"
+    )
 
 
 if __name__ == "__main__":
