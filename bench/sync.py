@@ -7,8 +7,9 @@ revisions, duplicates and stale re-deliveries mixed in), then runs, each in a ch
 so its memory is its own: the real sync consumer (`sync_until_idle`) into SQLite and into
 PostgreSQL, and a naive consumer that applies and commits one event per transaction on a
 sample of the same topics, with the same database settings (on SQLite also once more with
-SQLite's own defaults, `naive*`: rollback journal and an fsync per commit). Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker
-(127.0.0.1:39092, started if needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
+SQLite's own defaults, `naive*`: rollback journal and an fsync per commit).
+Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker (127.0.0.1:39092, started if
+needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
 scripts/postgres-up.sh; each run gets a fresh database, dropped afterwards.
 
 Memory: the peak PSS of the sync process and its decode worker together, sampled every
