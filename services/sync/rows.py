@@ -102,7 +102,6 @@ class RowBuilder:
     """Builds rows for one dialect (the worker and the writer must agree on it)."""
 
     def __init__(self, dialect: Dialect) -> None:
-        self.dialect_name = dialect.name
         self._record = _Columns(RECORDS, RECORD_COLUMNS[:-1], dialect)
         self._case = _Columns(CASES, CASE_COLUMNS[:-1], dialect)
         self._payload = {
