@@ -4,9 +4,9 @@ Mapping, validating and serializing cost about 1.5 times the CPU per event of th
 producer's send() (45 against 29 µs in bench/produce.py), and one Python process runs one
 thing at a time. With worker processes, the runner sends page k while the workers prepare
 pages k+1, k+2; the runner still sends, awaits and checkpoints pages in order
-(connectors.runner). Workers are forked from the runner, so they
-start in milliseconds with the code already loaded, and never touch a socket or the
-checkpoint store: schema ids are resolved in the runner before the fork.
+(connectors.runner). Workers are forked from the runner, so they start in milliseconds
+with the code already loaded, and never touch a socket or the checkpoint store: schema ids
+are resolved in the runner before the fork.
 """
 
 from __future__ import annotations
