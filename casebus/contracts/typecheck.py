@@ -14,6 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from casebus.codegen import Source
 from casebus.contracts import text
 
 Report = Callable[[str, str, object, str], None]  # field, rule, value, message
@@ -216,36 +217,20 @@ def compile_quick(schema: Any) -> Quick:
     return _QuickSource(closures).build(schema)
 
 
-class _QuickSource:
+class _QuickSource(Source):
     """Writes the source of a Quick: each check returns False at the first failure."""
 
     def __init__(self, closures: dict[str, Any]) -> None:
+        super().__init__()
         self.closures = closures
         self.schemas: dict[str, Any] = {}  # named type -> its definition
         self.active: set[str] = set()  # records being written (a reference back: recursion)
-        self.constants: dict[str, object] = {}
-        self.lines: list[str] = []
-        self._n = 0
 
     def build(self, schema: Any) -> Quick:
+        self.emit(1, "a = s.append")
         self.node(schema, "d", "", 1)
-        source = "def quick(d, s):\n    a = s.append\n" + "\n".join(self.lines)
-        scope: dict[str, Any] = dict(self.constants)
-        exec(compile(source + "\n    return True\n", "<quick check>", "exec"), scope)
-        quick: Quick = scope["quick"]
+        quick: Quick = self.define("def quick(d, s):", "\n    return True\n", "<quick check>", {})
         return quick
-
-    def var(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}{self._n}"
-
-    def const(self, value: object) -> str:
-        name = self.var("K")
-        self.constants[name] = value
-        return name
-
-    def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
 
     def closure(self, schema: Any, v: str, key: str, depth: int) -> None:
         check = self.const(_quick(schema, self.closures, key))

@@ -21,6 +21,8 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from casebus.codegen import Source
+
 Encoder = Callable[[Any], "bytes | None"]  # None: not encoded here, ask fastavro
 
 _SMALL = 1 << 14
@@ -87,28 +89,14 @@ class _Unsupported(Exception):
     """A schema feature this module does not compile."""
 
 
-class _Writer:
+class _Writer(Source):
     """Emits the source of one function writing a datum of the schema into `o`."""
 
     def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.constants: dict[str, object] = {}
+        super().__init__()
         self.named: dict[str, Any] = {}  # name and full name -> definition
         self.namespaces = [""]  # the enclosing namespace, which nested names inherit
         self.active: set[int] = set()  # records being written: a reference back recurses
-        self._n = 0
-
-    def var(self, prefix: str) -> str:
-        self._n += 1
-        return f"{prefix}{self._n}"
-
-    def const(self, value: object) -> str:
-        name = self.var("K")
-        self.constants[name] = value
-        return name
-
-    def emit(self, depth: int, line: str) -> None:
-        self.lines.append("    " * depth + line)
 
     def datum(self, schema: Any, v: str, depth: int) -> None:
         """Write the value in variable `v` (already bound) for `schema`."""
@@ -199,20 +187,16 @@ def _integer(bounds: tuple[int, int]) -> Callable[[_Writer, Any, str], list[str]
 
 
 def _timestamp_millis(w: _Writer, schema: Any, v: str) -> list[str]:
-    low, high = _LONG
     return [
         f"if type({v}) is _DATETIME and {v}.tzinfo is not None: {v} = _millis({v})",
-        f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()",
-        f"o += _zz({v})",
+        *_integer(_LONG)(w, schema, v),
     ]
 
 
 def _date(w: _Writer, schema: Any, v: str) -> list[str]:
-    low, high = _INT
     return [
         f"if type({v}) is _DATE: {v} = {v}.toordinal() - {_EPOCH_DAYS}",
-        f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()",
-        f"o += _zz({v})",
+        *_integer(_INT)(w, schema, v),
     ]
 
 
@@ -269,7 +253,6 @@ def compile_encoder(schema: Any) -> Encoder | None:
         w.datum(schema, "d", 1)
     except _Unsupported:
         return None
-    source = "def write(d):\n" + "\n".join(w.lines) + "\n    return bytes(o)\n"
     scope: dict[str, Any] = {
         "_fail": _fail,
         "_zz": _zz,
@@ -281,10 +264,10 @@ def compile_encoder(schema: Any) -> Encoder | None:
         "_DATETIME": dt.datetime,
         "_DATE": dt.date,
         "_DECIMAL": Decimal,
-        **w.constants,
     }
-    exec(compile(source, "<avro encoder>", "exec"), scope)
-    write: Callable[[Any], bytes] = scope["write"]
+    write: Callable[[Any], bytes] = w.define(
+        "def write(d):", "\n    return bytes(o)\n", "<avro encoder>", scope
+    )
 
     def encode(datum: Any) -> bytes | None:
         try:
