@@ -195,6 +195,16 @@ class SyncSettings(_Model):
     # (services/sync/prefetch.py): ~1.6x the events/s on 2 cores (bench/sync.py), for ~60 MB
     # more memory. Off: one process does everything, batch after batch.
     decode_ahead: bool = True
+    # Group membership (services/sync/coverage.py): dynamic members, so a restarted or added
+    # process always gets an assignment computed from the partitions the broker has now.
+    # A SIGKILLed member's partitions move to the others once its session times out.
+    session_timeout_ms: int = Field(10_000, ge=6_000)  # the broker's minimum is 6 s
+    # How old the partition list may be: topics created and partitions added are noticed
+    # (and the group rebalanced) within this long.
+    metadata_refresh_ms: int = Field(5_000, ge=500)
+    # Holding no partitions this long while subscribed partitions have unread events is
+    # "stuck": warned about, and the member rejoins the group.
+    stuck_after_seconds: float = Field(30.0, gt=0)
 
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:

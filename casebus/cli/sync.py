@@ -7,6 +7,7 @@ import signal
 import threading
 from types import FrameType
 
+from casebus.cli.common import CommandError
 from casebus.config import load_settings
 
 
@@ -20,6 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from services.sync.db.engine import DatabaseInUse
     from services.sync.service import run_sync  # the service pulls in SQLAlchemy and alembic
 
     settings = load_settings()
@@ -31,6 +33,9 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    report = run_sync(settings, args.agency, until_idle=args.until_idle, stop=stop)
+    try:
+        report = run_sync(settings, args.agency, until_idle=args.until_idle, stop=stop)
+    except DatabaseInUse as exc:
+        raise CommandError(str(exc)) from None
     print(report.summary())
     return 0

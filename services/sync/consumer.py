@@ -1,11 +1,13 @@
 """The sync consumer: one consumer group per agency, offsets stored in the agency database.
 
 Checkpoint order, per batch, in ONE database transaction:
-  1. apply the batch (record rows and event-log rows),
-  2. store the next offset of every partition in the batch,
-  3. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
-  4. commit.
-A crash before 4 rolls everything back and the batch is read again (DLQ entries may repeat,
+  1. lock the batch's partitions' offset rows and drop what lies before the stored offsets
+     (another process of the same agency applied it while both held the partition),
+  2. apply the rest (record rows and event-log rows),
+  3. store the next offset of every partition in the batch,
+  4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
+  5. commit.
+A crash before 5 rolls everything back and the batch is read again (DLQ entries may repeat,
 never go missing); nothing is ever committed to Kafka. On assignment the consumer seeks to
 the offsets stored in the database. A transient fault (database, registry, broker) rolls
 back, seeks to the batch start and retries with backoff: nothing goes to the DLQ for it.
@@ -25,16 +27,17 @@ from typing import Any
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 from casebus.config import Settings, Subscription
 from casebus.events import Event
 from casebus.gctune import batch_gc
 from services.sync.apply import Incoming, Outcome, apply_batch
+from services.sync.coverage import Coverage, StuckWatch, measure
 from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
 from services.sync.filtering import admits
-from services.sync.offsets import load_offsets, save_offsets
+from services.sync.offsets import claim_offsets, load_offsets, save_offsets
 from services.sync.prefetch import Prefetcher, Work, collect
 from services.sync.report import SyncReport
 
@@ -46,10 +49,16 @@ _TO_DLQ = (Outcome.REJECTED, Outcome.CONFLICT)
 _APPLY_ERRORS = (DBAPIError, KeyError, TypeError, ValueError)
 
 
+_UNIQUE_VIOLATION = "23505"
+
+
 def is_transient_db_error(exc: BaseException) -> bool:
-    """Unreachable or restarting database (or a locked SQLite file): wait and retry."""
+    """Unreachable or restarting database, a locked SQLite file, a deadlock between two sync
+    processes, or a record both inserted at once (PostgreSQL): wait and retry."""
     if isinstance(exc, OperationalError | DisconnectionError):
         return True
+    if isinstance(exc, IntegrityError):
+        return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION
     return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
@@ -107,7 +116,9 @@ class SyncConsumer:
         self._prefetch = prefetch  # used from the first full batch (a backlog) on
         self._backlog = False
         self._inflight: _Batch | None = None  # polled, being decoded by the worker
-        consumer.subscribe(list(topics), listener=_SeekToStored(self))
+        self._topics = list(topics)
+        self._stuck = StuckWatch(settings.sync.stuck_after_seconds)
+        consumer.subscribe(self._topics, listener=_SeekToStored(self))
 
     def seek_pending(self) -> bool:
         """Seek new partitions to their stored offsets; while the DB is down, pause them."""
@@ -163,6 +174,8 @@ class SyncConsumer:
                 self._pause(stop)
                 continue
             self.report.stages["poll"] += time.perf_counter() - polling
+            if self._stuck.due(bool(polled) or bool(self.consumer.assignment())):
+                self._rejoin_if_stuck()
             records = [
                 r for tp in sorted(polled) for r in polled[tp] if tp not in self.pending_seek
             ]
@@ -247,11 +260,15 @@ class SyncConsumer:
             next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
         started, validating = time.perf_counter(), self.report.stages["validate"]
         with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
+            stored = claim_offsets(conn, self.group, next_offsets)  # step 1
+            consumed = self._not_yet_applied(consumed, stored)
             items = [c.incoming for c in consumed]
-            results = apply_batch(
+            results = apply_batch(  # step 2
                 conn, items, admit=self._admit, check=self._check, load=self.decoder.event_of
             )
-            save_offsets(conn, self.group, next_offsets)
+            for tp, offset in stored.items():
+                next_offsets[tp] = max(next_offsets[tp], offset)
+            save_offsets(conn, self.group, next_offsets)  # step 3
             dead = 0
             for c, result in zip(consumed, results, strict=True):
                 if result.outcome in _TO_DLQ:
@@ -260,11 +277,28 @@ class SyncConsumer:
                     self.dead_letters.send(c.record, error_class, message)
                     dead += 1
             if dead:
-                self.dead_letters.flush()  # acknowledged before the offsets commit
+                self.dead_letters.flush()  # step 4: acknowledged before the commit (5)
         inline = self.report.stages["validate"] - validating
         self.report.stages["apply and write"] += time.perf_counter() - started - inline
         self.report.dead_lettered += dead
         return results
+
+    def _not_yet_applied(
+        self, consumed: Sequence[Consumed], stored: Mapping[tuple[str, int], int]
+    ) -> Sequence[Consumed]:
+        fresh = [
+            c
+            for c in consumed
+            if c.record.offset >= stored.get((c.record.topic, c.record.partition), -1)
+        ]
+        if len(fresh) < len(consumed):
+            log.info(
+                "%d events already applied by another process of this group; skipped",
+                len(consumed) - len(fresh),
+            )
+            self.report.skipped += len(consumed) - len(fresh)
+            return fresh
+        return consumed
 
     def _one_by_one(self, consumed: Sequence[Consumed]) -> list[Any]:
         """A batch the database refused: find the event(s) it cannot take, DLQ them."""
@@ -290,13 +324,65 @@ class SyncConsumer:
             self.consumer.seek(tp, offset)
 
     def _idle(self) -> bool:
-        """Caught up: every assigned partition read to its end (as of now)."""
-        assigned = self.consumer.assignment()
-        if not assigned or self.pending_seek:
+        """Caught up: every partition of every subscribed topic, as the broker knows them
+        now, read to its end by this agency's stored offsets (not only those assigned)."""
+        if self.pending_seek or self._inflight is not None:
             return False
         try:
-            ends: Mapping[TopicPartition, int] = self.consumer.end_offsets(list(assigned))
+            self._store_positions()
+            with self.engine.connect() as conn:
+                coverage = measure(self.consumer, conn, self.group, self._topics)
         except KafkaError as exc:
             log.warning("cannot read end offsets: %s", exc)
             return False
-        return all(self.consumer.position(tp) >= ends[tp] for tp in assigned)
+        except DBAPIError as exc:
+            if not is_transient_db_error(exc):
+                raise
+            log.warning("cannot read stored offsets: %s", exc)
+            return False
+        if coverage.caught_up:
+            self.report.covered = coverage.describe()
+            return True
+        return False
+
+    def _store_positions(self) -> None:
+        """Store positions that moved past the last record of a partition: over the commit
+        markers of transactional producers, which no record's offset + 1 reaches. Called only
+        between batches, when nothing read is unapplied."""
+        assigned = self.consumer.assignment()
+        if not assigned:
+            return
+        positions = {(tp.topic, tp.partition): self.consumer.position(tp) for tp in assigned}
+        with self.engine.begin() as conn:
+            stored = claim_offsets(conn, self.group, positions)
+            ahead = {
+                tp: offset
+                for tp, offset in positions.items()
+                if offset is not None and offset > stored.get(tp, 0)
+            }
+            if ahead:
+                save_offsets(conn, self.group, ahead)
+
+    def _rejoin_if_stuck(self) -> None:
+        """Holding no partitions for a while: if partitions have unread events, say so and
+        rejoin the group (a fresh assignment from the partitions the broker has now)."""
+        try:
+            with self.engine.connect() as conn:
+                coverage: Coverage = measure(self.consumer, conn, self.group, self._topics)
+        except (KafkaError, DBAPIError) as exc:
+            log.warning("holding no partitions; cannot check for unread events: %s", exc)
+            return
+        lagging = coverage.lagging
+        if not lagging:
+            return
+        log.warning(
+            "stuck: holding no partitions for %.0fs while %d partitions have %d unread events "
+            "(%s); rejoining the group",
+            self._stuck.after,
+            len(lagging),
+            sum(p.unread for p in lagging),
+            Coverage(lagging).describe(),
+        )
+        self.report.rejoins += 1
+        self.consumer.unsubscribe()  # leaves the group
+        self.consumer.subscribe(self._topics, listener=_SeekToStored(self))

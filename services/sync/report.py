@@ -17,6 +17,9 @@ class SyncReport:
     batches: int = 0
     retries: int = 0  # transient faults waited out (database, registry, broker)
     seconds: float = 0.0
+    skipped: int = 0  # already applied by another process of the group (a rebalance overlap)
+    rejoins: int = 0  # times the stuck watch rejoined the group
+    covered: str = ""  # with --until-idle: the partitions found read to their end
     # Seconds per stage (decode, validate, apply): CPU work, wherever it ran (main or worker).
     stages: defaultdict[str, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -37,4 +40,5 @@ class SyncReport:
         return (
             f"{self.agency}: {self.events} events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
             f"DLQ {self.dead_lettered}, retries {self.retries}"
+            + (f"; caught up on {self.covered}" if self.covered else "")
         )

@@ -15,7 +15,7 @@ from casebus.kafka.clients import make_consumer
 from casebus.registry.client import RegistryClient
 from services.sync.consumer import Backoff, SyncConsumer, is_transient_db_error
 from services.sync.db.checkpoint import WalCheckpointer
-from services.sync.db.engine import open_database
+from services.sync.db.engine import open_database, single_writer
 from services.sync.decode import BatchDecoder
 from services.sync.dlq import DeadLetters
 from services.sync.prefetch import Prefetcher
@@ -93,6 +93,7 @@ def run_sync(
         prefetch = None
         if settings.sync.decode_ahead:
             prefetch = cleanup.enter_context(closing(_start_prefetch(settings, logical, agency)))
+        cleanup.enter_context(single_writer(database_url(settings, agency)))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
         checkpointer = _checkpointer(engine)
@@ -102,15 +103,18 @@ def run_sync(
         cleanup.callback(registry.close)
         dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
         cleanup.callback(dead_letters.close)
-        # Static membership: one sync process per agency, so a restarted process (after a
-        # crash) takes its predecessor's place at once instead of waiting for its session
-        # to expire.
+        # Dynamic membership: every process of the agency (one on SQLite, any number on
+        # PostgreSQL) joins the group as a new member, so each join rebalances from the
+        # partitions the broker has now. (A static member rejoining within its session got
+        # its old assignment back unchecked, missing partitions and topics added meanwhile.)
         consumer = make_consumer(
             settings,
             group,
             f"{group}-{threading.get_native_id()}",
             max_poll_records=settings.sync.batch_size,
-            group_instance_id=f"{group}.sync",
+            session_timeout_ms=settings.sync.session_timeout_ms,
+            heartbeat_interval_ms=settings.sync.session_timeout_ms // 4,
+            metadata_max_age_ms=settings.sync.metadata_refresh_ms,
         )
         cleanup.callback(consumer.close, autocommit=False)
         runner = SyncConsumer(

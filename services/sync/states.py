@@ -49,6 +49,9 @@ def write_states(
     unknown); a lead not among them has no old items or evidence to delete."""
     if not states:
         return
+    # One order for every writer (records by key, cases by id), so that two sync processes
+    # of one agency writing the same rows wait for each other instead of deadlocking.
+    states = sorted(states, key=_key)
     applied_at = rows.stamp("records", "applied_at", now)
     first_seen_at = rows.stamp("cases", "first_seen_at", now)
     cases: dict[Any, Row] = {}
@@ -57,7 +60,9 @@ def write_states(
             cases[s.case[0]] = (*s.case, first_seen_at)
     # Records new to the database are plain inserts: on PostgreSQL a COPY straight into the
     # table instead of a COPY into a stage merged with ON CONFLICT (half the server's work).
-    # The consumer is the database's only writer, so "new" cannot change under it.
+    # Only a second sync process inserting the same record at the same moment can make one
+    # "new" after all: its unique violation is a transient fault (consumer.py), the batch
+    # is retried and finds the row.
     new = [s for s in states if stored is not None and _key(s) not in stored]
     known = [s for s in states if stored is None or _key(s) in stored]
     for group, update in ((new, None), (known, _RECORD_KEY)):
@@ -70,7 +75,8 @@ def write_states(
             keys = None if update is None else _PAYLOAD_KEY
             table = PAYLOAD_TABLES[kind]
             write_tuples(conn, table, PAYLOAD_COLUMNS[kind], payload_rows, keys, update=True)
-    write_tuples(conn, CASES, CASE_COLUMNS, list(cases.values()), ("case_id",))
+    case_rows = [cases[case_id] for case_id in sorted(cases)]
+    write_tuples(conn, CASES, CASE_COLUMNS, case_rows, ("case_id",))
     _replace_lead_children(conn, [s for s in states if s.kind == "lead"], stored)
 
 

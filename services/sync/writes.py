@@ -186,10 +186,12 @@ def _raw_cursor(conn: Connection, statement: str) -> Iterator[Any]:
 
 def stored_revisions(conn: Connection, record_ids: Sequence[str]) -> Iterator[Any]:
     """(kind, owner, record_id, revision, digest) of every stored record with one of these ids:
-    on PostgreSQL one array parameter, on SQLite IN lists of at most _CHUNK ids."""
+    on PostgreSQL one array parameter, the rows locked until the transaction ends (another
+    sync process of the agency deciding on the same record waits, then reads what this one
+    wrote: no lost update); on SQLite (one writer) IN lists of at most _CHUNK ids."""
     head = "SELECT kind, owner, record_id, revision, digest FROM records WHERE record_id"
     if conn.dialect.name == "postgresql":
-        yield from conn.exec_driver_sql(f"{head} = ANY(%s)", (list(record_ids),))
+        yield from conn.exec_driver_sql(f"{head} = ANY(%s) FOR UPDATE", (list(record_ids),))
         return
     for start in range(0, len(record_ids), _CHUNK):
         chunk = tuple(record_ids[start : start + _CHUNK])

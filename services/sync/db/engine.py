@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -79,3 +83,37 @@ def open_database(url: str, *, sync_writer: bool = False, **options: Any) -> Eng
     engine = make_engine(url, sync_writer=sync_writer, **options)
     migrate(engine)
     return engine
+
+
+class DatabaseInUse(RuntimeError):
+    """A second sync process for a database that takes only one."""
+
+
+@contextmanager
+def single_writer(url: str) -> Iterator[None]:
+    """Hold the sync's lock of a SQLite file for as long as the sync runs.
+
+    SQLite takes one writer at a time, so an agency on SQLite runs one sync process; a
+    second one is refused here (with the holder's pid) instead of queueing on the file.
+    PostgreSQL takes any number of processes of one group: no lock."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield
+        return
+    path = Path(f"{parsed.database}.sync-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise DatabaseInUse(
+                f"{parsed.database} is already synced by another process (pid {holder}): "
+                "a SQLite database takes one sync process; use PostgreSQL to run several"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
