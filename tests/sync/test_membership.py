@@ -112,7 +112,7 @@ def test_partitions_added_while_down_are_read_after_an_immediate_restart(
     assert _stored(db_url) == 600
     assert offsets_logged_once(db_url) == (600, 600)
     summary = log.read_text().strip().splitlines()[-1]
-    assert f"caught up on {topic}[0-3]" in summary, summary
+    assert "caught up on " in summary and f"{topic}[0-3]" in summary, summary
 
 
 def test_topic_created_while_the_sync_runs_is_read(
@@ -207,16 +207,15 @@ def test_two_processes_share_the_work_and_survive_a_kill(
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=pg_url)
     producer = EventProducer(kafka_bootstrap, registry_url, actual)
     events = stream_events(5000, seed=41)
-    streamer = Streamer(producer, events, per_second=300)
+    streamer = Streamer(producer, events, per_second=200)
     a = start_sync(env, tmp_path / "a.log")
     b = start_sync(env, tmp_path / "b.log")
     streamer.start()
     for log in (tmp_path / "a.log", tmp_path / "b.log"):
         _wait_for(lambda log=log: _first_assignment(log) is not None, ASSIGNED_WITHIN_S, "both")
     time.sleep(4)
-    b.send_signal(signal.SIGKILL)  # mid-stream: a takes b's partitions after b's session
+    b.send_signal(signal.SIGKILL)  # mid-stream: its partitions go to a, then back to b2
     b.wait(timeout=10)
-    time.sleep(3)
     b = start_sync(env, tmp_path / "b2.log")
     streamer.join(timeout=120)
     assert streamer.error is None
@@ -225,9 +224,12 @@ def test_two_processes_share_the_work_and_survive_a_kill(
     for process in (a, b):
         process.send_signal(signal.SIGTERM)
     for process, name in ((a, "a"), (b, "b2")):
-        assert process.wait(timeout=60) == 0, (tmp_path / f"{name}.log").read_text()[-3000:]
-    both = (tmp_path / "a.log").read_text() + (tmp_path / "b2.log").read_text()
-    assert "Traceback" not in both, both[-3000:]
+        code = process.wait(timeout=60)
+        log_text = (tmp_path / f"{name}.log").read_text()
+        assert code == 0, log_text[-3000:]
+        assert " ERROR services." not in log_text, log_text[-3000:]
+        applied = re.search(r"applied (\d+),", log_text.strip().splitlines()[-1])
+        assert applied and int(applied.group(1)) > 0, log_text[-1000:]  # both did work
     finish(env, tmp_path / "final.log")
     assert_same_as_reference(s, pg_url, tmp_path, len(events))
 

@@ -20,6 +20,7 @@ from services.sync.db.types import json_text
 log = logging.getLogger(__name__)
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+_MIGRATION_LOCK = 0x63617365_62757301  # "casebus" 1: the advisory lock key of migrations
 
 
 def make_engine(url: str, *, sync_writer: bool = False, **options: Any) -> Engine:
@@ -73,6 +74,10 @@ def migrate(engine: Engine) -> None:
     config = alembic_config()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several sync processes of one agency may start at once: one migrates, the
+            # others wait for it and then find the database at head.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     log.debug("database %s at head", engine.url.render_as_string(hide_password=True))
