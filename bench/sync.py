@@ -1,13 +1,16 @@
 """Sync throughput: the batched sync consumer against a naive one, on SQLite and PostgreSQL.
 
     .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
+                                   [--processes 2]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
 so its memory is its own: the real sync consumer (`sync_until_idle`) into SQLite and into
 PostgreSQL, and a naive consumer that applies and commits one event per transaction on a
 sample of the same topics, with the same database settings (on SQLite also once more with
-SQLite's own defaults, `naive*`: rollback journal and an fsync per commit).
+SQLite's own defaults, `naive*`: rollback journal and an fsync per commit). With
+`--processes N`, the sync also runs as N processes of one group into one PostgreSQL
+database, timed from the first start to the last exit beside one process timed the same way.
 Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker (127.0.0.1:39092, started if
 needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
 scripts/postgres-up.sh; each run gets a fresh database, dropped afterwards.
@@ -146,7 +149,7 @@ def child_settings(base: dict[str, Any]) -> Settings:
         update={
             "topics": tuple(f"{s}={a}" for s, a in base["topics"].items()),
             "db_url": base["db_url"],
-            "group_id": f"bench.sync.{uuid.uuid4().hex[:8]}",
+            "group_id": base.get("group") or f"bench.sync.{uuid.uuid4().hex[:8]}",
             "dlq_topic": base["dlq"],
             "batch_size": base["batch_size"],
             "decode_ahead": base["decode_ahead"],
@@ -259,26 +262,49 @@ def _family(pid: int) -> list[int]:
     return found
 
 
-def run_child(mode: str, base: dict[str, Any]) -> dict[str, Any]:
-    """Run one consumer in a child process; its result, its own peak RSS and the peak PSS
-    of it and its worker together, sampled every 50 ms."""
-    proc = subprocess.Popen(
-        [sys.executable, __file__, "--child", mode, json.dumps(base)],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, Any]:
+    """Run one consumer (or `processes` of one group at once) in child processes; the
+    result, peak RSS, and the peak PSS of them and their workers together, sampled every
+    50 ms. `wall` is from the first start to the last exit, as the parent saw it."""
+    if processes > 1:
+        base = {**base, "group": f"bench.sync.{uuid.uuid4().hex[:8]}"}
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--child", mode, json.dumps(base)],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
     peak_pss = 0
-    while proc.poll() is None:
-        peak_pss = max(peak_pss, sum(_pss_kb(p) for p in _family(proc.pid)))
+    while any(p.poll() is None for p in procs):
+        family = [pid for p in procs if p.poll() is None for pid in _family(p.pid)]
+        peak_pss = max(peak_pss, sum(_pss_kb(pid) for pid in family))
         time.sleep(0.05)
-    out = proc.stdout.read() if proc.stdout else ""
-    if proc.returncode != 0:
-        raise SystemExit(f"{mode} child failed ({proc.returncode}):\n{out}")
-    result: dict[str, Any] = json.loads(out.split("RESULT ", 1)[1])
+    wall = time.monotonic() - started
+    results = []
+    for proc in procs:
+        out = proc.stdout.read() if proc.stdout else ""
+        if proc.returncode != 0:
+            raise SystemExit(f"{mode} child failed ({proc.returncode}):\n{out}")
+        results.append(json.loads(out.split("RESULT ", 1)[1]))
+    result: dict[str, Any] = results[0]
+    if processes > 1:  # the group's totals
+        result["events"] = sum(r["events"] for r in results)
+        result["seconds"] = max(r["seconds"] for r in results)
+        outcomes = {k for r in results for k in r["counts"]}
+        result["counts"] = {k: sum(r["counts"].get(k, 0) for r in results) for k in outcomes}
+        result["stages"] = {
+            k: sum(r["stages"].get(k, 0.0) for r in results) for k in result["stages"]
+        }
+        result["main_mb"] = sum(r["main_mb"] for r in results)
+        result["worker_mb"] = sum(r["worker_mb"] for r in results)
     result["pss_mb"] = peak_pss / 1024
     # Upper bound: main process + worker, each at its RSS peak, shared pages counted twice.
     result["peak_mb"] = result["main_mb"] + result["worker_mb"]
     result["rate"] = result["events"] / result["seconds"]
+    result["wall"] = wall
     return result
 
 
@@ -356,6 +382,12 @@ def main() -> None:
     parser.add_argument(
         "--inline", action="store_true", help="no decode worker (sync.decode_ahead = false)"
     )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="also sync PostgreSQL with this many processes of one group at once",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -392,20 +424,25 @@ def main() -> None:
             ("postgresql", "batched", args.events, False),
             ("postgresql", "naive", args.naive_events, False),
         ]
-        for db, mode, limit, defaults in runs:
+        if args.processes > 1:
+            runs.append(("postgresql", "batched", args.events, False))
+        for n, (db, mode, limit, defaults) in enumerate(runs):
+            processes = args.processes if n == 5 else 1
             pg = PgDatabase(pg_admin) if db == "postgresql" else None
             name = f"{mode} {db}" + (" defaults" if defaults else "")
+            name += f" x{processes}" if processes > 1 else ""
             file = workdir / (name.replace(" ", "-") + ".sqlite")
             url = pg.url if pg else f"sqlite:///{file}"
             child = {**base, "db_url": url, "limit": limit, "sqlite_defaults": defaults}
             try:
-                results[name] = run_child(mode, child)
+                results[name] = run_child(mode, child, processes)
             finally:
                 if pg:
                     pg.drop()
             r = results[name]
+            label = mode + ("*" if defaults else "") + (f" x{processes}" if processes > 1 else "")
             print(
-                f"{mode + ('*' if defaults else ''):8} {db:10} {r['events']:>8,} events "
+                f"{label:8} {db:10} {r['events']:>8,} events "
                 f"{r['seconds']:7.1f}s "
                 f"{r['rate']:>9,.0f} events/s  peak PSS {r['pss_mb']:4.0f} MB, RSS "
                 f"main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f}  {r['counts']}",
@@ -425,6 +462,14 @@ def main() -> None:
             f"{db:10}: batched {batched['rate']:,.0f}/s vs naive {naive['rate']:,.0f}/s = "
             f"{batched['rate'] / naive['rate']:.0f}x; peak memory (PSS, main + worker) "
             f"{batched['pss_mb']:.0f} MB (target >= 10,000/s, >= 20x, < 300 MB)"
+        )
+    if args.processes > 1:
+        one, many = results["batched postgresql"], results[f"batched postgresql x{args.processes}"]
+        print(
+            f"{'':10}  {args.processes} processes of one group: "
+            f"{many['events'] / many['wall']:,.0f}/s from first start to last exit vs one "
+            f"process {one['events'] / one['wall']:,.0f}/s"
+            f" = {one['wall'] / many['wall']:.2f}x (peak PSS {many['pss_mb']:.0f} MB in all)"
         )
     plain = results["naive sqlite defaults"]
     print(
