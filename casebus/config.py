@@ -108,6 +108,14 @@ class Agency(_Model):
 class Platform(_Model):
     code: str = Field(pattern=r"^PLATFORM-[A-Z]+$")
     name: str
+    # Host names (and their subdomains) of the platform's shops and listings: a lead whose
+    # shop or listing URL is on one of them concerns the platform (services/feeds/).
+    domains: tuple[str, ...] = ()
+
+    @property
+    def feed_name(self) -> str:
+        """`jd` for PLATFORM-JD: the platform's part of its feed topic's name."""
+        return self.code.removeprefix("PLATFORM-").lower()
 
 
 # -- connectors, sandbox and ingest (config/connectors.toml) --------------------------------
@@ -213,6 +221,26 @@ class SyncSettings(_Model):
         raise ConfigError(f"no sync subscription for agency {agency!r} (config/sync.toml)")
 
 
+class FeedSettings(_Model):
+    """The partner lead feeds (services/feeds/): casebus.lead -> casebus.feed.<p>.leads."""
+
+    source_topic: str = "casebus.lead"
+    # Feed topic of platform p: f"{topic_prefix}{p.feed_name}.leads".
+    topic_prefix: str = "casebus.feed."
+    # Compacted changelog of what each platform holds, restored at start (services/feeds/state.py).
+    state_topic: str = "casebus.feeds.state"
+    dlq_topic: str = "casebus.dlq.feeds"
+    group_id: str = "casebus.feeds"
+    transactional_id: str = "casebus.feeds"
+    batch_size: int = Field(500, ge=1)
+    poll_timeout_ms: int = Field(500, ge=1)
+    # Off only for bench/feeds.py's comparison run: the same pipeline without transactions.
+    transactions: bool = True
+
+    def feed_topic(self, platform: Platform) -> str:
+        return f"{self.topic_prefix}{platform.feed_name}.leads"
+
+
 class Settings(BaseSettings):
     """The whole deployment description."""
 
@@ -235,6 +263,7 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = SandboxSettings()
     ingest: IngestSettings = IngestSettings()
     sync: SyncSettings = SyncSettings()
+    feeds: FeedSettings = FeedSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -275,6 +304,14 @@ class Settings(BaseSettings):
         except KeyError:
             known = ", ".join(sorted(self.agency_by_code))
             raise ConfigError(f"unknown agency {code!r}; configured: {known}") from None
+
+    def platform(self, code_or_feed: str) -> Platform:
+        """A platform by code (PLATFORM-JD) or feed name (jd)."""
+        for platform in self.platforms:
+            if code_or_feed in (platform.code, platform.feed_name):
+                return platform
+        known = ", ".join(p.code for p in self.platforms)
+        raise ConfigError(f"unknown platform {code_or_feed!r}; configured: {known}")
 
     def topic(self, name: str) -> TopicSpec:
         for spec in self.topics:

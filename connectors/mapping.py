@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from casebus.contracts.validation import Violation
 from connectors import codes
 from connectors.base import Fields
 
@@ -79,3 +80,30 @@ def transfer_payload(f: Fields) -> dict[str, Any]:
         "reconsideration_due": None,
         "seized_items_due": None,
     }
+
+
+# How a case system marks whom a lead may leave the agencies for (services/feeds/).
+DISCLOSURE = {"平台": "platform", "公开": "public"}
+
+
+def disclosed(
+    shared_with: list[str], label: Any, platform: str | None, f: Fields
+) -> tuple[list[str], str | None]:
+    """`shared_with` and handling of a lead from its disclosure mark: 平台 adds the lead's
+    platform to `shared_with`, 公开 makes it public (H0); none leaves both as they are."""
+    if label is None:
+        return shared_with, None
+    kind = DISCLOSURE.get(str(label))
+    if kind is None:
+        f.violations.append(
+            Violation("lead.disclosure", "code", label, f"unknown disclosure {label!r}")
+        )
+        return shared_with, None
+    if kind == "public":
+        return shared_with, "H0"
+    if platform is None:
+        f.violations.append(
+            Violation("lead.disclosure", "required", label, "平台 disclosure needs the platform")
+        )
+        return shared_with, None
+    return [*shared_with, platform], None

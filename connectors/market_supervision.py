@@ -10,7 +10,7 @@ from casebus.contracts.validation import Violation
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, Event, EventType
 from connectors import codes
 from connectors.base import Connector, Fields, MappingError, Page, SourceRecord
-from connectors.mapping import lead_payload, transfer_payload
+from connectors.mapping import disclosed, lead_payload, transfer_payload
 
 PENALTY_TYPES = {
     "有效": EventType.PENALTY_ISSUED,
@@ -126,8 +126,12 @@ class MarketSupervision(Connector):
         event_type = LEAD_TYPES.get(status or "", EventType.LEAD_REPORTED)
         if event_type is EventType.LEAD_REPORTED and revision > 1:
             event_type = EventType.LEAD_STATUS_CHANGED
-        event = self._base(f, event_type, shared_with=list(r.get("regions") or []))
-        event["lead"] = lead_payload(f, status=status, platform_label=r.get("platform"))
+        payload = lead_payload(f, status=status, platform_label=r.get("platform"))
+        shared, handling = disclosed(
+            list(r.get("regions") or []), f.opt("disclosure"), payload["platform"], f
+        )
+        event = self._base(f, event_type, shared_with=shared, handling=handling)
+        event["lead"] = payload
         f.done()
         return event
 

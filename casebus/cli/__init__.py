@@ -25,6 +25,7 @@ COMMANDS = (
     "ingest",
     "connectors",
     "sync",
+    "feed",
     "case",
     "reconcile",
     "demo",

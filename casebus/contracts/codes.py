@@ -64,6 +64,7 @@ LEAD_STATUSES = {
     "TRANSFERRED": "移送",
     "FEEDBACK_RECEIVED": "已反馈",
     "ARCHIVED": "归档",
+    "REVOKED": "撤销",  # withdrawn by its owner: no longer shared with anyone outside
 }
 # Partner platforms named in DOMAIN.md; a deployment's config may add more.
 DOMAIN_PLATFORMS = frozenset({"PLATFORM-ALIBABA", "PLATFORM-JD", "PLATFORM-DOUYIN"})

@@ -9,30 +9,14 @@ from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
 from casebus.config import Settings, TopicSpec
+from casebus.dlq import dlq_headers
 from casebus.kafka.clients import make_admin, make_producer
 from casebus.kafka.topics import ensure_topics
 from services.sync.decode import TransientFault
 
 log = logging.getLogger(__name__)
 
-ERROR_HEADER_PREFIX = "casebus.error."
 FLUSH_TIMEOUT_SECONDS = 30.0
-
-
-def dlq_headers(
-    record: Any, error_class: str, message: str, consumer: str
-) -> list[tuple[str, bytes]]:
-    """The record's own headers, then the error's: class, message, topic, partition, offset."""
-    extra = {
-        "class": error_class,
-        "message": message[:4000],
-        "topic": record.topic,
-        "partition": str(record.partition),
-        "offset": str(record.offset),
-        "consumer": consumer,
-    }
-    own = [(k, v if isinstance(v, bytes) else bytes(v or b"")) for k, v in record.headers or []]
-    return own + [(ERROR_HEADER_PREFIX + k, v.encode("utf-8")) for k, v in extra.items()]
 
 
 class DeadLetters:

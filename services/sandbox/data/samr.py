@@ -137,6 +137,7 @@ def lead(rng: random.Random, region: str, n: int, owner: str) -> History:
         "jurisdiction": owner,
         "regions": [region],
     }
+    withdraw = _on_platform(body, shop_id)
     history = History(record_id, "lead")
     history.add(0, body)
     for t, status in enumerate(LEAD_FLOW[1 : rng.randint(1, 3)], start=1):
@@ -149,7 +150,44 @@ def lead(rng: random.Random, region: str, n: int, owner: str) -> History:
                 "updated_at": iso(stamp(day(rng, t), rng)),
             },
         )
+    if withdraw:  # sharing withdrawn (the platform's feed retracts the lead)
+        last = history.versions[-1]
+        history.add(
+            last.tick + 1,
+            {
+                **last.body,
+                "version": last.body["version"] + 1,
+                "disclosure": None,
+                "updated_at": iso(stamp(day(rng, last.tick + 1), rng)),
+            },
+        )
     return history
+
+
+# Platform label, shop host, listing host.
+PLATFORM_SITES = (
+    ("京东", "mall.jd.com", "item.jd.com"),
+    ("淘宝", "shop.taobao.com", "item.taobao.com"),
+    ("天猫", "shop.tmall.com", "detail.tmall.com"),
+    ("抖音", "haohuo.jinritemai.com", "haohuo.jinritemai.com"),
+)
+
+
+def _on_platform(body: dict[str, Any], shop_id: str) -> bool:
+    """Place about half the leads on a partner platform, and say whom the case officer
+    shares each with (`disclosure`: 平台 the platform concerned, 公开 public, none: nobody
+    outside). Drawn from the lead's own id, so the other sandbox data stay as they were.
+    Returns whether a later revision withdraws the sharing."""
+    pick = random.Random(body["id"])
+    if pick.random() < 0.5:
+        return False
+    label, shop_host, item_host = pick.choice(PLATFORM_SITES)
+    body["platform"] = label
+    body["shop_url"] = f"https://{shop_host}/{shop_id}"
+    for item in body["items"]:
+        item["url"] = f"https://{item_host}/{item['id']}.html"
+    body["disclosure"] = pick.choice(("平台", "平台", "公开", None))
+    return body["disclosure"] == "平台" and pick.random() < 0.4
 
 
 def transfer(rng: random.Random, region: str, n: int, owner: str) -> History:

@@ -1,0 +1,286 @@
+"""The feeds service: consume-transform-produce from casebus.lead into every platform's feed.
+
+One Kafka transaction per polled batch holds, for every lead event in it:
+  1. the redacted lead for each platform that may see it now, and a tombstone for each that
+     held it and may not any more (casebus.feed.<platform>.leads),
+  2. the lead's new entry in the changelog of what each platform holds (state topic),
+  3. DLQ records for events that cannot be decoded, are invalid, or conflict,
+  4. the consumed offsets (sent to the transaction, not committed by the consumer);
+then it commits. A crash anywhere before the commit aborts all of it (the next producer with
+the same transactional id fences this one and aborts its open transaction), and the batch is
+read again from the committed offsets: a read_committed reader sees every feed record once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
+from kafka.errors import KafkaError, ProducerFencedError
+
+from casebus.config import Platform, Settings, TopicSpec
+from casebus.contracts.partner import partner_contract
+from casebus.contracts.schemas import schema_for_topic
+from casebus.contracts.validation import validate_event
+from casebus.dlq import dlq_headers
+from casebus.events import LEAD_TOPIC
+from casebus.kafka.clients import make_admin, make_consumer, make_producer
+from casebus.kafka.topics import ensure_topics
+from casebus.registry.client import RegistryClient
+from casebus.serde import AvroDeserializer, AvroSerializer, SerdeError, SerializationContext
+from services.feeds.decide import Verdict, decide
+from services.feeds.state import FeedState, LeadKey
+from services.feeds.visibility import audience
+from services.sync.records import content_digest
+
+log = logging.getLogger(__name__)
+
+REVISION_HEADER = "casebus.revision"
+_RESTORE_POLL_MS = 500
+
+
+@dataclass
+class FeedReport:
+    counts: dict[str, int] = field(default_factory=dict)  # verdict -> lead events
+    produced: int = 0  # feed records (values and tombstones)
+    retracted: int = 0
+    dead_lettered: int = 0
+    transactions: int = 0
+    aborted: int = 0
+    seconds: float = 0.0
+
+    @property
+    def events(self) -> int:
+        return sum(self.counts.values())
+
+    def summary(self) -> str:
+        parts = ", ".join(f"{v.value} {self.counts.get(v.value, 0)}" for v in Verdict)
+        rate = self.events / self.seconds if self.seconds else 0.0
+        return (
+            f"feeds: {self.events} lead events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
+            f"{self.produced} feed records ({self.retracted} retractions), "
+            f"DLQ {self.dead_lettered}, {self.transactions} transactions, {self.aborted} aborted"
+        )
+
+
+class FeedService:
+    def __init__(self, settings: Settings, *, client_id: str = "casebus-feeds") -> None:
+        self.settings, self.fs = settings, settings.feeds
+        self.platforms: tuple[Platform, ...] = settings.platforms
+        self.topics = {p.code: self.fs.feed_topic(p) for p in self.platforms}
+        self.report = FeedReport()
+        self._registry = RegistryClient(settings.registry.url)
+        contract = partner_contract()
+        self._redact = contract.redact
+        self._serializer = AvroSerializer(self._registry, LEAD_TOPIC, schema=contract.schema)
+        self._decoder = AvroDeserializer(
+            self._registry,
+            max_message_bytes=settings.validation.max_message_bytes,
+            reader_schema=schema_for_topic(LEAD_TOPIC),
+        )
+        self._ensure_topics()
+        txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
+        self.producer: KafkaProducer = make_producer(settings, client_id, **txn)
+        if self.fs.transactions:
+            # Fences an earlier instance and aborts the transaction it left open, so the
+            # state restored next is what was committed.
+            self.producer.init_transactions()
+        self.state = self._restore()
+        # A killed instance's partitions pass to its successor once its session ends.
+        self.consumer: KafkaConsumer = make_consumer(
+            settings,
+            self.fs.group_id,
+            client_id,
+            max_poll_records=self.fs.batch_size,
+            session_timeout_ms=10_000,
+            heartbeat_interval_ms=2_500,
+        )
+        self.consumer.subscribe([self.fs.source_topic])
+
+    def _ensure_topics(self) -> None:
+        compact = {"cleanup.policy": "compact"}
+        specs = [TopicSpec(name=t, partitions=3, config=compact) for t in self.topics.values()]
+        specs.append(TopicSpec(name=self.fs.state_topic, partitions=3, config=compact))
+        specs.append(TopicSpec(name=self.fs.dlq_topic, partitions=1))
+        admin = make_admin(self.settings, client_id="casebus-feeds-admin")
+        try:
+            ensure_topics(admin, self.settings, tuple(specs))
+        finally:
+            admin.close()
+
+    def _restore(self) -> FeedState:
+        """Read the changelog from its start to its last committed record."""
+        started = time.monotonic()
+        reader = make_consumer(self.settings, None, "casebus-feeds-restore")
+        try:
+            parts = [
+                TopicPartition(self.fs.state_topic, p)
+                for p in sorted(reader.partitions_for_topic(self.fs.state_topic))
+            ]
+            reader.assign(parts)
+            reader.seek_to_beginning(*parts)
+            ends = reader.end_offsets(parts)
+            records: list[tuple[bytes, bytes | None]] = []
+            while any(reader.position(tp) < ends[tp] for tp in parts):
+                for batch in reader.poll(timeout_ms=_RESTORE_POLL_MS).values():
+                    records.extend((r.key, r.value) for r in batch)
+        finally:
+            reader.close()
+        state = FeedState.restore(records)
+        log.info(
+            "restored feed state: %d leads, held %s (%.1fs)",
+            len(state),
+            state.holders_count(),
+            time.monotonic() - started,
+        )
+        return state
+
+    # -- the loop ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event, *, until_idle: bool = False) -> FeedReport:
+        started = time.monotonic()
+        try:
+            while not stop.is_set():
+                polled = self.consumer.poll(
+                    timeout_ms=self.fs.poll_timeout_ms, max_records=self.fs.batch_size
+                )
+                records = [r for tp in sorted(polled) for r in polled[tp]]
+                if records:
+                    self._process(records)
+                elif until_idle and self._idle():
+                    break
+        finally:
+            self.report.seconds = time.monotonic() - started
+        return self.report
+
+    def _process(self, records: Sequence[Any]) -> None:
+        try:
+            self._in_transaction(records)
+        except ProducerFencedError:
+            raise  # another instance took over: this one must stop
+        except (KafkaError, SerdeError) as exc:
+            if isinstance(exc, SerdeError) and not exc.transient:
+                raise
+            log.warning("batch not committed (%s); reading it again", exc)
+            self.report.aborted += 1
+            self.state.abort()
+            if self.fs.transactions:
+                try:
+                    self.producer.abort_transaction()
+                except KafkaError as abort_exc:
+                    log.warning("abort failed: %s", abort_exc)
+            self._rewind()
+            time.sleep(1.0)
+
+    def _in_transaction(self, records: Sequence[Any]) -> None:
+        if self.fs.transactions:
+            self.producer.begin_transaction()
+        for record in records:
+            self._forward(record)
+        offsets = {}
+        for r in records:
+            offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
+        if self.fs.transactions:
+            self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
+            self.producer.commit_transaction()
+        else:  # bench/feeds.py's comparison: at-least-once, offsets after the acks
+            self.producer.flush()
+            self.consumer.commit(offsets)
+        self.state.commit()
+        self.report.transactions += 1
+
+    def _forward(self, record: Any) -> None:
+        try:
+            event = self._decoder(record.value, SerializationContext(record.topic))
+        except SerdeError as exc:
+            if exc.transient:
+                raise
+            inner = getattr(exc, "inner", exc)  # the value side's own error
+            self._dead_letter(record, type(inner).__name__, str(exc))
+            return
+        problems = validate_event(LEAD_TOPIC, event, settings=self.settings)
+        if problems:
+            why = "; ".join(str(p) for p in problems[:5])
+            self._dead_letter(record, "ValidationError", why)
+            return
+        key: LeadKey = f"{event['owner']}/{event['record_id']}"
+        digest = content_digest(event, "lead")
+        previous = self.state.get(key)
+        decision = decide(previous, event["revision"], digest, audience(event, self.platforms))
+        verdict = decision.verdict
+        self.report.counts[verdict.value] = self.report.counts.get(verdict.value, 0) + 1
+        if verdict is Verdict.CONFLICT:
+            assert previous is not None
+            why = f"revision {event['revision']} forwarded with another content"
+            self._dead_letter(record, "RevisionConflict", why)
+        if decision.seen is None:
+            return
+        key_bytes = key.encode()
+        revision = [(REVISION_HEADER, str(event["revision"]).encode())]
+        if decision.publish:
+            partner = self._redact(event)
+            for code in sorted(decision.publish):
+                topic = self.topics[code]
+                value = self._serializer(partner, SerializationContext(topic))
+                self.producer.send(topic, key=key_bytes, value=value, headers=revision)
+                self.report.produced += 1
+        for code in sorted(decision.retract):
+            self.producer.send(self.topics[code], key=key_bytes, value=None, headers=revision)
+            self.report.produced += 1
+            self.report.retracted += 1
+        self.producer.send(self.fs.state_topic, key=key_bytes, value=decision.seen.to_bytes())
+        self.state.put(key, decision.seen)
+
+    def _dead_letter(self, record: Any, error_class: str, message: str) -> None:
+        log.warning(
+            "to DLQ %s: %s:%d@%d %s: %s",
+            self.fs.dlq_topic,
+            record.topic,
+            record.partition,
+            record.offset,
+            error_class,
+            message,
+        )
+        headers = dlq_headers(record, error_class, message, self.fs.group_id)
+        self.producer.send(self.fs.dlq_topic, key=record.key, value=record.value, headers=headers)
+        self.report.dead_lettered += 1
+
+    def _rewind(self) -> None:
+        """Back to the committed offsets: the aborted batch is read again."""
+        for tp in self.consumer.assignment():
+            committed = self.consumer.committed(tp)
+            if committed is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, committed)
+
+    def _idle(self) -> bool:
+        """Every partition of the source topic assigned here and read to its end."""
+        wanted = self.consumer.partitions_for_topic(self.fs.source_topic)
+        assigned = self.consumer.assignment()
+        if not wanted or {tp.partition for tp in assigned} != set(wanted):
+            return False
+        ends = self.consumer.end_offsets(list(assigned))
+        return all(self.consumer.position(tp) >= ends[tp] for tp in assigned)
+
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+        self.producer.close(timeout=10)
+        self._registry.close()
+
+
+def run_feeds(
+    settings: Settings, *, until_idle: bool = False, stop: threading.Event | None = None
+) -> FeedReport:
+    service = FeedService(settings)
+    try:
+        report = service.run(stop or threading.Event(), until_idle=until_idle)
+    finally:
+        service.close()
+    log.info("feeds stopped: %s", report.summary())
+    return report
