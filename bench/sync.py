@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import random
 import resource
 import subprocess
@@ -41,14 +40,14 @@ from kafka.admin import NewTopic
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from casebus.config import PROJECT_ROOT, LocalBroker, Settings, load_settings
+from bench.common import family_of, kafka_bootstrap, pg_admin_url, pss_kb, start_registry
+from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.contracts.samples import (
     sample_action_event,
     sample_lead_event,
     sample_penalty_event,
 )
 from casebus.events import Event, EventType, event_key, stable_event_id
-from casebus.kafka.broker import LocalKafka
 from casebus.registry import RegistryClient
 from casebus.serde import AvroSerializer, SerializationContext
 
@@ -239,29 +238,6 @@ def child_main(mode: str, base_json: str) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def _pss_kb(pid: int) -> int:
-    """Proportional set size of a process: its private pages plus its share of pages it
-    shares (a forked worker shares its parent's code and start-up heap)."""
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-def _family(pid: int) -> list[int]:
-    """The process and its children (the decode worker)."""
-    found = [pid]
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            found.extend(int(c) for c in (task / "children").read_text().split())
-    except OSError:
-        pass
-    return found
-
-
 def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, Any]:
     """Run one consumer (or `processes` of one group at once) in child processes; the
     result, peak RSS, and the peak PSS of them and their workers together, sampled every
@@ -279,8 +255,8 @@ def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, 
     ]
     peak_pss = 0
     while any(p.poll() is None for p in procs):
-        family = [pid for p in procs if p.poll() is None for pid in _family(p.pid)]
-        peak_pss = max(peak_pss, sum(_pss_kb(pid) for pid in family))
+        family = [pid for p in procs if p.poll() is None for pid in family_of(p.pid)]
+        peak_pss = max(peak_pss, sum(pss_kb(pid) for pid in family))
         time.sleep(0.05)
     wall = time.monotonic() - started
     results = []
@@ -311,24 +287,6 @@ def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, 
 # -- environment ---------------------------------------------------------------------------------
 
 
-def kafka_bootstrap() -> str:
-    existing = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
-    if existing:
-        return existing
-    broker = LocalKafka(
-        PROJECT_ROOT / "var" / "test" / "kafka", LocalBroker(port=39092, controller_port=39093)
-    )
-    return broker.start().bootstrap
-
-
-def pg_admin_url() -> str:
-    url = os.environ.get("CASEBUS_TEST_PG_URL")
-    if url:
-        return url
-    script = PROJECT_ROOT / "scripts" / "postgres-up.sh"
-    return subprocess.run([str(script)], check=True, capture_output=True, text=True).stdout.strip()
-
-
 class PgDatabase:
     def __init__(self, admin_url: str) -> None:
         self.admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
@@ -341,37 +299,6 @@ class PgDatabase:
         with self.admin.connect() as conn:
             conn.execute(text(f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
         self.admin.dispose()
-
-
-def start_registry(bootstrap: str, workdir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    import socket
-
-    import requests
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "CASEBUS_KAFKA_BOOTSTRAP": bootstrap,
-        "CASEBUS_REGISTRY__TOPIC": f"_schemas_bench_{uuid.uuid4().hex[:8]}",
-    }
-    log = (workdir / "registry.log").open("wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("casebus")), "registry", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if requests.get(url + "/", timeout=1).ok:
-                return proc, url
-        except requests.ConnectionError:
-            time.sleep(0.2)
-    proc.kill()
-    raise SystemExit(f"registry did not start; see {workdir / 'registry.log'}")
 
 
 def main() -> None:

@@ -142,10 +142,13 @@ class FeedService:
 
     # -- the loop ----------------------------------------------------------------------------
 
-    def run(self, stop: threading.Event, *, until_idle: bool = False) -> FeedReport:
+    def run(
+        self, stop: threading.Event, *, until_idle: bool = False, limit: int | None = None
+    ) -> FeedReport:
+        """Forward until `stop` (or idle, with until_idle; or `limit` lead events read)."""
         started = time.monotonic()
         try:
-            while not stop.is_set():
+            while not stop.is_set() and (limit is None or self.report.events < limit):
                 polled = self.consumer.poll(
                     timeout_ms=self.fs.poll_timeout_ms, max_records=self.fs.batch_size
                 )
