@@ -1,9 +1,10 @@
 """`casebus demo`: the whole flow on embedded defaults, narrated step by step.
 
 broker → topics → schema registry → sandbox agency and platform APIs → every connector
-once → sync three agency databases → the cross-region case as Luzhou and as Qijiang see
-it → reconcile. Everything it starts, except the broker, is stopped at the end; a second run
-publishes and applies nothing new (checkpoints and stored offsets).
+once → sync three agency databases → each platform's lead feed → the cross-region case as
+Luzhou and as Qijiang see it → reconcile. Everything it starts, except the broker, is
+stopped at the end; a second run publishes and applies nothing new (checkpoints and stored
+offsets).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from rich.table import Table
 
 from casebus.cli.common import ensure_configured_topics, local_kafka
 from casebus.config import Settings
-from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
+from casebus.contracts.partner import contract_subjects
 from casebus.kafka.broker import wait_until_ready
 from casebus.kafka.clients import make_consumer
 from casebus.process import ServiceProcess, answers, start_service
@@ -73,9 +74,8 @@ class Demo:
             self.console.print(f"started `casebus registry serve` at {url} (log {service.log})")
         client = RegistryClient(url)
         try:
-            for topic in TOPIC_SCHEMAS:
-                subject = subject_for_topic(topic)
-                schema_id = client.register(subject, schema_for_topic(topic))
+            for subject, schema in contract_subjects(self.settings):
+                schema_id = client.register(subject, schema)
                 self.console.print(f"  {subject} → schema id {schema_id}")
             yield client
         finally:
@@ -162,10 +162,20 @@ class Demo:
             self.console.print(report.summary())
             self.console.print(f"  database: {self.settings.database_url(agency)}")
 
+    def feeds(self) -> None:
+        """Forward the leads into every platform's feed; show what each platform sees."""
+        from services.feeds.service import run_feeds
+        from services.feeds.view import read_feed, render
+
+        self.step("6. Partner lead feeds (redacted, in Kafka transactions)")
+        self.console.print(run_feeds(self.settings, until_idle=True).summary())
+        for platform in self.settings.platforms:
+            render(read_feed(self.settings, platform), self.console, limit=4)
+
     def case(self) -> None:
         from services.sync.case_view import show_case
 
-        for n, (region, agency) in enumerate(VIEWS, start=6):
+        for n, (region, agency) in enumerate(VIEWS, start=7):
             self.step(f"{n}. Case {CROSS_REGION_CASE} as {region} ({agency}) sees it")
             show_case(self.settings, agency, CROSS_REGION_CASE, console=self.console)
 
@@ -173,7 +183,7 @@ class Demo:
         from services.sync.reconcile import reconcile
 
         (_, a), (_, b) = VIEWS
-        self.step(f"8. Reconcile {a} and {b}")
+        self.step(f"9. Reconcile {a} and {b}")
         report = reconcile(self.settings, a, b)
         for line in report.lines():
             self.console.print(line)
@@ -197,6 +207,7 @@ def run_demo(settings: Settings) -> int:
         with demo.sandbox() as (sourced, sandbox_url), demo.rejects():
             demo.connectors(sourced, sandbox_url)
         demo.sync()
+        demo.feeds()
     demo.case()
     identical = demo.reconcile()
     demo.console.rule()

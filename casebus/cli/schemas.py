@@ -6,7 +6,7 @@ import argparse
 
 from casebus.cli.common import CommandError
 from casebus.config import load_settings
-from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
+from casebus.contracts.partner import contract_subjects
 from casebus.registry import RegistryClient, RegistryError
 from casebus.serde import SchemaRegistryUnavailable
 
@@ -20,12 +20,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _register(args: argparse.Namespace) -> int:
-    url = args.url or load_settings().registry.url
-    client = RegistryClient(url)
+    settings = load_settings()
+    client = RegistryClient(args.url or settings.registry.url)
     try:
-        for topic in TOPIC_SCHEMAS:
-            subject = subject_for_topic(topic)
-            schema_id = client.register(subject, schema_for_topic(topic))
+        for subject, schema in contract_subjects(settings):
+            schema_id = client.register(subject, schema)
             print(f"{subject} -> {schema_id}")
     except (RegistryError, SchemaRegistryUnavailable) as exc:
         raise CommandError(str(exc)) from exc

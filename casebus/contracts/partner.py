@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from casebus.contracts.schemas import schema_for_topic
+from casebus.config import Settings
+from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
 from casebus.events import LEAD_TOPIC
 
 VISIBILITY = "casebus.visibility"
@@ -48,6 +49,17 @@ def partner_contract() -> PartnerContract:
 
 def partner_schema() -> dict[str, Any]:
     return partner_contract().schema
+
+
+def contract_subjects(settings: Settings) -> list[tuple[str, dict[str, Any]]]:
+    """Every subject a deployment registers: each shared topic's value schema, then each
+    platform's feed (the partner view)."""
+    subjects = [(subject_for_topic(t), schema_for_topic(t)) for t in TOPIC_SCHEMAS]
+    subjects += [
+        (subject_for_topic(settings.feeds.feed_topic(p)), partner_schema())
+        for p in settings.platforms
+    ]
+    return subjects
 
 
 def redact(event: dict[str, Any]) -> dict[str, Any]:

@@ -65,7 +65,8 @@ def to_json(view: FeedView) -> str:
     return canonical_json(body)
 
 
-def render(view: FeedView, console: Console | None = None) -> None:
+def render(view: FeedView, console: Console | None = None, *, limit: int | None = None) -> None:
+    """A table of the leads the platform holds (the first `limit`, agencies' leads first)."""
     console = console or Console()
     table = Table(
         title=f"{view.platform.code} ({view.platform.name}) sees {len(view.leads)} leads "
@@ -73,7 +74,10 @@ def render(view: FeedView, console: Console | None = None) -> None:
     )
     for column in ("lead", "rev", "status", "seller", "shop", "listings", "description"):
         table.add_column(column, overflow="fold")
-    for key, lead in view.leads.items():
+    # The agencies' leads first: a platform knows its own reports already.
+    ordered = sorted(view.leads.items(), key=lambda kv: (kv[0].startswith("PLATFORM-"), kv[0]))
+    shown = ordered if limit is None else ordered[:limit]
+    for key, lead in shown:
         body = lead["lead"]
         table.add_row(
             key,
@@ -85,5 +89,9 @@ def render(view: FeedView, console: Console | None = None) -> None:
             body["description"][:40],
         )
     console.print(table)
+    if len(shown) < len(ordered):
+        console.print(
+            f"… and {len(ordered) - len(shown)} more (casebus feed show {view.platform.feed_name})"
+        )
     if view.retracted:
         console.print(f"retracted (tombstones): {', '.join(view.retracted)}")
