@@ -206,15 +206,16 @@ class FeedService:
             inner = getattr(exc, "inner", exc)  # the value side's own error
             self._dead_letter(record, type(inner).__name__, str(exc))
             return
-        problems = validate_event(LEAD_TOPIC, event, settings=self.settings)
-        if problems:
-            why = "; ".join(str(p) for p in problems[:5])
-            self._dead_letter(record, "ValidationError", why)
-            return
         key: LeadKey = f"{event['owner']}/{event['record_id']}"
         digest = content_digest(event, "lead")
         previous = self.state.get(key)
         decision = decide(previous, event["revision"], digest, audience(event, self.platforms))
+        if decision.seen is not None:  # it changes something: it must be valid (as in sync)
+            problems = validate_event(LEAD_TOPIC, event, settings=self.settings)
+            if problems:
+                why = "; ".join(p.message for p in problems[:5])
+                self._dead_letter(record, "ValidationError", why)
+                return
         verdict = decision.verdict
         self.report.counts[verdict.value] = self.report.counts.get(verdict.value, 0) + 1
         if verdict is Verdict.CONFLICT:

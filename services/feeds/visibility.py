@@ -31,11 +31,15 @@ def _on(host: str, domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
-def concerns(lead: Mapping[str, Any], platform: Platform) -> bool:
-    if lead.get("platform") == platform.code:
-        return True
+def hosts(lead: Mapping[str, Any]) -> frozenset[str]:
+    """The hosts of the lead's shop and listing URLs."""
     urls = [lead.get("shop_url"), *(item.get("listing_url") for item in lead.get("items") or ())]
-    return any(_on(_host(url), platform.domains) for url in urls if url)
+    return frozenset(_host(url) for url in urls if url)
+
+
+def concerns(lead: Mapping[str, Any], platform: Platform, on: frozenset[str]) -> bool:
+    """`on`: the lead's hosts (hosts(lead))."""
+    return lead.get("platform") == platform.code or any(_on(h, platform.domains) for h in on)
 
 
 def shared_with(event: Mapping[str, Any], platform: Platform) -> bool:
@@ -46,13 +50,17 @@ def shared_with(event: Mapping[str, Any], platform: Platform) -> bool:
     )
 
 
-def visible_to(event: Mapping[str, Any], platform: Platform) -> bool:
-    lead = event.get("lead") or {}
-    if event.get("handling") == POLICE_ONLY or lead.get("status") in WITHDRAWN_STATUSES:
-        return False
-    return concerns(lead, platform) and shared_with(event, platform)
-
-
 def audience(event: Mapping[str, Any], platforms: Iterable[Platform]) -> frozenset[str]:
     """The codes of the platforms that may see this lead event."""
-    return frozenset(p.code for p in platforms if visible_to(event, p))
+    lead = event.get("lead") or {}
+    if event.get("handling") == POLICE_ONLY or lead.get("status") in WITHDRAWN_STATUSES:
+        return frozenset()
+    sharing = [p for p in platforms if shared_with(event, p)]  # cheap, and usually empty
+    if not sharing:
+        return frozenset()
+    on = hosts(lead)
+    return frozenset(p.code for p in sharing if concerns(lead, p, on))
+
+
+def visible_to(event: Mapping[str, Any], platform: Platform) -> bool:
+    return platform.code in audience(event, (platform,))

@@ -7,7 +7,6 @@ TransientFault so the consumer pauses and retries the same records, never DLQs t
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from casebus.config import Settings
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
 from casebus.events import Event
-from casebus.serde import AvroDeserializer, SerdeError, SerializationContext, unframe
+from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from casebus.serde.errors import KeySerializationError, ValueSerializationError
 from services.sync.prepare import Incoming, Provenance
 from services.sync.records import TOPIC_BY_KIND, NotARecord, record_kind
@@ -59,14 +58,14 @@ class BatchDecoder:
         self._registry = registry
         self._logical = dict(logical)
         self._max = settings.validation.max_message_bytes
-        self._plain = AvroDeserializer(registry, max_message_bytes=self._max)
-        self._resolving = {
+        # Per topic read: resolves old writers' values to the current schema (values written
+        # with the current schema are read as they are).
+        self._deserializers = {
             topic: AvroDeserializer(
                 registry, max_message_bytes=self._max, reader_schema=schema_for_topic(shared)
             )
             for topic, shared in self._logical.items()
         }
-        self._is_current: dict[tuple[str, int], bool] = {}
 
     def decode(self, records: Sequence[Any]) -> list[Consumed]:
         consumed = [self.decode_one(record) for record in records]
@@ -95,29 +94,13 @@ class BatchDecoder:
             raise TransientFault(f"cannot decode {prov} again: {again.error_message}")
         return again.incoming.event
 
-    def _deserializer(self, topic: str, data: bytes) -> AvroDeserializer:
-        """Events written with the current schema need no schema resolution (much faster)."""
-        try:
-            schema_id = unframe(data, topic=topic, max_message_bytes=self._max)
-        except SerdeError:
-            return self._resolving[topic]  # it will raise the same error, wrapped
-        known = self._is_current.get((topic, schema_id))
-        if known is None:
-            try:
-                writer = json.loads(self._registry.get_schema(schema_id))
-            except SerdeError:
-                return self._resolving[topic]
-            known = writer == schema_for_topic(self._logical[topic])
-            self._is_current[(topic, schema_id)] = known
-        return self._plain if known else self._resolving[topic]
-
     def decode_one(self, record: Any) -> Consumed:
         """Decode one record (rejections are not logged here: see log_rejected)."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return _rejected(record, prov, "EmptyValue", "the record has no value (tombstone)")
         try:
-            decoded = self._deserializer(record.topic, record.value).decode(
+            decoded = self._deserializers[record.topic].decode(
                 record.value, SerializationContext(record.topic)
             )
         except SerdeError as exc:
