@@ -72,6 +72,8 @@ def apply_batch(
     check: Check | None = None,
     load: Callable[[Incoming], Event] | None = None,
     now: datetime | None = None,
+    origin: str = "sync",
+    rewrite: bool = False,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
 
@@ -79,6 +81,9 @@ def apply_batch(
     worker, with the same subscription); `check(item, kind)` validates an event before it
     is applied (a failure is `rejected`, with the reason), unless it was validated ahead.
     `load(item)` gives the event of an item prepared ahead without it, when apply needs it.
+    `origin` is logged with every item ("sync" or "replay"). `rewrite` (a replay repairing a
+    database): a duplicate of the stored revision writes its state again, so rows edited by
+    hand since are put back as the event says.
     """
     now = now or datetime.now(UTC)
     rows = row_builder(conn.dialect)
@@ -101,7 +106,8 @@ def apply_batch(
             problem = prep.problem if prep.checked else check(item, prep.kind)
             if problem is not None:
                 result = Result(Outcome.REJECTED, problem, "ValidationError")
-        if result.outcome is Outcome.APPLIED:
+        repair = rewrite and result.outcome is Outcome.DUPLICATE
+        if result.outcome is Outcome.APPLIED or repair:
             if prep.state is None:  # the worker expected it to lose: prepare it in full
                 event = item.event if item.event is not None else _load(load, item)
                 full = prepare(event, item.provenance, rows, None)
@@ -123,7 +129,7 @@ def apply_batch(
         results.append(result)
     states = [p.state for p in winners.values() if p.state is not None]
     write_states(conn, states, rows=rows, now=now, stored=stored)
-    _log_events(conn, items, prepared, results, rows, now)
+    _log_events(conn, items, prepared, results, rows, now, origin)
     return results
 
 
@@ -178,6 +184,7 @@ def _log_events(
     results: Sequence[Result],
     rows: RowBuilder,
     now: datetime,
+    origin: str,
 ) -> None:
     logged_at = rows.stamp("event_log", "logged_at", now)
     out = []
@@ -188,7 +195,7 @@ def _log_events(
             head, identity = prep.head, NO_IDENTITY
         else:
             head, identity = _rejected_log(item, rows)
-        out.append(head + identity + (result.outcome.value, result.detail, logged_at))
+        out.append(head + identity + (result.outcome.value, result.detail, logged_at, origin))
     write_tuples(conn, EVENT_LOG, LOG_COLUMNS, out)
 
 

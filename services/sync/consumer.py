@@ -1,15 +1,8 @@
 """The sync consumer: one consumer group per agency, offsets stored in the agency database.
 
-Checkpoint order, per batch, in ONE database transaction:
-  1. lock the batch's partitions' offset rows and drop what lies before the stored offsets
-     (another process of the same agency applied it while both held the partition),
-  2. apply the rest (record rows and event-log rows),
-  3. store the next offset of every partition in the batch,
-  4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
-  5. commit.
-A crash before 5 rolls everything back and the batch is read again (DLQ entries may repeat,
-never go missing); nothing is ever committed to Kafka. On assignment the consumer seeks to
-the offsets stored in the database. A transient fault (database, registry, broker) rolls
+Each batch is checkpointed by services/sync/checkpoint.py (rows, event log and offsets in one
+database transaction; nothing is ever committed to Kafka). On assignment the consumer seeks
+to the offsets stored in the database. A transient fault (database, registry, broker) rolls
 back, seeks to the batch start and retries with backoff: nothing goes to the DLQ for it.
 """
 
@@ -18,21 +11,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from kafka import ConsumerRebalanceListener, KafkaConsumer, TopicPartition
 from kafka.errors import KafkaError
 from sqlalchemy import Engine
-from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 from casebus.config import Settings, Subscription
-from casebus.events import Event
 from casebus.gctune import batch_gc
-from services.sync.apply import Incoming, Outcome, apply_batch
+from services.sync.apply import Incoming
+from services.sync.checkpoint import Checkpoint, is_transient_db_error
 from services.sync.coverage import Coverage, StuckWatch, measure
 from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
@@ -42,24 +35,6 @@ from services.sync.prefetch import Prefetcher, Work, collect
 from services.sync.report import SyncReport
 
 log = logging.getLogger(__name__)
-
-_TO_DLQ = (Outcome.REJECTED, Outcome.CONFLICT)
-# What one bad event can raise while applied (the database refusing a value, a payload the
-# validator let through but the tables cannot hold): isolate it, DLQ it, move on.
-_APPLY_ERRORS = (DBAPIError, KeyError, TypeError, ValueError)
-
-
-_UNIQUE_VIOLATION = "23505"
-
-
-def is_transient_db_error(exc: BaseException) -> bool:
-    """Unreachable or restarting database, a locked SQLite file, a deadlock between two sync
-    processes, or a record both inserted at once (PostgreSQL): wait and retry."""
-    if isinstance(exc, OperationalError | DisconnectionError):
-        return True
-    if isinstance(exc, IntegrityError):
-        return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION
-    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
 
 
 class Backoff:
@@ -112,7 +87,15 @@ class SyncConsumer:
         self.pending_seek: set[TopicPartition] = set()
         self.report = SyncReport(sub.agency)
         self._backoff = Backoff(settings.sync.retry_max_seconds)
-        self._admit: Callable[[Event, str], bool] = lambda event, kind: admits(sub, event, kind)
+        self.checkpoint = Checkpoint(
+            engine,
+            admit=lambda event, kind: admits(sub, event, kind),
+            check=self._check,
+            load=decoder.event_of,
+            dead_letters=dead_letters,
+            report=self.report,
+            group=group,
+        )
         self._prefetch = prefetch  # used from the first full batch (a backlog) on
         self._backlog = False
         self._inflight: _Batch | None = None  # polled, being decoded by the worker
@@ -244,76 +227,7 @@ class SyncConsumer:
         return problem
 
     def _process(self, batch: _Batch) -> None:
-        consumed = self._decoded(batch)
-        try:
-            results = self._checkpoint(consumed)
-        except _APPLY_ERRORS as exc:
-            if is_transient_db_error(exc):
-                raise TransientFault(f"database: {exc}") from exc
-            log.error("batch failed to apply (%s); applying one by one", exc)
-            results = self._one_by_one(consumed)
-        self.report.add(results)
-
-    def _checkpoint(self, consumed: Sequence[Consumed]) -> list[Any]:
-        next_offsets: dict[tuple[str, int], int] = {}
-        for c in consumed:
-            next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
-        started, validating = time.perf_counter(), self.report.stages["validate"]
-        with self.engine.begin() as conn:  # rows + event log + offsets: one transaction
-            stored = claim_offsets(conn, self.group, next_offsets)  # step 1
-            consumed = self._not_yet_applied(consumed, stored)
-            items = [c.incoming for c in consumed]
-            results = apply_batch(  # step 2
-                conn, items, admit=self._admit, check=self._check, load=self.decoder.event_of
-            )
-            for tp, offset in stored.items():
-                next_offsets[tp] = max(next_offsets[tp], offset)
-            save_offsets(conn, self.group, next_offsets)  # step 3
-            dead = 0
-            for c, result in zip(consumed, results, strict=True):
-                if result.outcome in _TO_DLQ:
-                    error_class = c.error_class or result.error_class or "RevisionConflict"
-                    message = c.error_message or result.detail or ""
-                    self.dead_letters.send(c.record, error_class, message)
-                    dead += 1
-            if dead:
-                self.dead_letters.flush()  # step 4: acknowledged before the commit (5)
-        inline = self.report.stages["validate"] - validating
-        self.report.stages["apply and write"] += time.perf_counter() - started - inline
-        self.report.dead_lettered += dead
-        return results
-
-    def _not_yet_applied(
-        self, consumed: Sequence[Consumed], stored: Mapping[tuple[str, int], int]
-    ) -> Sequence[Consumed]:
-        fresh = [
-            c
-            for c in consumed
-            if c.record.offset >= stored.get((c.record.topic, c.record.partition), -1)
-        ]
-        if len(fresh) < len(consumed):
-            log.info(
-                "%d events already applied by another process of this group; skipped",
-                len(consumed) - len(fresh),
-            )
-            self.report.skipped += len(consumed) - len(fresh)
-            return fresh
-        return consumed
-
-    def _one_by_one(self, consumed: Sequence[Consumed]) -> list[Any]:
-        """A batch the database refused: find the event(s) it cannot take, DLQ them."""
-        results = []
-        for c in consumed:
-            try:
-                results.extend(self._checkpoint([c]))
-            except _APPLY_ERRORS as exc:
-                if is_transient_db_error(exc):
-                    raise TransientFault(f"database: {exc}") from exc
-                why = f"cannot apply: {type(exc).__name__}: {exc}"
-                bad = replace(c.incoming, error=why)
-                failed = Consumed(c.record, bad, "ApplyError", why)
-                results.extend(self._checkpoint([failed]))
-        return results
+        self.checkpoint.commit(self._decoded(batch))
 
     def _rewind(self, records: Sequence[Any]) -> None:
         first: dict[TopicPartition, int] = {}

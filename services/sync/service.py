@@ -13,7 +13,8 @@ from sqlalchemy.exc import DBAPIError
 from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
 from casebus.registry.client import RegistryClient
-from services.sync.consumer import Backoff, SyncConsumer, is_transient_db_error
+from services.sync.checkpoint import is_transient_db_error
+from services.sync.consumer import Backoff, SyncConsumer
 from services.sync.db.checkpoint import WalCheckpointer
 from services.sync.db.engine import open_database, single_writer
 from services.sync.decode import BatchDecoder

@@ -238,6 +238,8 @@ class EventLogEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # services.sync.apply.Outcome
     detail: Mapped[str | None]
     logged_at: Mapped[datetime]
+    # "sync" (live) or "replay" (casebus replay): which path read the event this time.
+    origin: Mapped[str] = mapped_column(String(8), server_default="sync")
 
 
 class ConsumerOffset(Base):
