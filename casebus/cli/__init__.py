@@ -26,6 +26,7 @@ COMMANDS = (
     "connectors",
     "sync",
     "feed",
+    "replay",
     "case",
     "reconcile",
     "demo",

@@ -1,0 +1,278 @@
+"""`casebus replay`: the modes put together.
+
+- into the live database (default): the scope is applied through the same apply rule as
+  sync, with every duplicate of a stored revision written again (a repair: rows edited by
+  hand are put back as the events say); no offsets are stored or moved;
+- `--fresh`: into a new database (services/replay/fresh.py) that is swapped in at the end;
+  it stores the agency's sync offsets at the end offsets the replay read to, so
+  `casebus sync run AGENCY` continues exactly there. The agency's sync must be stopped;
+- `--dry-run`: into a scratch SQLite file, then compared with the database
+  (services/replay/diff.py); nothing is written to the agency's database.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Callable
+from contextlib import ExitStack, closing
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine
+
+from casebus.config import Settings
+from casebus.events import ACTION_TOPIC
+from casebus.kafka.clients import make_admin, make_consumer
+from casebus.registry.client import RegistryClient
+from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
+from services.replay.diff import Difference, compare
+from services.replay.fresh import Rebuild, start_rebuild
+from services.replay.runner import apply_scope
+from services.replay.scope import Scope, case_closure, whole
+from services.sync.checkpoint import Checkpoint
+from services.sync.db.engine import make_engine, open_database, single_writer
+from services.sync.decode import BatchDecoder
+from services.sync.dlq import DeadLetters
+from services.sync.filtering import admits
+from services.sync.offsets import save_offsets
+from services.sync.prefetch import Prefetcher
+from services.sync.records import TOPIC_BY_KIND
+from services.sync.report import SyncReport
+from services.sync.service import database_url, dlq_topic, group_id, resolve_topics
+
+log = logging.getLogger(__name__)
+
+
+class ReplayError(RuntimeError):
+    """A replay that cannot start as asked (the message says why and what to do)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayRequest:
+    agency: str
+    case_id: str | None = None  # None: --all
+    topic: str | None = None  # a shared topic (casebus.penalty), or the actual one read
+    since: datetime | None = None
+    fresh: bool = False
+    dry_run: bool = False
+
+
+@dataclass
+class ReplayReport:
+    request: ReplayRequest
+    report: SyncReport
+    scope_offsets: int = 0
+    partitions: list[str] = field(default_factory=list)
+    cases: list[str] = field(default_factory=list)
+    database: str = ""
+    previous: str | None = None  # --fresh: where the replaced database is kept
+    difference: Difference | None = None  # --dry-run
+
+    def to_dict(self) -> dict[str, Any]:
+        r = self.request
+        body: dict[str, Any] = {
+            "agency": r.agency,
+            "mode": "dry-run" if r.dry_run else ("fresh" if r.fresh else "repair"),
+            "case": r.case_id,
+            "cases": self.cases,
+            "topic": r.topic,
+            "from": r.since.isoformat() if r.since else None,
+            "events": self.report.events,
+            "outcomes": dict(self.report.counts),
+            "dead_lettered": self.report.dead_lettered,
+            "seconds": round(self.report.seconds, 3),
+            "partitions": self.partitions,
+            "database": self.database,
+            "previous": self.previous,
+        }
+        if self.difference is not None:
+            body["difference"] = self.difference.to_dict()
+        return body
+
+
+Progress = Callable[[int, int, int], None]  # (offsets read, events applied, offsets in scope)
+
+
+def replay(
+    settings: Settings, request: ReplayRequest, progress: Progress | None = None
+) -> ReplayReport:
+    agency = request.agency
+    sub = settings.sync.subscription(agency)
+    logical = _topics(settings, request)
+    target = database_url(settings, agency)
+    if request.fresh and request.case_id is not None:
+        raise ReplayError("--fresh rebuilds a whole database: use it with --all")
+    if request.fresh and not request.dry_run:
+        _no_live_sync(settings, agency)
+    report = SyncReport(agency)
+    out = ReplayReport(request, report, database=target)
+    started = time.monotonic()
+    with ExitStack() as stack:
+        rebuild: Rebuild | None = None
+        if request.dry_run:
+            scratch = settings.var_dir / "replay" / f"dry-run-{agency}-{os.getpid()}.sqlite"
+            scratch.parent.mkdir(parents=True, exist_ok=True)
+            rebuild = start_rebuild(target, scratch=f"sqlite:///{scratch}")
+            stack.callback(rebuild.discard)
+        elif request.fresh:
+            stack.enter_context(single_writer(target))
+            rebuild = start_rebuild(target)
+        url = rebuild.url if rebuild is not None else target
+        # Forked before any Kafka client or database connection exists (see prefetch.py).
+        prefetch = None
+        if settings.sync.decode_ahead and request.case_id is None:
+            prefetch = stack.enter_context(closing(Prefetcher(settings, logical, agency, url)))
+        engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
+        if rebuild is None:
+            stack.callback(engine.dispose)
+        registry = RegistryClient(settings.registry.url)
+        stack.callback(registry.close)
+        consumer = make_consumer(settings, None, f"casebus-replay-{agency}")
+        stack.callback(consumer.close)
+        scope = _scope(settings, consumer, registry, logical, request)
+        out.scope_offsets = scope.total
+        out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
+        out.cases = sorted(scope.cases or ())
+        decoder = BatchDecoder(settings, registry, logical)
+        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), f"replay.{agency}")
+        stack.callback(dead_letters.close)
+        group = group_id(settings, agency)
+        checkpoint = Checkpoint(
+            engine,
+            admit=lambda event, kind: admits(sub, event, kind),
+            check=lambda item, kind: decoder.check(decoder.event_of(item), kind),
+            load=decoder.event_of,
+            dead_letters=dead_letters,
+            report=report,
+            group=None,  # offsets are stored once, at the end (a fresh rebuild only)
+            origin="replay",
+            rewrite=rebuild is None,
+        )
+        tracker = _Tracker(settings, agency, scope, progress)
+        stack.callback(tracker.done)
+        apply_scope(
+            consumer,
+            scope,
+            checkpoint=checkpoint,
+            decoder=decoder,
+            prefetch=prefetch,
+            batch_size=settings.sync.batch_size,
+            progress=tracker.update,
+        )
+        if request.fresh and not request.dry_run:
+            with engine.begin() as conn:  # where sync is to continue: the ends read to
+                ends = {(tp.topic, tp.partition): o for tp, o in scope.ends.items()}
+                save_offsets(conn, group, ends)
+        if request.dry_run:
+            assert rebuild is not None
+            out.difference = _compare(target, rebuild.engine, scope, request)
+        elif rebuild is not None:
+            out.previous = rebuild.swap()
+    report.seconds = time.monotonic() - started
+    return out
+
+
+def _topics(settings: Settings, request: ReplayRequest) -> dict[str, str]:
+    logical = resolve_topics(settings, request.agency)  # topic read -> shared topic
+    if request.topic is None:
+        return logical
+    chosen = {a: s for a, s in logical.items() if request.topic in (a, s)}
+    if not chosen:
+        known = ", ".join(sorted(logical.values()))
+        raise ReplayError(f"--topic {request.topic}: {request.agency} reads {known}")
+    return chosen
+
+
+def _no_live_sync(settings: Settings, agency: str) -> None:
+    """A fresh rebuild replaces the database under a running sync: refuse while one runs."""
+    group = group_id(settings, agency)
+    admin = make_admin(settings, client_id="casebus-replay-admin")
+    try:
+        described = admin.describe_groups([group])
+    finally:
+        admin.close()
+    members = len((described.get(group) or {}).get("members") or [])
+    if members:
+        raise ReplayError(
+            f"{members} sync process(es) of {agency} are running (group {group}): stop "
+            f"`casebus sync run {agency}` before `replay --fresh`, and start it again after"
+        )
+
+
+def _scope(
+    settings: Settings,
+    consumer: Any,
+    registry: RegistryClient,
+    logical: dict[str, str],
+    request: ReplayRequest,
+) -> Scope:
+    if request.case_id is None:
+        return whole(consumer, sorted(logical), request.since)
+    decode = AvroDeserializer(registry, max_message_bytes=settings.validation.max_message_bytes)
+
+    def links_of(record: Any) -> list[str]:
+        try:
+            event = decode(record.value, SerializationContext(record.topic))
+        except SerdeError:
+            return []  # undecodable: applied (and DLQ'd) with the rest
+        if not str(event.get("event_type", "")).startswith("CASE_"):
+            return []
+        return [str(c) for c in (event.get("action") or {}).get("linked_case_ids") or []]
+
+    if ACTION_TOPIC not in logical.values():
+        log.info("no %s read: case links are not followed", ACTION_TOPIC)
+    return case_closure(consumer, logical, request.case_id, request.since, links_of)
+
+
+def _compare(target: str, replayed: Engine, scope: Scope, request: ReplayRequest) -> Difference:
+    kinds = None
+    if request.topic is not None:
+        kinds = {k for k, t in TOPIC_BY_KIND.items() if request.topic in (t,)} or None
+
+    def wanted(row: dict[str, Any]) -> bool:
+        if scope.cases is not None and row["case_id"] not in scope.cases:
+            return False
+        return kinds is None or row["kind"] in kinds
+
+    database = make_engine(target)
+    try:
+        return compare(database, replayed, wanted)
+    finally:
+        database.dispose()
+
+
+class _Tracker:
+    """Progress for the terminal and for `casebus status` (var/replay/<agency>.json)."""
+
+    def __init__(
+        self, settings: Settings, agency: str, scope: Scope, progress: Progress | None
+    ) -> None:
+        self.path: Path = settings.var_dir / "replay" / f"{agency}.json"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.scope, self.progress = scope, progress
+        self.started = time.time()
+        self.update(0, 0)
+
+    def update(self, read: int, applied: int) -> None:
+        total = self.scope.total
+        if self.progress is not None:
+            self.progress(read, applied, total)
+        body = {
+            "pid": os.getpid(),
+            "started": self.started,
+            "updated": time.time(),
+            "read": read,
+            "applied": applied,
+            "total": total,
+        }
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(body))
+        tmp.replace(self.path)
+
+    def done(self) -> None:
+        self.path.unlink(missing_ok=True)
