@@ -27,6 +27,8 @@ COMMANDS = (
     "sync",
     "feed",
     "replay",
+    "status",
+    "transfers",
     "case",
     "reconcile",
     "demo",
