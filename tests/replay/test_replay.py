@@ -171,12 +171,14 @@ def test_sigkill_during_fresh_leaves_the_old_database_and_a_rerun_completes(
     engine.dispose()
     before = records(url)
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=url)
-    env["CASEBUS_SYNC__BATCH_SIZE"] = "500"
+    env["CASEBUS_SYNC__BATCH_SIZE"] = "200"  # many small transactions: a long rebuild
     args = [sys.executable, "-m", "casebus", "replay", "--into", AGENCY, "--all", "--fresh"]
     midway = []
-    for delay in (1.5, 3.0, 4.5):
+    for delay in (1.5, 2.5, 3.5):
         killed = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         time.sleep(delay)
+        if killed.poll() is not None:  # it finished first: no kill to check
+            break
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=10)
         midway.append(Path(f"{tmp_path / 'agency.sqlite'}.rebuild").exists())
