@@ -2,7 +2,8 @@
 
 broker → topics → schema registry → sandbox agency and platform APIs → every connector
 once → sync three agency databases → each platform's lead feed → the cross-region case as
-Luzhou and as Qijiang see it → reconcile. Everything it starts, except the broker, is
+Luzhou and as Qijiang see it → reconcile → Qijiang's database lost and rebuilt by replay →
+status. Everything it starts, except the broker, is
 stopped at the end; a second run publishes and applies nothing new (checkpoints and stored
 offsets).
 """
@@ -189,6 +190,53 @@ class Demo:
             self.console.print(line)
         return report.identical
 
+    def replay(self) -> bool:
+        """Lose Qijiang's database, see what a replay would put back, rebuild it, check it."""
+        from pathlib import Path
+
+        from sqlalchemy.engine import make_url
+
+        from services.replay.service import ReplayRequest, replay
+        from services.sync.reconcile import reconcile
+
+        _, agency = VIEWS[1]
+        self.step(f"10. Replay: {agency}'s database lost, rebuilt from the topics")
+        path = Path(str(make_url(self.settings.database_url(agency)).database))
+        for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            leftover.unlink(missing_ok=True)
+        self.console.print(f"deleted {path}")
+        request = ReplayRequest(agency, case_id=CROSS_REGION_CASE, dry_run=True)
+        dry = replay(self.settings, request)
+        assert dry.difference is not None
+        self.console.print(
+            f"`casebus replay --into {agency} --case {CROSS_REGION_CASE} --dry-run` "
+            f"(cases {', '.join(dry.cases)}):"
+        )
+        lines = dry.difference.lines()
+        shown = lines if len(lines) <= 7 else [*lines[:5], "…", lines[-1]]
+        for line in shown:
+            self.console.print("  " + line, markup=False)
+        fresh = replay(self.settings, ReplayRequest(agency, fresh=True))
+        self.console.print(
+            f"`casebus replay --into {agency} --all --fresh`: {fresh.report.summary()}"
+        )
+        (_, a), (_, b) = VIEWS
+        report = reconcile(self.settings, a, b)
+        self.console.print(report.lines()[-1])
+        return report.identical
+
+    def status(self) -> None:
+        from services.ops.status import status
+
+        self.step("11. casebus status")
+        table = Table("consumer", "state", "lag", "last applied", "DLQ")
+        result = status(self.settings)
+        for c in result.consumers:
+            if c.state != "not started":
+                table.add_row(c.name, c.state, f"{c.lag:,}", c.last_applied or "", str(c.dlq))
+        self.console.print(table)
+        self.console.print(f"rejects: {result.rejects} quarantined source records")
+
 
 def _tty() -> bool:
     return sys.stdout.isatty()
@@ -208,8 +256,10 @@ def run_demo(settings: Settings) -> int:
             demo.connectors(sourced, sandbox_url)
         demo.sync()
         demo.feeds()
-    demo.case()
-    identical = demo.reconcile()
+        demo.case()
+        identical = demo.reconcile()
+        identical = demo.replay() and identical
+        demo.status()
     demo.console.rule()
     demo.console.print("done. The broker keeps running: `casebus kafka stop` ends it.")
     return 0 if identical else 1

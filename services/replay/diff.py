@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, inspect, select
 
 from services.sync.db.models import PAYLOAD_MODELS, LeadEvidence, LeadItem, Record
 
@@ -83,8 +83,11 @@ def records_of(engine: Engine, wanted: Wanted) -> dict[Key, dict[str, Any]]:
     return out
 
 
-def compare(database: Engine, replayed: Engine, wanted: Wanted) -> Difference:
-    have, would = records_of(database, wanted), records_of(replayed, wanted)
+def compare(database: Engine | None, replayed: Engine, wanted: Wanted) -> Difference:
+    """`database` None (or without tables yet): a database that holds nothing."""
+    missing = database is None or not inspect(database).has_table("records")
+    have = {} if missing or database is None else records_of(database, wanted)
+    would = records_of(replayed, wanted)
     diff = Difference()
     for key in sorted(would):
         if key not in have:
