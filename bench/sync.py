@@ -191,7 +191,11 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     registry = RegistryClient(base["registry_url"])
     decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
     consumer = make_consumer(settings, None, "bench-naive")
-    parts = [TopicPartition(a, p) for a in base["topics"].values() for p in range(PARTITIONS)]
+    parts = [
+        TopicPartition(a, p)
+        for a in base["topics"].values()
+        for p in consumer.partitions_for_topic(a)
+    ]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     done, limit = 0, base["limit"]
@@ -238,7 +242,9 @@ def child_main(mode: str, base_json: str) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
-def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, Any]:
+def run_child(
+    mode: str, base: dict[str, Any], processes: int = 1, script: str = __file__
+) -> dict[str, Any]:
     """Run one consumer (or `processes` of one group at once) in child processes; the
     result, peak RSS, and the peak PSS of them and their workers together, sampled every
     50 ms. `wall` is from the first start to the last exit, as the parent saw it."""
@@ -247,7 +253,7 @@ def run_child(mode: str, base: dict[str, Any], processes: int = 1) -> dict[str, 
     started = time.monotonic()
     procs = [
         subprocess.Popen(
-            [sys.executable, __file__, "--child", mode, json.dumps(base)],
+            [sys.executable, script, "--child", mode, json.dumps(base)],
             stdout=subprocess.PIPE,
             text=True,
         )
