@@ -79,7 +79,7 @@ def serve(settings: Settings) -> None:
     base = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
     for name, secret in _handle(state, base, lambda: None).credentials.items():
         if name not in os.environ:
-            print(f"export {name}={secret}")
+            print(f"export {name}={secret}", flush=True)
     uvicorn.run(create_app(state), host=settings.sandbox.host, port=settings.sandbox.port)
 
 
