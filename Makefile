@@ -34,9 +34,9 @@ test: $(STAMP) lint
 	pg_url=$$(scripts/postgres-up.sh) && \
 	  CASEBUS_TEST_PG_URL=$$pg_url $(BIN)/pytest -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
 
-# Tests that need neither Kafka nor PostgreSQL (pure functions).
+# Tests that need neither Kafka nor PostgreSQL (pure functions, SQLite in memory).
 unit: $(STAMP)
-	$(BIN)/pytest -m "not slow" $(PYTEST_ARGS) tests/contracts
+	$(BIN)/pytest -m offline $(PYTEST_ARGS) tests
 
 stop:
 	-$(BIN)/casebus kafka stop

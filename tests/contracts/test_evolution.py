@@ -12,6 +12,8 @@ from casebus.contracts.schemas import (
     subject_for_topic,
 )
 
+pytestmark = pytest.mark.offline
+
 
 @pytest.mark.parametrize("topic", sorted(TOPIC_SCHEMAS))
 def test_current_schema_reads_every_kept_version(topic: str) -> None:

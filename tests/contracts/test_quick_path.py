@@ -8,6 +8,7 @@ import unicodedata
 from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -19,6 +20,8 @@ from casebus.contracts.samples import (
 )
 from casebus.contracts.schemas import schema_for_topic
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, EventType
+
+pytestmark = pytest.mark.offline
 
 # Starters, combining marks, Hangul jamo (compose across characters), singletons,
 # characters NFC rewrites, and characters the policy rejects.

@@ -5,11 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from casebus.contracts import typecheck
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.contracts.schemas import schema_for_topic
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, EventType
 from tests.contracts.test_quick_path import _SUBSTITUTES, _paths, _removed, _replaced
+
+pytestmark = pytest.mark.offline
 
 
 def test_generated_quick_agrees_with_the_closures() -> None:

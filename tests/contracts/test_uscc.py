@@ -8,6 +8,8 @@ from hypothesis import strategies as st
 
 from casebus.contracts import uscc
 
+pytestmark = pytest.mark.offline
+
 KNOWN_VALID = "91310110666007217T"
 
 body17 = st.text(alphabet=uscc.ALPHABET, min_size=2, max_size=2).flatmap(

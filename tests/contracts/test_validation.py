@@ -19,6 +19,8 @@ from casebus.contracts.validation import (
 )
 from casebus.events import EventType
 
+pytestmark = pytest.mark.offline
+
 NOW = datetime(2025, 3, 20, tzinfo=UTC)
 P, L, A = "casebus.penalty", "casebus.lead", "casebus.action"
 
