@@ -6,7 +6,8 @@ Fills three topics of six partitions with bench/sync.py's mixed workload (penalt
 with items and evidence, actions; new revisions, duplicates and stale re-deliveries), then
 runs, each in a child process so its memory is its own: live sync into an empty database
 (`sync_until_idle`), `replay --all --fresh` into the same kind of database, `replay --case`
-for one case, and a naive replay (decode every event of every partition, apply and commit
+for one case into the live-synced database (a repair: its case links are read from it), and
+a naive replay (decode every event of every partition, apply and commit
 one at a time) on a sample; on SQLite, and on PostgreSQL unless --no-postgres.
 Memory: the peak PSS of the child and its decode worker together.
 """
@@ -103,7 +104,9 @@ def main() -> None:
                 if db == "postgresql" and mode in ("case", "naive"):
                     continue  # measured on SQLite: the database hardly matters for them
                 pg = PgDatabase(pg_admin) if db == "postgresql" and pg_admin else None
-                url = pg.url if pg else f"sqlite:///{workdir / f'{mode}-{db}.sqlite'}"
+                # One case is rebuilt in a database that exists: the live-synced one.
+                file = "batched" if mode == "case" else mode
+                url = pg.url if pg else f"sqlite:///{workdir / f'{file}-{db}.sqlite'}"
                 child = {**base, "db_url": url, "limit": args.naive_events}
                 try:
                     ran = (

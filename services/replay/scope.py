@@ -67,37 +67,77 @@ def case_closure(
     case_id: str,
     since: datetime | None,
     links_of: Callable[[Any], list[str]],  # the case ids a case-link record links its key to
+    known_links: Mapping[str, set[str]] | None = None,  # from the agency database (None: lost)
     poll_ms: int = 500,
 ) -> Scope:
     """The records of a case and of every case linked to it, from their partitions only.
 
-    Links are found in the action topic by their `event_type` header (CASE_*), so only those
-    values are decoded; either side of a link finds the other."""
+    Round by round, the partitions the new cases' keys hash to are read; of their records
+    only those with a wanted key are kept, and of those only case links (by their
+    `event_type` header) are decoded, adding the cases they link to. Links stored in the
+    agency database count in both directions, so either side of a link finds the other
+    even when the link event is keyed by the other case; without a database, every link
+    event of the action topic is found first by its header (only those are decoded)."""
     full = whole(consumer, list(topics), since)
     counts: dict[str, int] = {}
     for tp in full.ends:
         counts[tp.topic] = counts.get(tp.topic, 0) + 1
-    links: dict[str, set[str]] = {}
-    actions = [tp for tp in full.ends if topics[tp.topic] == ACTION_TOPIC]
-    for batch in _read(consumer, set(actions), full.starts, full.ends, _is_link, poll_ms).values():
-        for r in batch:
-            ends = {r.key.decode(), *links_of(r)}
-            for c in ends:
-                links.setdefault(c, set()).update(ends - {c})
-    wanted, frontier = set(), {case_id}
+    if known_links is None:  # no database to ask: find every link event (by header)
+        known_links = _link_events(consumer, topics, full, links_of, poll_ms)
+    links = {c: set(v) for c, v in known_links.items()}
+    wanted: set[str] = set()
+    frontier = {case_id}
+    records: dict[TopicPartition, list[Any]] = {}
+    read: set[TopicPartition] = set()
     while frontier:
         wanted |= frontier
-        frontier = {c for f in frontier for c in links.get(f, ()) if c not in wanted}
-    keys = {c.encode() for c in wanted}
-    reads = {TopicPartition(t, partition_for(k, counts[t])) for t in counts for k in keys}
-    records = _read(consumer, reads, full.starts, full.ends, lambda r: r.key in keys, poll_ms)
+        keys = {c.encode() for c in frontier}
+        reads = {TopicPartition(t, partition_for(k, counts[t])) for t in counts for k in keys}
+        read |= reads
+        found = _read(consumer, reads, full.starts, full.ends, keys, poll_ms)
+        linked: set[str] = {c for f in frontier for c in links.get(f, ())}
+        for tp, batch in found.items():
+            records.setdefault(tp, []).extend(batch)
+            if topics[tp.topic] == ACTION_TOPIC:
+                linked.update(c for r in batch if _is_link(r) for c in links_of(r))
+        frontier = linked - wanted
     log.info("case %s and its linked cases: %s", case_id, sorted(wanted))
     return Scope(
-        {tp: full.starts[tp] for tp in reads},
-        {tp: full.ends[tp] for tp in reads},
+        {tp: full.starts[tp] for tp in read},
+        {tp: full.ends[tp] for tp in read},
         frozenset(wanted),
         {tp: sorted(batch, key=lambda r: r.offset) for tp, batch in records.items()},
     )
+
+
+def _link_events(
+    consumer: KafkaConsumer,
+    topics: Mapping[str, str],
+    full: Scope,
+    links_of: Callable[[Any], list[str]],
+    poll_ms: int,
+) -> dict[str, set[str]]:
+    links: dict[str, set[str]] = {}
+    todo = [tp for tp in sorted(full.ends) if topics[tp.topic] == ACTION_TOPIC]
+    todo = [tp for tp in todo if full.ends[tp] > full.starts[tp]]
+    if not todo:
+        return links
+    consumer.assign(todo)
+    consumer.resume(*todo)
+    for tp in todo:
+        consumer.seek(tp, full.starts[tp])
+    while todo:
+        for tp, batch in consumer.poll(timeout_ms=poll_ms).items():
+            for r in batch:
+                if r.offset < full.ends[tp] and _is_link(r):
+                    ends = {r.key.decode(), *links_of(r)}
+                    for c in ends:
+                        links.setdefault(c, set()).update(ends - {c})
+        done = [tp for tp in todo if consumer.position(tp) >= full.ends[tp]]
+        if done:
+            consumer.pause(*done)
+            todo = [tp for tp in todo if tp not in done]
+    return links
 
 
 def _is_link(record: Any) -> bool:
@@ -110,11 +150,10 @@ def _read(
     parts: set[TopicPartition],
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
-    keep: Callable[[Any], bool],
+    keys: set[bytes],
     poll_ms: int,
 ) -> dict[TopicPartition, list[Any]]:
-    """The records of these partitions that `keep` keeps (by key or header: values are not
-    decoded here)."""
+    """The records of these partitions whose key is one of `keys` (values not decoded)."""
     todo = [tp for tp in sorted(parts) if ends[tp] > starts[tp]]
     out: dict[TopicPartition, list[Any]] = {}
     if not todo:
@@ -125,7 +164,7 @@ def _read(
         consumer.seek(tp, starts[tp])
     while todo:
         for tp, batch in consumer.poll(timeout_ms=poll_ms).items():
-            kept = [r for r in batch if r.offset < ends[tp] and keep(r)]
+            kept = [r for r in batch if r.offset < ends[tp] and r.key in keys]
             if kept:
                 out.setdefault(tp, []).extend(kept)
         done = [tp for tp in todo if consumer.position(tp) >= ends[tp]]

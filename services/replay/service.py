@@ -16,14 +16,14 @@ import json
 import logging
 import os
 import time
-from collections.abc import Callable
-from contextlib import ExitStack, closing
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, select
 from sqlalchemy.engine import make_url
 
 from casebus.config import Settings
@@ -37,6 +37,7 @@ from services.replay.runner import apply_scope
 from services.replay.scope import Scope, case_closure, whole
 from services.sync.checkpoint import Checkpoint
 from services.sync.db.engine import make_engine, open_database, single_writer
+from services.sync.db.models import CaseLink, Record
 from services.sync.decode import BatchDecoder
 from services.sync.dlq import DeadLetters
 from services.sync.filtering import admits
@@ -44,7 +45,13 @@ from services.sync.offsets import save_offsets
 from services.sync.prefetch import Prefetcher
 from services.sync.records import TOPIC_BY_KIND
 from services.sync.report import SyncReport
-from services.sync.service import database_url, dlq_topic, group_id, resolve_topics
+from services.sync.service import (
+    database_url,
+    dlq_topic,
+    group_id,
+    resolve_topics,
+    wal_checkpointer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +117,8 @@ def replay(
         raise ReplayError("--fresh rebuilds a whole database: use it with --all")
     if request.fresh and not request.dry_run:
         _no_live_sync(settings, agency)
+    # Before anything opens (and so creates) the database: the links it holds, if any.
+    known = stored_links(target) if request.case_id is not None else None
     report = SyncReport(agency)
     out = ReplayReport(request, report, database=target)
     started = time.monotonic()
@@ -131,11 +140,12 @@ def replay(
         engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
         if rebuild is None:
             stack.callback(engine.dispose)
+        wal = stack.enter_context(_wal_folded(engine))
         registry = RegistryClient(settings.registry.url)
         stack.callback(registry.close)
         consumer = make_consumer(settings, None, f"casebus-replay-{agency}")
         stack.callback(consumer.close)
-        scope = _scope(settings, consumer, registry, logical, request)
+        scope = _scope(settings, consumer, registry, logical, request, known)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
@@ -169,6 +179,7 @@ def replay(
             with engine.begin() as conn:  # where sync is to continue: the ends read to
                 ends = {(tp.topic, tp.partition): o for tp, o in scope.ends.items()}
                 save_offsets(conn, group, ends)
+        wal.close()  # its connection must be gone before the rebuild is made one file
         if request.dry_run:
             assert rebuild is not None
             out.difference = _compare(target, rebuild.engine, scope, request)
@@ -176,6 +187,16 @@ def replay(
             out.previous = rebuild.swap()
     report.seconds = time.monotonic() - started
     return out
+
+
+@contextmanager
+def _wal_folded(engine: Engine) -> Iterator[ExitStack]:
+    """A SQLite database's WAL checkpointed by a thread, as in sync (`close()` stops it)."""
+    with ExitStack() as stack:
+        checkpointer = wal_checkpointer(engine)
+        if checkpointer is not None:
+            stack.callback(checkpointer.stop)
+        yield stack
 
 
 def _topics(settings: Settings, request: ReplayRequest) -> dict[str, str]:
@@ -211,6 +232,7 @@ def _scope(
     registry: RegistryClient,
     logical: dict[str, str],
     request: ReplayRequest,
+    known: dict[str, set[str]] | None,
 ) -> Scope:
     if request.case_id is None:
         return whole(consumer, sorted(logical), request.since)
@@ -227,7 +249,33 @@ def _scope(
 
     if ACTION_TOPIC not in logical.values():
         log.info("no %s read: case links are not followed", ACTION_TOPIC)
-    return case_closure(consumer, logical, request.case_id, request.since, links_of)
+    return case_closure(consumer, logical, request.case_id, request.since, links_of, known)
+
+
+def stored_links(url: str) -> dict[str, set[str]] | None:
+    """Case links the agency database holds, both ways (None if it is lost or new)."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and not Path(str(parsed.database)).exists():
+        return None
+    engine = make_engine(url)
+    links: dict[str, set[str]] = {}
+    try:
+        if not inspect(engine).has_table("case_links"):
+            return None
+        with engine.connect() as conn:
+            query = select(Record.case_id, CaseLink.linked_case_ids).join(
+                Record,
+                (Record.kind == "case")
+                & (Record.owner == CaseLink.owner)
+                & (Record.record_id == CaseLink.record_id),
+            )
+            for case, linked in conn.execute(query):
+                ends = {case, *linked}
+                for c in ends:
+                    links.setdefault(c, set()).update(ends - {c})
+    finally:
+        engine.dispose()
+    return links
 
 
 def _compare(target: str, replayed: Engine, scope: Scope, request: ReplayRequest) -> Difference:

@@ -68,7 +68,7 @@ def _start_prefetch(settings: Settings, logical: TopicMap, agency: str) -> Prefe
     return Prefetcher(settings, logical, agency, database_url(settings, agency))
 
 
-def _checkpointer(engine: Engine) -> WalCheckpointer | None:
+def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
     """A SQLite file's WAL is checkpointed by a thread, off the commit path (see there)."""
     url = engine.url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
@@ -97,7 +97,7 @@ def run_sync(
         cleanup.enter_context(single_writer(database_url(settings, agency)))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
-        checkpointer = _checkpointer(engine)
+        checkpointer = wal_checkpointer(engine)
         if checkpointer is not None:
             cleanup.callback(checkpointer.stop)
         registry = RegistryClient(settings.registry.url)

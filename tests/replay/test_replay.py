@@ -125,6 +125,10 @@ def test_case_replay_rebuilds_the_case_and_its_linked_cases_only(
     assert set(_cases(url)) == expected
     # Only the partitions the two keys hash to were read: at most two of each topic's.
     assert len(result.partitions) <= 2 * 3 and result.report.events < 40
+    # Into a database that holds the link, from either side: the link comes from it.
+    for asked in (LINKED, CASE):
+        again = replay(_with_db(sync_base, full), ReplayRequest(AGENCY, case_id=asked))
+        assert again.cases == sorted([CASE, LINKED])
 
 
 def _cases(url: str) -> dict[tuple[str, str, str], str]:
