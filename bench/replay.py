@@ -18,18 +18,14 @@ import argparse
 import json
 import resource
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
-from bench.common import kafka_bootstrap, pg_admin_url, start_registry
-from bench.sync import AGENCY, SHARED, PgDatabase, child_settings, fill, run_child
-from casebus.config import PROJECT_ROOT
+from bench.common import pg_admin_url
+from bench.sync import AGENCY, PgDatabase, Workspace, child_settings, fill, run_child
 
 PARTITIONS = 6
 CASE = "CASE-510500-2025-00012"  # bench/sync.py: records 36, 37 and 38
@@ -71,32 +67,14 @@ def main() -> None:
     if args.child:
         child_main(*args.child)
         return
-    workdir = PROJECT_ROOT / "var" / "bench" / f"replay-{uuid.uuid4().hex[:8]}"
-    workdir.mkdir(parents=True)
-    bootstrap = kafka_bootstrap()
-    registry, registry_url = start_registry(bootstrap, workdir)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    suffix = uuid.uuid4().hex[:8]
-    topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
-    dlq = f"bench.dlq.{suffix}"
-    admin.create_topics(
-        [NewTopic(t, PARTITIONS, 1) for t in topics.values()] + [NewTopic(dlq, 1, 1)]
-    )
-    base = {
-        "bootstrap": bootstrap,
-        "registry_url": registry_url,
-        "topics": topics,
-        "dlq": dlq,
-        "var_dir": str(workdir),
-        "batch_size": args.batch_size,
-        "decode_ahead": True,
-    }
+    bench = Workspace.open("replay", PARTITIONS, args.batch_size, decode_ahead=True)
+    base, workdir = bench.base, bench.workdir
     here = str(Path(__file__).resolve())
     runs = [("live sync", "batched", None), ("fresh", "fresh", here), ("case", "case", here)]
     runs.append(("naive replay", "naive", None))
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bootstrap, registry_url, topics, args.events)
+        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events)
         databases = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
         pg_admin = None if args.no_postgres else pg_admin_url()
         for db in databases:
@@ -122,10 +100,7 @@ def main() -> None:
                     flush=True,
                 )
     finally:
-        admin.delete_topics([*topics.values(), dlq])
-        admin.close()
-        registry.terminate()
-        registry.wait(timeout=10)
+        bench.close()
     print()
     for db in databases:
         live, fresh = results[f"live sync {db}"], results[f"fresh {db}"]

@@ -30,6 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -307,6 +308,52 @@ class PgDatabase:
         self.admin.dispose()
 
 
+@dataclass
+class Workspace:
+    """A benchmark's own topics (three shared ones and a DLQ), registry and state folder."""
+
+    bootstrap: str
+    registry: subprocess.Popen[bytes]
+    registry_url: str
+    admin: KafkaAdminClient
+    topics: dict[str, str]  # shared topic -> the benchmark's
+    base: dict[str, Any]  # what every child is given
+
+    @classmethod
+    def open(cls, name: str, partitions: int, batch_size: int, *, decode_ahead: bool) -> Workspace:
+        workdir = PROJECT_ROOT / "var" / "bench" / f"{name}-{uuid.uuid4().hex[:8]}"
+        workdir.mkdir(parents=True)
+        bootstrap = kafka_bootstrap()
+        registry, registry_url = start_registry(bootstrap, workdir)
+        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        suffix = uuid.uuid4().hex[:8]
+        topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
+        dlq = f"bench.dlq.{suffix}"
+        admin.create_topics(
+            [NewTopic(t, partitions, 1) for t in topics.values()] + [NewTopic(dlq, 1, 1)]
+        )
+        base = {
+            "bootstrap": bootstrap,
+            "registry_url": registry_url,
+            "topics": topics,
+            "dlq": dlq,
+            "var_dir": str(workdir),
+            "batch_size": batch_size,
+            "decode_ahead": decode_ahead,
+        }
+        return cls(bootstrap, registry, registry_url, admin, topics, base)
+
+    @property
+    def workdir(self) -> Path:
+        return Path(self.base["var_dir"])
+
+    def close(self) -> None:
+        self.admin.delete_topics([*self.topics.values(), self.base["dlq"]])
+        self.admin.close()
+        self.registry.terminate()
+        self.registry.wait(timeout=10)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=200_000)
@@ -326,29 +373,11 @@ def main() -> None:
     if args.child:
         child_main(*args.child)
         return
-    workdir = PROJECT_ROOT / "var" / "bench" / f"sync-{uuid.uuid4().hex[:8]}"
-    workdir.mkdir(parents=True)
-    bootstrap = kafka_bootstrap()
-    registry, registry_url = start_registry(bootstrap, workdir)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-    suffix = uuid.uuid4().hex[:8]
-    topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
-    dlq = f"bench.dlq.{suffix}"
-    admin.create_topics(
-        [NewTopic(t, PARTITIONS, 1) for t in topics.values()] + [NewTopic(dlq, 1, 1)]
-    )
-    base = {
-        "bootstrap": bootstrap,
-        "registry_url": registry_url,
-        "topics": topics,
-        "dlq": dlq,
-        "var_dir": str(workdir),
-        "batch_size": args.batch_size,
-        "decode_ahead": not args.inline,
-    }
+    bench = Workspace.open("sync", PARTITIONS, args.batch_size, decode_ahead=not args.inline)
+    base, workdir = bench.base, bench.workdir
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bootstrap, registry_url, topics, args.events)
+        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events)
         pg_admin = pg_admin_url()
         runs = [
             ("sqlite", "batched", args.events, False),
@@ -384,10 +413,7 @@ def main() -> None:
             for stage, seconds in r["stages"].items():
                 print(f"{'':20} {stage:16} {1e6 * seconds / r['events']:7.1f} us/event")
     finally:
-        admin.delete_topics([*topics.values(), dlq])
-        admin.close()
-        registry.terminate()
-        registry.wait(timeout=10)
+        bench.close()
     print()
     for db in ("sqlite", "postgresql"):
         batched, naive = results[f"batched {db}"], results[f"naive {db}"]
