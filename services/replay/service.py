@@ -124,19 +124,23 @@ def replay(
     started = time.monotonic()
     with ExitStack() as stack:
         rebuild: Rebuild | None = None
+        lock: int | None = None  # the SQLite sync lock's descriptor, while --fresh holds it
         if request.dry_run:
             scratch = settings.var_dir / "replay" / f"dry-run-{agency}-{os.getpid()}.sqlite"
             scratch.parent.mkdir(parents=True, exist_ok=True)
             rebuild = start_rebuild(target, scratch=f"sqlite:///{scratch}")
             stack.callback(rebuild.discard)
         elif request.fresh:
-            stack.enter_context(single_writer(target))
+            lock = stack.enter_context(single_writer(target))
             rebuild = start_rebuild(target)
         url = rebuild.url if rebuild is not None else target
         # Forked before any Kafka client or database connection exists (see prefetch.py).
         prefetch = None
         if settings.sync.decode_ahead and request.case_id is None:
-            prefetch = stack.enter_context(closing(Prefetcher(settings, logical, agency, url)))
+            fds = [lock] if lock is not None else []
+            prefetch = stack.enter_context(
+                closing(Prefetcher(settings, logical, agency, url, close_fds=fds))
+            )
         engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
         if rebuild is None:
             stack.callback(engine.dispose)

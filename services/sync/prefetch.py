@@ -105,9 +105,16 @@ _worker: _Worker | None = None
 
 
 def _start_worker(
-    settings: Settings, logical: Mapping[str, str], agency: str, db_url: str, parent: int
+    settings: Settings,
+    logical: Mapping[str, str],
+    agency: str,
+    db_url: str,
+    parent: int,
+    inherited: Sequence[int],
 ) -> None:
     global _worker
+    for fd in inherited:  # the parent's locks are its own (see single_writer)
+        os.close(fd)
     # The main process owns shutdown: it finishes its batch, then closes the pool.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -140,13 +147,19 @@ class Prefetcher:
     took 140 MB of its own)."""
 
     def __init__(
-        self, settings: Settings, logical: Mapping[str, str], agency: str, db_url: str
+        self,
+        settings: Settings,
+        logical: Mapping[str, str],
+        agency: str,
+        db_url: str,
+        *,
+        close_fds: Sequence[int] = (),  # descriptors the worker must not keep open
     ) -> None:
         self._pool = ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(settings, dict(logical), agency, db_url, os.getpid()),
+            initargs=(settings, dict(logical), agency, db_url, os.getpid(), tuple(close_fds)),
         )
         gc.collect()
         gc.freeze()  # the child's collector never walks (and so never copies) these pages

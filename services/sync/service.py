@@ -64,8 +64,11 @@ def connect_database(settings: Settings, agency: str, stop: threading.Event) -> 
             backoff.wait(stop)
 
 
-def _start_prefetch(settings: Settings, logical: TopicMap, agency: str) -> Prefetcher:
-    return Prefetcher(settings, logical, agency, database_url(settings, agency))
+def _start_prefetch(
+    settings: Settings, logical: TopicMap, agency: str, lock: int | None
+) -> Prefetcher:
+    fds = [lock] if lock is not None else []
+    return Prefetcher(settings, logical, agency, database_url(settings, agency), close_fds=fds)
 
 
 def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
@@ -90,11 +93,12 @@ def run_sync(
     logical = resolve_topics(settings, agency, topics)
     group = group_id(settings, agency)
     with ExitStack() as cleanup:
-        # Forked first: before any database connection or Kafka client (and its threads).
+        lock = cleanup.enter_context(single_writer(database_url(settings, agency)))
+        # Forked next: before any database connection or Kafka client (and its threads).
         prefetch = None
         if settings.sync.decode_ahead:
-            prefetch = cleanup.enter_context(closing(_start_prefetch(settings, logical, agency)))
-        cleanup.enter_context(single_writer(database_url(settings, agency)))
+            worker = _start_prefetch(settings, logical, agency, lock)
+            prefetch = cleanup.enter_context(closing(worker))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
         checkpointer = wal_checkpointer(engine)

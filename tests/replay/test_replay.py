@@ -177,18 +177,24 @@ def test_sigkill_during_fresh_leaves_the_old_database_and_a_rerun_completes(
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=url)
     env["CASEBUS_SYNC__BATCH_SIZE"] = "200"  # many small transactions: a long rebuild
     args = [sys.executable, "-m", "casebus", "replay", "--into", AGENCY, "--all", "--fresh"]
-    midway = []
-    for delay in (1.5, 2.5, 3.5):
+    rebuild = Path(f"{tmp_path / 'agency.sqlite'}.rebuild")
+    midway = 0
+    for pause in (0.0, 0.3, 0.8):
         killed = subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        time.sleep(delay)
+        deadline = time.monotonic() + 30
+        while not rebuild.exists() and killed.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(pause)  # into the rebuild
         if killed.poll() is not None:  # it finished first: no kill to check
             break
         killed.send_signal(signal.SIGKILL)
         killed.wait(timeout=10)
-        midway.append(Path(f"{tmp_path / 'agency.sqlite'}.rebuild").exists())
-        assert records(url) == before
-        assert _remark(url) == "old"  # untouched: still the old database
-    assert any(midway), "no kill landed while a rebuild was being written"
+        if _remark(url) != "old":  # killed after the swap: the rebuild must be whole
+            assert offsets_logged_once(url) == (len(events), len(events))
+            break
+        midway += 1
+        assert records(url) == before  # untouched: still the old database
+    assert midway, "no kill landed while a rebuild was being written"
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     assert _remark(url) != "old"  # rebuilt from the events

@@ -95,15 +95,17 @@ class DatabaseInUse(RuntimeError):
 
 
 @contextmanager
-def single_writer(url: str) -> Iterator[None]:
+def single_writer(url: str) -> Iterator[int | None]:
     """Hold the sync's lock of a SQLite file for as long as the sync runs.
 
     SQLite takes one writer at a time, so an agency on SQLite runs one sync process; a
     second one is refused here (with the holder's pid) instead of queueing on the file.
-    PostgreSQL takes any number of processes of one group: no lock."""
+    PostgreSQL takes any number of processes of one group: no lock. Yields the lock's file
+    descriptor (None: no lock), which a forked worker must close (services/sync/prefetch.py):
+    a worker outliving a killed parent would otherwise hold the lock a moment longer."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
-        yield
+        yield None
         return
     path = Path(f"{parsed.database}.sync-lock")
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,6 +121,6 @@ def single_writer(url: str) -> Iterator[None]:
             ) from None
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
-        yield
+        yield fd
     finally:
         os.close(fd)  # releases the lock
