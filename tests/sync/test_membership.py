@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
@@ -50,6 +51,28 @@ def _no_leftover_processes() -> Iterator[None]:
     end_started()
 
 
+@dataclass(frozen=True)
+class Agency:
+    """AGENCY synced into a SQLite file of the test's own, on the test's topics."""
+
+    db_url: str
+    settings: Settings
+    env: dict[str, str]  # for `python -m casebus sync run`
+
+
+@pytest.fixture
+def agency(
+    settings: Settings,
+    registry_url: str,
+    sync_topics: SyncTopics,
+    kafka_bootstrap: str,
+    tmp_path: Path,
+) -> Agency:
+    db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
+    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
+    return Agency(db_url, s, sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url))
+
+
 def _wait_for(predicate: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -75,17 +98,14 @@ def _first_assignment(log: Path) -> datetime | None:
 
 
 def test_partitions_added_while_down_are_read_after_an_immediate_restart(
-    settings: Settings,
-    registry_url: str,
+    agency: Agency,
     sync_topics: SyncTopics,
     producer: EventProducer,
     kafka_bootstrap: str,
     kafka_admin: KafkaAdminClient,
     tmp_path: Path,
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
-    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+    db_url, env = agency.db_url, dict(agency.env)
     log = tmp_path / "sync.log"
     first = [penalty(f"A-{i}", case_id=f"CASE-A-{i}") for i in range(200)]
     producer.send_all(first)
@@ -142,16 +162,11 @@ def test_topic_created_while_the_sync_runs_is_read(
 
 
 def test_kill_and_restart_at_random_points_never_holds_nothing_for_long(
-    settings: Settings,
-    registry_url: str,
-    sync_topics: SyncTopics,
+    agency: Agency,
     producer: EventProducer,
-    kafka_bootstrap: str,
     tmp_path: Path,
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'faulty.sqlite'}"
-    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+    db_url, s, env = agency.db_url, agency.settings, dict(agency.env)
     events = stream_events(6000, seed=31)
     streamer = Streamer(producer, events, per_second=150)
     streamer.start()
@@ -234,16 +249,8 @@ def test_two_processes_share_the_work_and_survive_a_kill(
     assert_same_as_reference(s, pg_url, tmp_path, len(events))
 
 
-def test_a_second_process_on_sqlite_is_refused(
-    settings: Settings,
-    registry_url: str,
-    sync_topics: SyncTopics,
-    kafka_bootstrap: str,
-    tmp_path: Path,
-) -> None:
-    db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
-    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+def test_a_second_process_on_sqlite_is_refused(agency: Agency, tmp_path: Path) -> None:
+    env = dict(agency.env)
     first = start_sync(env, tmp_path / "first.log")
     lock = tmp_path / "agency.sqlite.sync-lock"
     _wait_for(lambda: lock.exists() and lock.read_text().strip() == str(first.pid), 30, "lock")
@@ -284,16 +291,13 @@ class _Hog(AbstractPartitionAssignor):
 
 
 def test_a_member_left_with_nothing_while_events_wait_warns_and_rejoins(
-    settings: Settings,
-    registry_url: str,
+    agency: Agency,
     sync_topics: SyncTopics,
     producer: EventProducer,
     kafka_bootstrap: str,
     tmp_path: Path,
 ) -> None:
-    db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
-    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+    db_url, s, env = agency.db_url, agency.settings, dict(agency.env)
     env["CASEBUS_SYNC__STUCK_AFTER_SECONDS"] = "5"
     producer.send_all(penalty(f"H-{i}", case_id=f"CASE-H-{i}") for i in range(100))
     hog = KafkaConsumer(
@@ -338,18 +342,13 @@ def test_a_member_left_with_nothing_while_events_wait_warns_and_rejoins(
 
 
 def test_sigterm_then_restart_is_immediate(
-    settings: Settings,
-    registry_url: str,
-    sync_topics: SyncTopics,
+    agency: Agency,
     producer: EventProducer,
-    kafka_bootstrap: str,
     tmp_path: Path,
 ) -> None:
     """A clean stop leaves the group, so the next process is assigned at once (no wait for
     a session to time out)."""
-    db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
-    s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+    db_url, env = agency.db_url, dict(agency.env)
     producer.send_all(penalty(f"T-{i}", case_id=f"CASE-T-{i}") for i in range(50))
     log = tmp_path / "one.log"
     one = start_sync(env, log)
