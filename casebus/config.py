@@ -55,11 +55,35 @@ class LocalBroker(_Model):
         return self
 
 
+class KafkaSecurity(_Model):
+    """How clients authenticate and what they trust (casebus/security/).
+
+    The local broker is secured like production: SASL_SSL with SCRAM, its own CA. For an
+    existing cluster, set the protocol, mechanism, CA file and the principals' secrets.
+    PLAINTEXT exists for one thing: the benchmarks' comparison run against an open broker.
+    """
+
+    protocol: Literal["SASL_SSL", "SASL_PLAINTEXT", "PLAINTEXT"] = "SASL_SSL"
+    mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256"] = "SCRAM-SHA-512"
+    ca_file: str = ""  # empty: the local broker's CA, <secrets_dir>/tls/ca.pem
+    secrets_dir: str = ""  # empty: <var_dir>/secrets
+    admin: str = "casebus-admin"  # the super user: topics, credentials, ACLs
+
+    @property
+    def sasl(self) -> bool:
+        return self.protocol.startswith("SASL")
+
+    @property
+    def tls(self) -> bool:
+        return self.protocol.endswith("SSL")
+
+
 class KafkaSettings(_Model):
     bootstrap: str = ""  # empty: the local broker
     replication_factor: int = Field(1, ge=1)
     min_insync_replicas: int = Field(1, ge=1)
     local: LocalBroker = LocalBroker()
+    security: KafkaSecurity = KafkaSecurity()
 
     @property
     def uses_local_broker(self) -> bool:
@@ -70,12 +94,28 @@ class KafkaSettings(_Model):
         return self.bootstrap or f"{self.local.host}:{self.local.port}"
 
 
+class RegistryAccess(_Model):
+    """Who may do what at the registry (HTTP Basic, the Kafka principals and secrets).
+
+    Patterns are principal names, `*` matching any run of characters. Everyone authenticated
+    reads, except platforms: they read only the subjects of their own feed.
+    """
+
+    # Who may register schema versions: producers register their contracts on first use.
+    registrants: tuple[str, ...] = ("casebus-admin", "connector.*", "ingest", "feeds")
+    # Compatibility config and deletes.
+    admin: tuple[str, ...] = ("casebus-admin",)
+    # Off only for the benchmarks' comparison run against an open broker.
+    authenticate: bool = True
+
+
 class RegistrySettings(_Model):
     url: str = "http://127.0.0.1:8081"
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535)
     topic: str = "_schemas"
     compatibility: CompatibilityLevel = "BACKWARD_TRANSITIVE"
+    access: RegistryAccess = RegistryAccess()
 
 
 class ValidationSettings(_Model):
@@ -214,6 +254,18 @@ class SyncSettings(_Model):
     # "stuck": warned about, and the member rejoins the group.
     stuck_after_seconds: float = Field(30.0, gt=0)
 
+    def topic_map(self) -> dict[str, str] | None:
+        """Shared topic -> topic actually read, when `topics` renames them."""
+        if not self.topics:
+            return None
+        return dict(pair.split("=", 1) for pair in self.topics)
+
+    def group_for(self, agency: str) -> str:
+        return self.group_id or f"casebus.sync.{agency}"
+
+    def dlq_for(self, agency: str) -> str:
+        return self.dlq_topic or f"casebus.dlq.sync.{agency}"
+
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:
             if sub.agency == agency:
@@ -318,6 +370,16 @@ class Settings(BaseSettings):
             if spec.name == name:
                 return spec
         raise ConfigError(f"topic {name!r} is not configured")
+
+    @property
+    def secrets_dir(self) -> Path:
+        folder = self.kafka.security.secrets_dir
+        return PROJECT_ROOT / folder if folder else self.var_dir / "secrets"
+
+    @property
+    def ca_file(self) -> Path:
+        given = self.kafka.security.ca_file
+        return PROJECT_ROOT / given if given else self.secrets_dir / "tls" / "ca.pem"
 
     def database_url(self, agency_code: str) -> str:
         agency = self.agency(agency_code)

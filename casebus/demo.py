@@ -23,14 +23,16 @@ from kafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
 
-from casebus.cli.common import ensure_configured_topics, local_kafka
+from casebus.cli.common import ensure_configured_topics, secure_local_broker
 from casebus.config import Settings
 from casebus.contracts.partner import contract_subjects
 from casebus.kafka.broker import wait_until_ready
-from casebus.kafka.clients import make_consumer
+from casebus.kafka.clients import connection_options, make_consumer
 from casebus.process import ServiceProcess, answers, start_service
 from casebus.publish import REJECTS_TOPIC
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import RegistryClient, registry_for
+from casebus.security.principals import REPLAY, admin
+from casebus.security.setup import local_kafka
 
 SYNCED_AGENCIES = ("510500-SAMR", "510500-PSB", "500110-SAMR")
 # The sandbox's cross-region case: a Luzhou lead transferred to Qijiang, linked to Qijiang's.
@@ -55,8 +57,12 @@ class Demo:
             self.console.print(
                 f"local broker (pid {status.pid}) at {status.bootstrap}, log {status.log_file}"
             )
+            self.console.print(
+                f"SASL_SSL, {self.settings.kafka.security.mechanism}, CA {self.settings.ca_file}"
+            )
+            secure_local_broker(self.settings)
         else:
-            wait_until_ready(self.settings.kafka.bootstrap_servers, 30)
+            wait_until_ready(connection_options(self.settings, admin(self.settings)), 30)
             self.console.print(f"existing cluster at {self.settings.kafka.bootstrap_servers}")
         self.console.print(f"ready in {time.monotonic() - began:.1f}s")
         ensure_configured_topics(self.settings)
@@ -73,7 +79,7 @@ class Demo:
                 ["registry", "serve"], url=url, log=self.settings.var_dir / "logs" / "registry.log"
             )
             self.console.print(f"started `casebus registry serve` at {url} (log {service.log})")
-        client = RegistryClient(url)
+        client = registry_for(self.settings, admin(self.settings))
         try:
             for subject, schema in contract_subjects(self.settings):
                 schema_id = client.register(subject, schema)
@@ -119,7 +125,7 @@ class Demo:
     @contextlib.contextmanager
     def rejects(self) -> Iterator[None]:
         """Show what the connectors quarantined while the block ran, with every failed rule."""
-        consumer = make_consumer(self.settings, None, "casebus-demo-rejects")
+        consumer = make_consumer(self.settings, None, "casebus-demo-rejects", principal=REPLAY)
         consumer.topics()  # fetch metadata, so the topic's partitions are known
         partitions = consumer.partitions_for_topic(REJECTS_TOPIC) or set()
         parts = [TopicPartition(REJECTS_TOPIC, p) for p in sorted(partitions)]

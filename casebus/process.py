@@ -66,7 +66,7 @@ def start_service(
                 f"`casebus {' '.join(args)}` exited with {process.returncode}:\n{tail(log)}"
             )
         try:
-            if requests.get(url + ready_path, timeout=1).ok:
+            if answers(url + ready_path):
                 return ServiceProcess(url, process, log)
         except requests.RequestException:
             pass
@@ -79,7 +79,9 @@ def start_service(
 
 
 def answers(url: str) -> bool:
+    """Up: it answers, if only to ask who is calling (401 from the registry)."""
     try:
-        return requests.get(url, timeout=1).ok
+        answer = requests.get(url, timeout=1)
+        return answer.ok or answer.status_code == 401
     except requests.RequestException:
         return False

@@ -26,7 +26,7 @@ from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
 from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
 from casebus.serde import AvroSerializer, SchemaRegistry, SerializationContext
 from casebus.serde.avro import FixedIds
 
@@ -182,6 +182,7 @@ class Publisher:
         settings: Settings,
         *,
         producer_name: str,
+        principal: str,  # whom producer and registry client authenticate as
         topics: Mapping[str, str] | None = None,
         registry: SchemaRegistry | None = None,
         producer: KafkaProducer | None = None,
@@ -190,10 +191,12 @@ class Publisher:
         self.producer_name = producer_name
         # Logical (shared) topic -> topic actually written; tests map them to unique names.
         self.topics = {t: t for t in (*TOPIC_SCHEMAS, REJECTS_TOPIC)} | dict(topics or {})
-        self._registry = registry or RegistryClient(settings.registry.url)
+        self._registry = registry or registry_for(settings, principal)
         self.encoder = EventEncoder(settings, self.topics, self._registry)
         self._own_producer = producer is None
-        self.producer = producer or make_producer(settings, client_id=producer_name)
+        self.producer = producer or make_producer(
+            settings, client_id=producer_name, principal=principal
+        )
         self._pending: list[FutureRecordMetadata] = []
         self._partitions: dict[str, list[int]] = {}  # topic -> sorted partitions, per page
 

@@ -25,6 +25,7 @@ from kafka.producer.future import FutureRecordMetadata
 from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
 from casebus.publish import Publisher, Rejected
+from casebus.security.principals import connector as connector_principal
 from connectors.base import Connector
 from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
@@ -176,12 +177,14 @@ def select(settings: Settings, names: Sequence[str] | None) -> list[ConnectorCon
 
 
 class ConnectorSet:
-    """Connectors sharing one producer and one checkpoint store."""
+    """Connectors sharing one checkpoint store, and one producer per owner: each owner's
+    connectors publish as that owner's principal, which may write nothing else."""
 
     def __init__(self, settings: Settings, configs: Iterable[ConnectorConfig]) -> None:
         self.settings = settings
         self.configs = list(configs)
-        self.producer: KafkaProducer = make_producer(settings, client_id="casebus-connectors")
+        self.producers: dict[str, KafkaProducer] = {}
+        self._lock = threading.Lock()  # scheduled runs may start together
         self.store = CheckpointStore.for_var_dir(settings.var_dir)
         self.stop = threading.Event()
 
@@ -191,16 +194,28 @@ class ConnectorSet:
         publisher = Publisher(
             self.settings,
             producer_name=connector.producer_name,
+            principal=connector_principal(config.owner),
             topics=config.topics,
-            producer=self.producer,
+            producer=self.producer(config.owner),
         )
         try:
             return run_connector(connector, publisher, self.store, stop=self.stop)
         finally:
             http.close()
 
+    def producer(self, owner: str) -> KafkaProducer:
+        with self._lock:
+            if owner not in self.producers:
+                self.producers[owner] = make_producer(
+                    self.settings,
+                    client_id=f"casebus-connectors-{owner}",
+                    principal=connector_principal(owner),
+                )
+            return self.producers[owner]
+
     def close(self) -> None:
-        self.producer.close()
+        for producer in self.producers.values():
+            producer.close()
         self.store.close()
 
 

@@ -6,9 +6,10 @@ import contextlib
 from collections.abc import Iterator
 
 from casebus.config import Settings
-from casebus.kafka.broker import LocalKafka
 from casebus.kafka.clients import make_admin
 from casebus.kafka.topics import ensure_topics
+from casebus.security.principals import admin as admin_principal
+from casebus.security.setup import secure_cluster
 
 
 class CommandError(Exception):
@@ -24,12 +25,18 @@ def command_error(*kinds: type[Exception]) -> Iterator[None]:
         raise CommandError(str(exc)) from exc
 
 
-def local_kafka(settings: Settings) -> LocalKafka:
-    return LocalKafka(settings.var_dir / "kafka", settings.kafka.local)
+def secure_local_broker(settings: Settings) -> None:
+    """Every principal's SCRAM credential (secrets generated on first start), then the ACLs."""
+    if settings.kafka.security.protocol == "PLAINTEXT":
+        return
+    done = secure_cluster(settings, generate=True)
+    print(f"principals: {len(done.users) + 1}, secrets in {settings.secrets_dir}")
+    removed = len(done.change.removed) + len(done.change.foreign)
+    print(f"ACLs: {len(done.change.added)} added, {removed} removed")
 
 
 def ensure_configured_topics(settings: Settings) -> None:
-    admin = make_admin(settings)
+    admin = make_admin(settings, principal=admin_principal(settings))
     try:
         result = ensure_topics(admin, settings)
     finally:

@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from services.registry.access import Access
     from services.registry.app import create_app
     from services.registry.store import KafkaStore
 
@@ -35,5 +36,10 @@ def _serve(args: argparse.Namespace) -> int:
         settings.registry.topic,
         settings.kafka.bootstrap_servers,
     )
-    uvicorn.run(create_app(KafkaStore(settings)), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_app(KafkaStore(settings), Access(settings)),
+        host=host,
+        port=port,
+        log_level="warning",
+    )
     return 0

@@ -7,7 +7,8 @@ import argparse
 from casebus.cli.common import CommandError
 from casebus.config import load_settings
 from casebus.contracts.partner import contract_subjects
-from casebus.registry import RegistryClient, RegistryError
+from casebus.registry import RegistryError, registry_for
+from casebus.security.principals import admin
 from casebus.serde import SchemaRegistryUnavailable
 
 
@@ -21,7 +22,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _register(args: argparse.Namespace) -> int:
     settings = load_settings()
-    client = RegistryClient(args.url or settings.registry.url)
+    client = registry_for(settings, admin(settings), url=args.url)
     try:
         for subject, schema in contract_subjects(settings):
             schema_id = client.register(subject, schema)

@@ -3,6 +3,13 @@
 For development, the demo and the tests. State lives in one folder (default `var/kafka`):
 `server.properties`, `data/` (formatted once), `broker.pid`, `broker.log`. Starting is
 idempotent and serialised by a lock file, so two `start`s leave one broker.
+
+It is secured like production: the one client listener is SASL_SSL with SCRAM (TLS from a
+local CA, casebus/security/tls.py), the KRaft StandardAuthorizer denies what no ACL allows,
+and the controller listener, on loopback, takes only the broker's own certificate. The super
+user's SCRAM credential is written into the storage at format time (it must exist before
+the broker can authenticate to itself); every other principal is created afterwards
+through the admin API (casebus/security/users.py).
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from kafka.errors import KafkaError
 
 from casebus.config import LocalBroker
 from casebus.kafka.jars import BrokerSetupError, broker_classpath
+from casebus.security.secrets import SecretStore
+from casebus.security.tls import BROKER_PRINCIPAL, TlsFiles, ensure_local_tls
 
 log = logging.getLogger(__name__)
 
@@ -38,12 +47,37 @@ class BrokerStatus:
     data_dir: Path
 
 
+@dataclass(frozen=True)
+class BrokerSecurity:
+    """The secrets and certificates a local broker is started with (shared by the clients)."""
+
+    secrets: SecretStore
+    tls: TlsFiles
+    admin: str = "casebus-admin"
+    mechanism: str = "SCRAM-SHA-512"
+    enabled: bool = True  # False: PLAINTEXT and no authorizer (benchmark comparison only)
+
+    def admin_options(self, bootstrap: str) -> dict[str, object]:
+        """kafka-python options to connect as the super user."""
+        if not self.enabled:
+            return {"bootstrap_servers": bootstrap}
+        return {
+            "bootstrap_servers": bootstrap,
+            "security_protocol": "SASL_SSL",
+            "ssl_cafile": str(self.tls.ca_cert),
+            "sasl_mechanism": self.mechanism,
+            "sasl_plain_username": self.admin,
+            "sasl_plain_password": self.secrets.get(self.admin),
+        }
+
+
 class LocalKafka:
     """Start, stop and inspect the broker whose state lives in `home`."""
 
-    def __init__(self, home: Path, spec: LocalBroker) -> None:
+    def __init__(self, home: Path, spec: LocalBroker, security: BrokerSecurity) -> None:
         self.home = home
         self.spec = spec
+        self.security = security
         self.data_dir = home / "data"
         self.log_file = home / "broker.log"
         self.pid_file = home / "broker.pid"
@@ -62,7 +96,7 @@ class LocalKafka:
             pid = self._running_pid()
             if pid is not None:
                 log.info("broker already running (pid %d) at %s", pid, self.bootstrap)
-                wait_until_ready(self.bootstrap, self.spec.start_timeout_seconds)
+                wait_until_ready(self.admin_options(), self.spec.start_timeout_seconds)
                 return self.status()
             java = shutil.which("java")
             if java is None:
@@ -76,13 +110,18 @@ class LocalKafka:
                     )
             classpath, origin = broker_classpath()
             log.info("broker jars from %s", origin)
+            if self.security.enabled:
+                self.security.secrets.ensure(self.security.admin)
+                ensure_local_tls(self.security.tls, (self.spec.host, "localhost"))
             self._write_properties()
             if not (self.data_dir / "meta.properties").exists():
                 self._format(java, classpath)
             proc = self._spawn(java, classpath)
             self.pid_file.write_text(str(proc.pid))
             try:
-                wait_until_ready(self.bootstrap, self.spec.start_timeout_seconds, process=proc)
+                wait_until_ready(
+                    self.admin_options(), self.spec.start_timeout_seconds, process=proc
+                )
             except BrokerSetupError as exc:
                 self._terminate(proc.pid)
                 self.pid_file.unlink(missing_ok=True)
@@ -105,6 +144,9 @@ class LocalKafka:
                     raise BrokerSetupError(f"port {self.spec.port} still taken after stop")
                 time.sleep(0.1)
             return True
+
+    def admin_options(self) -> dict[str, object]:
+        return self.security.admin_options(self.bootstrap)
 
     def status(self) -> BrokerStatus:
         pid = self._running_pid()
@@ -135,11 +177,7 @@ class LocalKafka:
             "process.roles": "broker,controller",
             "node.id": "1",
             "controller.quorum.bootstrap.servers": f"{s.host}:{s.controller_port}",
-            "listeners": f"PLAINTEXT://{s.host}:{s.port},CONTROLLER://{s.host}:{s.controller_port}",
-            "advertised.listeners": f"PLAINTEXT://{s.host}:{s.port}",
             "controller.listener.names": "CONTROLLER",
-            "inter.broker.listener.name": "PLAINTEXT",
-            "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
             "log.dirs": str(self.data_dir),
             "num.partitions": "1",
             # One node: internal topics cannot have more replicas than brokers.
@@ -152,8 +190,49 @@ class LocalKafka:
             # Topics come from config (`casebus topics ensure`), never from a typo.
             "auto.create.topics.enable": "false",
             "unclean.leader.election.enable": "false",
+            **self._listener_properties(),
         }
-        self.properties.write_text("".join(f"{k}={v}\n" for k, v in lines.items()))
+        # The file holds the super user's password (inter-broker SCRAM): owner only.
+        fd = os.open(self.properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write("".join(f"{k}={v}\n" for k, v in lines.items()))
+
+    def _listener_properties(self) -> dict[str, str]:
+        s, sec = self.spec, self.security
+        client = f"{s.host}:{s.port}"
+        controller = f"CONTROLLER://{s.host}:{s.controller_port}"
+        if not sec.enabled:
+            return {
+                "listeners": f"PLAINTEXT://{client},{controller}",
+                "advertised.listeners": f"PLAINTEXT://{client}",
+                "inter.broker.listener.name": "PLAINTEXT",
+                "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            }
+        scram = sec.mechanism.lower()
+        password = sec.secrets.get(sec.admin)
+        return {
+            "listeners": f"SASL_SSL://{client},{controller}",
+            "advertised.listeners": f"SASL_SSL://{client}",
+            "inter.broker.listener.name": "SASL_SSL",
+            # The controller listener is TLS with a required client certificate: only the
+            # holder of the broker's key (the broker itself) is let in.
+            "listener.security.protocol.map": "SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "listener.name.controller.ssl.client.auth": "required",
+            "sasl.enabled.mechanisms": sec.mechanism,
+            "sasl.mechanism.inter.broker.protocol": sec.mechanism,
+            f"listener.name.sasl_ssl.{scram}.sasl.jaas.config": (
+                "org.apache.kafka.common.security.scram.ScramLoginModule required "
+                f'username="{sec.admin}" password="{password}";'
+            ),
+            "ssl.keystore.type": "PEM",
+            "ssl.keystore.location": str(sec.tls.broker_pem),
+            "ssl.truststore.type": "PEM",
+            "ssl.truststore.location": str(sec.tls.ca_cert),
+            "ssl.enabled.protocols": "TLSv1.3,TLSv1.2",
+            "authorizer.class.name": "org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found": "false",
+            "super.users": f"User:{sec.admin};{BROKER_PRINCIPAL}",
+        }
 
     def _format(self, java: str, classpath: str) -> None:
         base = [java, "-cp", classpath, "kafka.tools.StorageTool"]
@@ -161,6 +240,10 @@ class LocalKafka:
             [*base, "random-uuid"], capture_output=True, text=True, check=True
         ).stdout.strip()
         cmd = [*base, "format", "--standalone", "-t", cluster_id, "-c", str(self.properties)]
+        if self.security.enabled:
+            sec = self.security
+            password = sec.secrets.get(sec.admin)
+            cmd += ["--add-scram", f"{sec.mechanism}=[name={sec.admin},password={password}]"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:
             raise BrokerSetupError(
@@ -214,9 +297,10 @@ class LocalKafka:
 
 
 def wait_until_ready(
-    bootstrap: str, timeout: float, process: subprocess.Popen[bytes] | None = None
+    options: dict[str, object], timeout: float, process: subprocess.Popen[bytes] | None = None
 ) -> None:
-    """Block until the cluster answers a metadata request."""
+    """Block until the cluster answers a metadata request (options: a client's connection)."""
+    bootstrap = str(options["bootstrap_servers"])
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -227,9 +311,7 @@ def wait_until_ready(
             continue
         try:
             admin = KafkaAdminClient(
-                bootstrap_servers=bootstrap,
-                request_timeout_ms=3000,
-                client_id="casebus-ready-check",
+                request_timeout_ms=3000, client_id="casebus-ready-check", **options
             )
             try:
                 admin.describe_cluster()

@@ -2,6 +2,9 @@
 
 Producers: acks=all, idempotence, retries. Consumers: auto-commit off (offsets are stored
 where the results are written), read_committed. Callers may override any option.
+
+Every client authenticates as a principal (casebus/security/principals.py): the one whose
+job the calling process does, so the broker's ACLs decide what it may touch.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from typing import Any
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
 
 from casebus.config import Settings
+from casebus.security.secrets import SecretStore
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
@@ -31,24 +35,42 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def make_producer(settings: Settings, client_id: str, **overrides: Any) -> KafkaProducer:
+def connection_options(settings: Settings, principal: str) -> dict[str, Any]:
+    """bootstrap, protocol, CA and SASL credentials for a kafka-python client."""
+    security = settings.kafka.security
+    options: dict[str, Any] = {
+        "bootstrap_servers": settings.kafka.bootstrap_servers,
+        "security_protocol": security.protocol,
+    }
+    if security.tls:
+        options["ssl_cafile"] = str(settings.ca_file)
+    if security.sasl:
+        options["sasl_mechanism"] = security.mechanism
+        options["sasl_plain_username"] = principal
+        options["sasl_plain_password"] = SecretStore(settings.secrets_dir).get(principal)
+    return options
+
+
+def make_producer(
+    settings: Settings, client_id: str, *, principal: str, **overrides: Any
+) -> KafkaProducer:
     options = {**PRODUCER_DEFAULTS, **overrides}
-    return KafkaProducer(
-        bootstrap_servers=settings.kafka.bootstrap_servers, client_id=client_id, **options
-    )
+    return KafkaProducer(client_id=client_id, **connection_options(settings, principal), **options)
 
 
 def make_consumer(
-    settings: Settings, group_id: str | None, client_id: str, **overrides: Any
+    settings: Settings, group_id: str | None, client_id: str, *, principal: str, **overrides: Any
 ) -> KafkaConsumer:
     options = {**CONSUMER_DEFAULTS, **overrides}
     return KafkaConsumer(
-        bootstrap_servers=settings.kafka.bootstrap_servers,
         group_id=group_id,
         client_id=client_id,
+        **connection_options(settings, principal),
         **options,
     )
 
 
-def make_admin(settings: Settings, client_id: str = "casebus-admin") -> KafkaAdminClient:
-    return KafkaAdminClient(bootstrap_servers=settings.kafka.bootstrap_servers, client_id=client_id)
+def make_admin(
+    settings: Settings, client_id: str = "casebus-admin", *, principal: str
+) -> KafkaAdminClient:
+    return KafkaAdminClient(client_id=client_id, **connection_options(settings, principal))

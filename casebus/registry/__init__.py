@@ -5,6 +5,13 @@ from casebus.registry.client import (
     RegisteredSchema,
     RegistryClient,
     RegistryError,
+    registry_for,
 )
 
-__all__ = ["CompatibilityResult", "RegisteredSchema", "RegistryClient", "RegistryError"]
+__all__ = [
+    "CompatibilityResult",
+    "RegisteredSchema",
+    "RegistryClient",
+    "RegistryError",
+    "registry_for",
+]

@@ -17,6 +17,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
+from casebus.config import Settings
+from casebus.security.secrets import SecretStore
 from casebus.serde.errors import SchemaRegistryUnavailable, UnknownSchemaId
 
 log = logging.getLogger(__name__)
@@ -56,7 +58,13 @@ class RegistryClient:
     """Caches schema by id and id by (subject, schema text); thread-safe enough for reads."""
 
     def __init__(
-        self, url: str, *, timeout: float = 5.0, retries: int = 4, backoff: float = 0.2
+        self,
+        url: str,
+        *,
+        auth: tuple[str, str] | None = None,
+        timeout: float = 5.0,
+        retries: int = 4,
+        backoff: float = 0.2,
     ) -> None:
         self.url = url.rstrip("/")
         self._timeout = timeout
@@ -74,6 +82,7 @@ class RegistryClient:
         self._session.mount("http://", HTTPAdapter(max_retries=retry))
         self._session.mount("https://", HTTPAdapter(max_retries=retry))
         self._session.headers.update({"Accept": CONTENT_TYPE, "Content-Type": CONTENT_TYPE})
+        self._session.auth = auth  # HTTP Basic: a principal and its secret
         self._schemas: dict[int, str] = {}
         self._ids: dict[tuple[str, str], int] = {}
 
@@ -201,3 +210,13 @@ class RegistryClient:
 
 def _q(segment: str) -> str:
     return quote(segment, safe="")
+
+
+def registry_for(
+    settings: Settings, principal: str, *, url: str | None = None, **options: Any
+) -> RegistryClient:
+    """A client of the configured registry (or `url`), authenticated as `principal`."""
+    auth = None
+    if settings.registry.access.authenticate:
+        auth = (principal, SecretStore(settings.secrets_dir).get(principal))
+    return RegistryClient(url or settings.registry.url, auth=auth, **options)

@@ -31,7 +31,8 @@ from casebus.dlq import dlq_headers
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
+from casebus.security.principals import FEEDS
 from casebus.serde import AvroDeserializer, AvroSerializer, SerdeError, SerializationContext
 from services.feeds.decide import Verdict, decide
 from services.feeds.state import FeedState, LeadKey
@@ -74,7 +75,7 @@ class FeedService:
         self.platforms: tuple[Platform, ...] = settings.platforms
         self.topics = {p.code: self.fs.feed_topic(p) for p in self.platforms}
         self.report = FeedReport()
-        self._registry = RegistryClient(settings.registry.url)
+        self._registry = registry_for(settings, FEEDS)
         contract = partner_contract()
         self._redact = contract.redact
         self._serializer = AvroSerializer(self._registry, LEAD_TOPIC, schema=contract.schema)
@@ -85,7 +86,7 @@ class FeedService:
         )
         self._ensure_topics()
         txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
-        self.producer: KafkaProducer = make_producer(settings, client_id, **txn)
+        self.producer: KafkaProducer = make_producer(settings, client_id, principal=FEEDS, **txn)
         if self.fs.transactions:
             # Fences an earlier instance and aborts the transaction it left open, so the
             # state restored next is what was committed.
@@ -96,6 +97,7 @@ class FeedService:
             settings,
             self.fs.group_id,
             client_id,
+            principal=FEEDS,
             max_poll_records=self.fs.batch_size,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_500,
@@ -107,7 +109,7 @@ class FeedService:
         specs = [TopicSpec(name=t, partitions=3, config=compact) for t in self.topics.values()]
         specs.append(TopicSpec(name=self.fs.state_topic, partitions=3, config=compact))
         specs.append(TopicSpec(name=self.fs.dlq_topic, partitions=1))
-        admin = make_admin(self.settings, client_id="casebus-feeds-admin")
+        admin = make_admin(self.settings, client_id="casebus-feeds-admin", principal=FEEDS)
         try:
             ensure_topics(admin, self.settings, tuple(specs))
         finally:
@@ -116,7 +118,7 @@ class FeedService:
     def _restore(self) -> FeedState:
         """Read the changelog from its start to its last committed record."""
         started = time.monotonic()
-        reader = make_consumer(self.settings, None, "casebus-feeds-restore")
+        reader = make_consumer(self.settings, None, "casebus-feeds-restore", principal=FEEDS)
         try:
             parts = [
                 TopicPartition(self.fs.state_topic, p)

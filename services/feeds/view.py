@@ -12,7 +12,8 @@ from rich.table import Table
 
 from casebus.config import Platform, Settings
 from casebus.kafka.clients import make_consumer
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
+from casebus.security.principals import platform as platform_principal
 from casebus.serde import AvroDeserializer, SerializationContext
 from services.sync.records import canonical_json
 
@@ -28,8 +29,10 @@ class FeedView:
 
 def read_feed(settings: Settings, platform: Platform, *, poll_ms: int = 500) -> FeedView:
     topic = settings.feeds.feed_topic(platform)
-    reader = make_consumer(settings, None, "casebus-feed-show")  # read_committed
-    registry = RegistryClient(settings.registry.url)
+    # As the platform itself: what this shows is what the platform's credentials can read.
+    principal = platform_principal(platform.feed_name)
+    reader = make_consumer(settings, None, "casebus-feed-show", principal=principal)
+    registry = registry_for(settings, principal)
     decode = AvroDeserializer(registry, max_message_bytes=settings.validation.max_message_bytes)
     latest: dict[str, bytes | None] = {}
     count = 0

@@ -21,7 +21,8 @@ from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
 from casebus.events import EventType, stable_event_id, topic_for_event_type, utc_now
 from casebus.publish import violation_json
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
+from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from services.ingest.convert import converter
 from services.ingest.producer import KafkaUnavailable, TransactionalPublisher
@@ -72,7 +73,7 @@ def create_app(
 ) -> FastAPI:
     """The ingest app. `topics` maps shared topic names to the ones written (tests)."""
     names = {t: t for t in TOPIC_SCHEMAS} | dict(topics or {})
-    registry = RegistryClient(settings.registry.url)
+    registry = registry_for(settings, INGEST)
     serializers = {
         t: AvroSerializer(registry, names[t], schema=schema_for_topic(t)) for t in TOPIC_SCHEMAS
     }

@@ -21,6 +21,7 @@ from casebus.config import Settings
 from casebus.events import Event, event_key
 from casebus.kafka.clients import make_producer
 from casebus.publish import CONTENT_TYPE
+from casebus.security.principals import INGEST
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -67,6 +68,7 @@ class TransactionalPublisher:
                 producer = make_producer(
                     self.settings,
                     client_id="casebus-ingest",
+                    principal=INGEST,
                     transactional_id=self.transactional_id,
                     max_block_ms=ms,
                     request_timeout_ms=ms,

@@ -23,6 +23,7 @@ from sqlalchemy.exc import DBAPIError
 
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin, make_consumer
+from casebus.security.principals import REPLAY
 from services.sync.db.engine import make_engine
 from services.sync.db.models import ConsumerOffset
 from services.sync.service import database_url, dlq_topic, group_id, resolve_topics
@@ -175,8 +176,8 @@ def replay_statuses(settings: Settings) -> list[ConsumerStatus]:
 
 
 def status(settings: Settings) -> Status:
-    consumer = make_consumer(settings, None, "casebus-status")
-    admin = make_admin(settings, client_id="casebus-status-admin")
+    consumer = make_consumer(settings, None, "casebus-status", principal=REPLAY)
+    admin = make_admin(settings, client_id="casebus-status-admin", principal=REPLAY)
     try:
         consumer.topics()
         consumers = [

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 
 from casebus.contracts.compatibility import compatibility_problems
 from services.registry import compat
+from services.registry.access import REALM, Access, Caller, Denied
 from services.registry.state import Outcome, RegistryState, Version, error
 from services.registry.store import KafkaStore, StoreUnavailable
 
@@ -33,7 +34,19 @@ def reply(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, media_type=CONTENT_TYPE)
 
 
-def create_app(store: KafkaStore) -> FastAPI:
+def denied(exc: Denied) -> JSONResponse:
+    response = reply({"error_code": exc.error_code, "message": str(exc)}, exc.status)
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = REALM
+    return response
+
+
+def caller(request: Request) -> Caller | None:
+    found: Caller | None = request.state.caller
+    return found
+
+
+def create_app(store: KafkaStore, access: Access) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(store.start)
@@ -48,6 +61,29 @@ def create_app(store: KafkaStore) -> FastAPI:
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         o = exc.outcome
         return reply({"error_code": o.error_code, "message": o.message}, o.status)
+
+    @app.exception_handler(Denied)
+    async def _denied(request: Request, exc: Denied) -> JSONResponse:
+        return denied(exc)
+
+    @app.middleware("http")
+    async def _authenticate(request: Request, call_next: Any) -> Response:
+        try:
+            request.state.caller = access.caller(request.headers.get("authorization"))
+        except Denied as exc:
+            return denied(exc)
+        response: Response = await call_next(request)
+        return response
+
+    def may_read(request: Request, subject: str) -> None:
+        access.check_read(caller(request), subject)
+
+    def subjects_of(schema_id: int) -> set[str]:
+        return store.read(
+            lambda s: {
+                v.subject for vs in s.subjects.values() for v in vs if v.schema_id == schema_id
+            }
+        )
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
@@ -85,20 +121,25 @@ def create_app(store: KafkaStore) -> FastAPI:
         return reply(["AVRO"])
 
     @app.get("/subjects")
-    async def subjects(deleted: bool = False) -> JSONResponse:
+    async def subjects(request: Request, deleted: bool = False) -> JSONResponse:
+        who = caller(request)
+
         def names(state: RegistryState) -> Outcome:
             return Outcome(
                 body=sorted(
                     s
                     for s, vs in state.subjects.items()
-                    if deleted or any(not v.deleted for v in vs)
+                    if (deleted or any(not v.deleted for v in vs))
+                    and (who is None or who.may_read(s))
                 )
             )
 
         return reply(await read(names))
 
     @app.get("/subjects/{subject}/versions")
-    async def versions(subject: str, deleted: bool = False) -> JSONResponse:
+    async def versions(request: Request, subject: str, deleted: bool = False) -> JSONResponse:
+        may_read(request, subject)
+
         def numbers(state: RegistryState) -> Outcome:
             found = [v.version for v in state.subjects.get(subject, []) if deleted or not v.deleted]
             return (
@@ -110,7 +151,11 @@ def create_app(store: KafkaStore) -> FastAPI:
         return reply(await read(numbers))
 
     @app.get("/subjects/{subject}/versions/{version}")
-    async def get_version(subject: str, version: str, deleted: bool = False) -> JSONResponse:
+    async def get_version(
+        request: Request, subject: str, version: str, deleted: bool = False
+    ) -> JSONResponse:
+        may_read(request, subject)
+
         def one(state: RegistryState) -> Outcome:
             found = state.find(subject, version, deleted=deleted)
             return Outcome(body=describe(state, found.body)) if found.ok else found
@@ -118,7 +163,8 @@ def create_app(store: KafkaStore) -> FastAPI:
         return reply(await read(one))
 
     @app.get("/subjects/{subject}/versions/{version}/schema")
-    async def get_version_schema(subject: str, version: str) -> Response:
+    async def get_version_schema(request: Request, subject: str, version: str) -> Response:
+        may_read(request, subject)
         body = await read(
             lambda s: _with(s.find(subject, version), lambda v: s.schemas[v.schema_id])
         )
@@ -126,6 +172,7 @@ def create_app(store: KafkaStore) -> FastAPI:
 
     @app.post("/subjects/{subject}/versions")
     async def register(subject: str, request: Request) -> JSONResponse:
+        access.check_write(caller(request), "register", subject)
         text = await _schema_from(request)
         pre = store.read(lambda s: s.precheck_register(subject, text))
         if not pre.ok:
@@ -137,6 +184,7 @@ def create_app(store: KafkaStore) -> FastAPI:
 
     @app.post("/subjects/{subject}")
     async def lookup(subject: str, request: Request, deleted: bool = False) -> JSONResponse:
+        may_read(request, subject)
         text = await _schema_from(request)
         _, identity = _normalise(text)
 
@@ -153,17 +201,20 @@ def create_app(store: KafkaStore) -> FastAPI:
         return reply(await read(find))
 
     @app.get("/schemas/ids/{schema_id}")
-    async def schema_by_id(schema_id: int) -> JSONResponse:
+    async def schema_by_id(request: Request, schema_id: int) -> JSONResponse:
+        access.check_schema(caller(request), schema_id, subjects_of)
         return reply({"schema": await read(lambda s: _schema(s, schema_id))})
 
     @app.get("/schemas/ids/{schema_id}/schema")
-    async def raw_schema_by_id(schema_id: int) -> Response:
+    async def raw_schema_by_id(request: Request, schema_id: int) -> Response:
+        access.check_schema(caller(request), schema_id, subjects_of)
         return Response(await read(lambda s: _schema(s, schema_id)), media_type=CONTENT_TYPE)
 
     @app.post("/compatibility/subjects/{subject}/versions/{version}")
     async def check(
         subject: str, version: str, request: Request, verbose: bool = False
     ) -> JSONResponse:
+        may_read(request, subject)
         text = await _schema_from(request)
         stored, _ = _normalise(text)
 
@@ -192,10 +243,15 @@ def create_app(store: KafkaStore) -> FastAPI:
 
     @app.put("/config")
     async def put_config(request: Request) -> JSONResponse:
+        access.check_write(caller(request), "admin", None)
         return reply(await write("config", subject=None, level=await _level_from(request)))
 
     @app.get("/config/{subject}")
-    async def get_subject_config(subject: str, defaultToGlobal: bool = False) -> JSONResponse:
+    async def get_subject_config(
+        request: Request, subject: str, defaultToGlobal: bool = False
+    ) -> JSONResponse:
+        may_read(request, subject)
+
         def level(state: RegistryState) -> Outcome:
             if subject in state.levels or defaultToGlobal:
                 return Outcome(body={"compatibilityLevel": state.level(subject)})
@@ -209,15 +265,22 @@ def create_app(store: KafkaStore) -> FastAPI:
 
     @app.put("/config/{subject}")
     async def put_subject_config(subject: str, request: Request) -> JSONResponse:
+        access.check_write(caller(request), "admin", subject)
         return reply(await write("config", subject=subject, level=await _level_from(request)))
 
     @app.delete("/subjects/{subject}")
-    async def delete_subject(subject: str, permanent: bool = False) -> JSONResponse:
+    async def delete_subject(
+        request: Request, subject: str, permanent: bool = False
+    ) -> JSONResponse:
+        access.check_write(caller(request), "admin", subject)
         await read(lambda s: s.find(subject, "latest", deleted=True))
         return reply(await write("delete_subject", subject=subject, permanent=permanent))
 
     @app.delete("/subjects/{subject}/versions/{version}")
-    async def delete_version(subject: str, version: str, permanent: bool = False) -> JSONResponse:
+    async def delete_version(
+        request: Request, subject: str, version: str, permanent: bool = False
+    ) -> JSONResponse:
+        access.check_write(caller(request), "admin", subject)
         await read(lambda s: s.find(subject, version, deleted=permanent))
         return reply(
             await write("delete_version", subject=subject, version=version, permanent=permanent)

@@ -20,7 +20,8 @@ from kafka.admin import NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from casebus.config import Settings
-from casebus.kafka.clients import make_admin
+from casebus.kafka.clients import connection_options, make_admin
+from casebus.security.principals import REGISTRY
 from services.registry.state import Outcome, RegistryState
 
 log = logging.getLogger(__name__)
@@ -45,9 +46,9 @@ class KafkaStore:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._probe_lock = threading.Lock()
-        bootstrap = settings.kafka.bootstrap_servers
-        self._consumer = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-        self._probe = KafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+        self._connection = connection_options(settings, REGISTRY)
+        self._consumer = KafkaConsumer(enable_auto_commit=False, **self._connection)
+        self._probe = KafkaConsumer(enable_auto_commit=False, **self._connection)
         self._producer: KafkaProducer | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -55,7 +56,7 @@ class KafkaStore:
     def start(self) -> None:
         self._ensure_topic()
         self._producer = KafkaProducer(
-            bootstrap_servers=self._settings.kafka.bootstrap_servers,
+            **self._connection,
             acks="all",
             retries=5,
             client_id="casebus-registry",
@@ -77,7 +78,7 @@ class KafkaStore:
         self._probe.close()
 
     def _ensure_topic(self) -> None:
-        admin = make_admin(self._settings, client_id="casebus-registry-admin")
+        admin = make_admin(self._settings, client_id="casebus-registry-admin", principal=REGISTRY)
         try:
             spec = NewTopic(
                 self._topic,

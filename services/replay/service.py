@@ -29,7 +29,8 @@ from sqlalchemy.engine import make_url
 from casebus.config import Settings
 from casebus.events import ACTION_TOPIC
 from casebus.kafka.clients import make_admin, make_consumer
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import RegistryClient, registry_for
+from casebus.security.principals import REPLAY
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from services.replay.diff import Difference, compare
 from services.replay.fresh import Rebuild, start_rebuild
@@ -139,22 +140,24 @@ def replay(
         if settings.sync.decode_ahead and request.case_id is None:
             fds = [lock] if lock is not None else []
             prefetch = stack.enter_context(
-                closing(Prefetcher(settings, logical, agency, url, close_fds=fds))
+                closing(Prefetcher(settings, logical, agency, url, principal=REPLAY, close_fds=fds))
             )
         engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
         if rebuild is None:
             stack.callback(engine.dispose)
         wal = stack.enter_context(_wal_folded(engine))
-        registry = RegistryClient(settings.registry.url)
+        registry = registry_for(settings, REPLAY)
         stack.callback(registry.close)
-        consumer = make_consumer(settings, None, f"casebus-replay-{agency}")
+        consumer = make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
         stack.callback(consumer.close)
         scope = _scope(settings, consumer, registry, logical, request, known)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
         decoder = BatchDecoder(settings, registry, logical)
-        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), f"replay.{agency}")
+        dead_letters = DeadLetters(
+            settings, dlq_topic(settings, agency), f"replay.{agency}", REPLAY
+        )
         stack.callback(dead_letters.close)
         group = group_id(settings, agency)
         checkpoint = Checkpoint(
@@ -217,7 +220,7 @@ def _topics(settings: Settings, request: ReplayRequest) -> dict[str, str]:
 def _no_live_sync(settings: Settings, agency: str) -> None:
     """A fresh rebuild replaces the database under a running sync: refuse while one runs."""
     group = group_id(settings, agency)
-    admin = make_admin(settings, client_id="casebus-replay-admin")
+    admin = make_admin(settings, client_id="casebus-replay-admin", principal=REPLAY)
     try:
         described = admin.describe_groups([group])
     finally:

@@ -20,15 +20,17 @@ FLUSH_TIMEOUT_SECONDS = 30.0
 
 
 class DeadLetters:
-    def __init__(self, settings: Settings, topic: str, consumer: str) -> None:
+    def __init__(self, settings: Settings, topic: str, consumer: str, principal: str) -> None:
         self.topic = topic
         self._consumer = consumer
-        admin = make_admin(settings, client_id=f"{consumer}-admin")
+        admin = make_admin(settings, client_id=f"{consumer}-admin", principal=principal)
         try:  # production topics are created by `casebus topics ensure`; the DLQ by its user
             ensure_topics(admin, settings, (TopicSpec(name=topic, partitions=1),))
         finally:
             admin.close()
-        self._producer: KafkaProducer = make_producer(settings, client_id=f"{consumer}-dlq")
+        self._producer: KafkaProducer = make_producer(
+            settings, client_id=f"{consumer}-dlq", principal=principal
+        )
 
     def send(self, record: Any, error_class: str, message: str) -> None:
         log.warning(

@@ -32,7 +32,7 @@ from sqlalchemy.engine import make_url
 from casebus.config import Settings, Subscription
 from casebus.events import Event
 from casebus.gctune import tune_process
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
 from services.sync.decode import BatchDecoder, Consumed, RawRecord, log_rejected
 from services.sync.filtering import admits
 from services.sync.prepare import Filtered, Incoming, Prepared, Provenance, prepare
@@ -51,9 +51,14 @@ Decoded = tuple[int | None, Event | None, str | None, str | None, str | None, An
 
 class _Worker:
     def __init__(
-        self, settings: Settings, logical: Mapping[str, str], agency: str, db_url: str
+        self,
+        settings: Settings,
+        logical: Mapping[str, str],
+        agency: str,
+        db_url: str,
+        principal: str,
     ) -> None:
-        registry = RegistryClient(settings.registry.url)
+        registry = registry_for(settings, principal)
         self.decoder = BatchDecoder(settings, registry, logical)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
@@ -109,6 +114,7 @@ def _start_worker(
     logical: Mapping[str, str],
     agency: str,
     db_url: str,
+    principal: str,
     parent: int,
     inherited: Sequence[int],
 ) -> None:
@@ -119,7 +125,7 @@ def _start_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    _worker = _Worker(settings, logical, agency, db_url)
+    _worker = _Worker(settings, logical, agency, db_url, principal)
     tune_process()
 
 
@@ -153,13 +159,22 @@ class Prefetcher:
         agency: str,
         db_url: str,
         *,
+        principal: str,  # whom the worker's registry client authenticates as
         close_fds: Sequence[int] = (),  # descriptors the worker must not keep open
     ) -> None:
         self._pool = ProcessPoolExecutor(
             1,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(settings, dict(logical), agency, db_url, os.getpid(), tuple(close_fds)),
+            initargs=(
+                settings,
+                dict(logical),
+                agency,
+                db_url,
+                principal,
+                os.getpid(),
+                tuple(close_fds),
+            ),
         )
         gc.collect()
         gc.freeze()  # the child's collector never walks (and so never copies) these pages

@@ -12,7 +12,8 @@ from sqlalchemy.exc import DBAPIError
 
 from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
-from casebus.registry.client import RegistryClient
+from casebus.registry.client import registry_for
+from casebus.security.principals import sync as sync_principal
 from services.sync.checkpoint import is_transient_db_error
 from services.sync.consumer import Backoff, SyncConsumer
 from services.sync.db.checkpoint import WalCheckpointer
@@ -28,11 +29,11 @@ TopicMap = Mapping[str, str]  # shared topic (casebus.penalty, ...) -> topic act
 
 
 def group_id(settings: Settings, agency: str) -> str:
-    return settings.sync.group_id or f"casebus.sync.{agency}"
+    return settings.sync.group_for(agency)
 
 
 def dlq_topic(settings: Settings, agency: str) -> str:
-    return settings.sync.dlq_topic or f"casebus.dlq.sync.{agency}"
+    return settings.sync.dlq_for(agency)
 
 
 def database_url(settings: Settings, agency: str) -> str:
@@ -44,8 +45,8 @@ def resolve_topics(
 ) -> dict[str, str]:
     """Topic actually read -> its shared topic. Default: the subscription's topics as named;
     `topics` (or settings.sync.topics, as "shared=actual" pairs) renames them."""
-    if topics is None and settings.sync.topics:
-        topics = dict(pair.split("=", 1) for pair in settings.sync.topics)
+    if topics is None:
+        topics = settings.sync.topic_map()
     if topics is None:
         topics = {t: t for t in settings.sync.subscription(agency).topics}
     return {actual: shared for shared, actual in topics.items()}
@@ -68,7 +69,10 @@ def _start_prefetch(
     settings: Settings, logical: TopicMap, agency: str, lock: int | None
 ) -> Prefetcher:
     fds = [lock] if lock is not None else []
-    return Prefetcher(settings, logical, agency, database_url(settings, agency), close_fds=fds)
+    url = database_url(settings, agency)
+    return Prefetcher(
+        settings, logical, agency, url, principal=sync_principal(agency), close_fds=fds
+    )
 
 
 def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
@@ -104,9 +108,10 @@ def run_sync(
         checkpointer = wal_checkpointer(engine)
         if checkpointer is not None:
             cleanup.callback(checkpointer.stop)
-        registry = RegistryClient(settings.registry.url)
+        principal = sync_principal(agency)
+        registry = registry_for(settings, principal)
         cleanup.callback(registry.close)
-        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group)
+        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group, principal)
         cleanup.callback(dead_letters.close)
         # Dynamic membership: every process of the agency (one on SQLite, any number on
         # PostgreSQL) joins the group as a new member, so each join rebalances from the
@@ -116,6 +121,7 @@ def run_sync(
             settings,
             group,
             f"{group}-{threading.get_native_id()}",
+            principal=principal,
             max_poll_records=settings.sync.batch_size,
             session_timeout_ms=settings.sync.session_timeout_ms,
             heartbeat_interval_ms=settings.sync.session_timeout_ms // 4,

@@ -13,6 +13,8 @@ from casebus.config import Settings
 from casebus.contracts.samples import sample_lead_event
 from casebus.events import Event, EventType, stable_event_id
 from casebus.kafka.clients import make_consumer
+from casebus.security.principals import admin
+from tests.fixtures.kafka import grant_plan
 
 INFORMANT_NAME = "举报人王秀英"
 INFORMANT_ID = "510502198703150047"
@@ -39,7 +41,9 @@ def feed_settings(settings: Settings, *, source_topic: str, registry_url: str) -
         }
     )
     registry = settings.registry.model_copy(update={"url": registry_url})
-    return settings.model_copy(update={"feeds": feeds, "registry": registry})
+    own = settings.model_copy(update={"feeds": feeds, "registry": registry})
+    grant_plan(own)  # the ACLs of this test's feed topics, state, DLQ, group, transactions
+    return own
 
 
 def agency_lead(
@@ -101,7 +105,7 @@ def agency_lead(
 
 def read_all(settings: Settings, topic: str) -> list[Any]:
     """Every committed record of `topic`, to its end (read_committed)."""
-    reader = make_consumer(settings, None, "test-feed-reader")
+    reader = make_consumer(settings, None, "test-feed-reader", principal=admin(settings))
     try:
         parts = [TopicPartition(topic, p) for p in sorted(reader.partitions_for_topic(topic))]
         reader.assign(parts)

@@ -9,12 +9,14 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from typing import Any
 
 import pytest
 
 from casebus.config import Settings
 from casebus.contracts.partner import partner_contract
+from casebus.security.principals import platform as platform_principal
 from connectors.codes import PLATFORM as PLATFORM_LABELS
 from connectors.runner import run_connectors_once
 from services.feeds.service import run_feeds
@@ -30,6 +32,8 @@ from tests.feeds.helpers import (
     read_all,
     revisions_by_key,
 )
+from tests.fixtures.kafka import confluent_options
+from tests.fixtures.registry import registry_conf
 from tests.fixtures.sandbox import SandboxFactory, advance, sandboxed, truth
 from tests.sync.faults import Streamer
 from tests.sync.helpers import EventProducer
@@ -345,13 +349,14 @@ def test_a_stock_confluent_deserializer_reads_the_feed(
     leads.send_all([agency_lead("C1"), agency_lead("C2", handling="H0")])
     run_feeds(feeds, until_idle=True)
     topic = feeds.feeds.feed_topic(feeds.platform(JD))
-    client = sr.SchemaRegistryClient({"url": feeds.registry.url})
+    client = sr.SchemaRegistryClient(registry_conf(feeds.registry.url, platform_principal("jd")))
     assert client.get_latest_version(f"{topic}-value").schema.schema_str.find("PartnerLead") > 0
     decode = sr_avro.AvroDeserializer(client)
     consumer = ck.Consumer(
         {
-            "bootstrap.servers": kafka_bootstrap,
-            "group.id": "partner-jd-test",
+            # As JD itself: its principal, its feed, a group under its own prefix.
+            **confluent_options(kafka_bootstrap, platform_principal("jd")),
+            "group.id": f"casebus.feed.jd.test-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
             "isolation.level": "read_committed",
         }

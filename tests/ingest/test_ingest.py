@@ -8,13 +8,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from casebus.config import Settings
 from casebus.kafka.broker import LocalKafka
 from services.ingest.app import _example, create_app
-from tests.fixtures.kafka import TopicFactory
+from tests.fixtures.kafka import TopicFactory, admin_client, create_topic
 from tests.fixtures.sandbox import read_events
 
 TOKEN = "luzhou-samr-test-token"
@@ -114,10 +112,12 @@ def test_broker_down_is_503_and_nothing_half_written(
     private = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"bootstrap": private_broker.bootstrap})}
     )
-    admin = KafkaAdminClient(bootstrap_servers=private_broker.bootstrap)
-    admin.create_topics([NewTopic("ingest.penalty", 2, 1)])
+    admin = admin_client(private_broker.bootstrap)
+    create_topic(
+        admin, private_broker.bootstrap, "penalty.ingest", stands_for="penalty", partitions=2
+    )
     admin.close()
-    client = _client(private, registry_url, {"casebus.penalty": "ingest.penalty"})
+    client = _client(private, registry_url, {"casebus.penalty": "penalty.ingest"})
     first = client.post("/v1/events", json={"events": [event(1)]}, headers=AUTH)
     assert first.status_code == 202, first.text
 
@@ -127,7 +127,7 @@ def test_broker_down_is_503_and_nothing_half_written(
     private_broker.start()
 
     reg = private.registry.model_copy(update={"url": registry_url})
-    got = read_events(private.model_copy(update={"registry": reg}), "ingest.penalty")
+    got = read_events(private.model_copy(update={"registry": reg}), "penalty.ingest")
     assert [str(e["event_id"]) for e in got] == first.json()["event_ids"]
     # And the endpoint recovers once Kafka is back.
     again = client.post("/v1/events", json={"events": [event(7)]}, headers=AUTH)

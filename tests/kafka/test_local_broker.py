@@ -15,6 +15,8 @@ from kafka.consumer.fetcher import ConsumerRecord
 from casebus.config import Settings, load_settings
 from casebus.kafka.broker import LocalKafka, port_is_free
 from casebus.kafka.clients import make_consumer, make_producer
+from casebus.security.principals import admin
+from casebus.security.setup import broker_security
 from tests.fixtures.kafka import free_port
 
 
@@ -55,7 +57,7 @@ def test_start_twice_stop_frees_port_and_data_survives(tmp_path: Path) -> None:
         ).stdout.split()
         assert brokers == [pid.group(1)]
 
-        producer = make_producer(settings, "survivor")
+        producer = make_producer(settings, "survivor", principal=admin(settings))
         producer.send("casebus.lead", key=b"case-1", value="线索".encode(), headers=[("h", b"1")])
         producer.flush()
         producer.close()
@@ -74,7 +76,7 @@ def test_start_twice_stop_frees_port_and_data_survives(tmp_path: Path) -> None:
 
 
 def read_lead_topic(settings: Settings, timeout_s: float = 20.0) -> list[ConsumerRecord]:
-    consumer = make_consumer(settings, None, "survivor-reader")
+    consumer = make_consumer(settings, None, "survivor-reader", principal=admin(settings))
     try:
         parts = [TopicPartition("casebus.lead", p) for p in range(6)]
         consumer.assign(parts)
@@ -106,5 +108,6 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
-    broker = LocalKafka(tmp_path, load_settings().kafka.local)
+    settings = load_settings()
+    broker = LocalKafka(tmp_path, settings.kafka.local, broker_security(settings))
     assert broker.status().running is False

@@ -6,6 +6,7 @@ from kafka import KafkaConsumer, TopicPartition
 
 from casebus.config import Settings
 from casebus.kafka.clients import make_consumer, make_producer
+from casebus.security.principals import admin
 from tests.fixtures.kafka import TopicFactory
 
 
@@ -22,7 +23,7 @@ def read_all(consumer: KafkaConsumer, expected: int, timeout_ms: int = 15_000) -
 
 def test_keys_headers_values_round_trip(settings: Settings, topic_factory: TopicFactory) -> None:
     topic = topic_factory(partitions=3)
-    producer = make_producer(settings, "test-producer")
+    producer = make_producer(settings, "test-producer", principal=admin(settings))
     sent = []
     for i in range(30):
         key = f"case-{i % 5}".encode()
@@ -33,7 +34,9 @@ def test_keys_headers_values_round_trip(settings: Settings, topic_factory: Topic
     producer.flush()
     producer.close()
 
-    consumer = make_consumer(settings, group_id=None, client_id="test-consumer")
+    consumer = make_consumer(
+        settings, group_id=None, client_id="test-consumer", principal=admin(settings)
+    )
     parts = [TopicPartition(topic, p) for p in range(3)]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)

@@ -5,8 +5,7 @@ from __future__ import annotations
 import subprocess
 
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
-from casebus.registry import RegistryClient
-from tests.fixtures.registry import CASEBUS
+from tests.fixtures.registry import CASEBUS, admin_registry
 
 
 def test_schemas_register_prints_subject_and_id(registry_url: str) -> None:
@@ -18,7 +17,7 @@ def test_schemas_register_prints_subject_and_id(registry_url: str) -> None:
         check=True,
     )
     printed = dict(line.split(" -> ") for line in done.stdout.splitlines())
-    client = RegistryClient(registry_url)
+    client = admin_registry(registry_url)
     for topic in TOPIC_SCHEMAS:
         subject = subject_for_topic(topic)
         assert int(printed[subject]) == client.lookup(subject, schema_for_topic(topic))

@@ -6,8 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from casebus.registry import RegistryClient
-from tests.fixtures.registry import start_registry, unique_schemas_topic
+from tests.fixtures.registry import admin_registry, start_registry, unique_schemas_topic
 
 
 def schema(n: int) -> dict[str, Any]:
@@ -23,13 +22,13 @@ def test_ids_survive_a_restart(kafka_bootstrap: str, tmp_path: Path) -> None:
     topic = unique_schemas_topic()
     first = start_registry(kafka_bootstrap, topic, tmp_path)
     try:
-        client = RegistryClient(first.url)
+        client = admin_registry(first.url)
         ids = {n: client.register(f"s{n}-value", schema(n)) for n in range(3)}
     finally:
         first.stop()
     second = start_registry(kafka_bootstrap, topic, tmp_path)
     try:
-        client = RegistryClient(second.url)
+        client = admin_registry(second.url)
         assert {n: client.register(f"s{n}-value", schema(n)) for n in range(3)} == ids
         assert client.get_schema(ids[1])
         assert client.register("s9-value", schema(9)) == max(ids.values()) + 1
@@ -47,7 +46,7 @@ def test_two_processes_registering_at_once_agree(kafka_bootstrap: str, tmp_path:
         barrier = threading.Barrier(2)
 
         def register(url: str, order: list[int]) -> None:
-            client = RegistryClient(url)
+            client = admin_registry(url)
             barrier.wait()
             for n in order:
                 results[(url, n)] = (
@@ -68,8 +67,8 @@ def test_two_processes_registering_at_once_agree(kafka_bootstrap: str, tmp_path:
         for n in range(4):
             assert results[(a.url, n)] == results[(b.url, n)], n
         assert sorted(results[(a.url, n)] for n in range(4)) == [1, 2, 3, 4]
-        assert RegistryClient(a.url).versions("same-value") == [1]
-        assert RegistryClient(b.url).versions("same-value") == [1]
+        assert admin_registry(a.url).versions("same-value") == [1]
+        assert admin_registry(b.url).versions("same-value") == [1]
     finally:
         a.stop()
         b.stop()
@@ -80,8 +79,8 @@ def test_a_schema_registered_elsewhere_is_found(kafka_bootstrap: str, tmp_path: 
     a = start_registry(kafka_bootstrap, topic, tmp_path)
     b = start_registry(kafka_bootstrap, topic, tmp_path)
     try:
-        schema_id = RegistryClient(a.url).register("x-value", schema(5))
-        assert RegistryClient(b.url).get_schema(schema_id)
+        schema_id = admin_registry(a.url).register("x-value", schema(5))
+        assert admin_registry(b.url).get_schema(schema_id)
     finally:
         a.stop()
         b.stop()

@@ -19,6 +19,8 @@ from casebus.contracts.schemas import schema_for_topic
 from casebus.events import event_key
 from casebus.registry import RegistryClient
 from casebus.serde import AvroDeserializer, AvroSerializer, SerializationContext
+from tests.fixtures.kafka import confluent_options, harness
+from tests.fixtures.registry import registry_conf
 
 ck = pytest.importorskip("confluent_kafka")
 sr = pytest.importorskip("confluent_kafka.schema_registry")
@@ -33,7 +35,7 @@ def as_read(event: dict[str, Any]) -> dict[str, Any]:
 def consume_one_confluent(bootstrap: str, topic: str) -> Any:
     consumer = ck.Consumer(
         {
-            "bootstrap.servers": bootstrap,
+            **confluent_options(bootstrap),
             "group.id": f"interop-{uuid.uuid4().hex[:8]}",
             "auto.offset.reset": "earliest",
         }
@@ -58,12 +60,12 @@ def test_stock_client_reads_what_casebus_produced(
     topic = topic_factory("interop")
     event = sample_penalty_event()
     value = AvroSerializer(registry_client, "casebus.penalty")(event, SerializationContext(topic))
-    producer = KafkaProducer(bootstrap_servers=kafka_bootstrap, acks="all")
+    producer = KafkaProducer(acks="all", **harness(kafka_bootstrap))
     producer.send(topic, key=event_key(event), value=value).get(timeout=30)
     producer.close()
 
     message = consume_one_confluent(kafka_bootstrap, topic)
-    client = sr.SchemaRegistryClient({"url": registry_url})
+    client = sr.SchemaRegistryClient(registry_conf(registry_url))
     deserializer = sr_avro.AvroDeserializer(client)
     ctx = serialization.SerializationContext(topic, serialization.MessageField.VALUE)
     decoded = deserializer(message.value(), ctx)
@@ -79,20 +81,20 @@ def test_casebus_reads_what_the_stock_client_produced(
 ) -> None:
     topic = topic_factory("interop")
     event = sample_lead_event()
-    client = sr.SchemaRegistryClient({"url": registry_url})
+    client = sr.SchemaRegistryClient(registry_conf(registry_url))
     serializer = sr_avro.AvroSerializer(
         client,
         json.dumps(schema_for_topic("casebus.lead"), ensure_ascii=False),
         conf={"auto.register.schemas": True},
     )
     ctx = serialization.SerializationContext(topic, serialization.MessageField.VALUE)
-    producer = ck.Producer({"bootstrap.servers": kafka_bootstrap, "acks": "all"})
+    producer = ck.Producer({**confluent_options(kafka_bootstrap), "acks": "all"})
     producer.produce(topic, key=event_key(event), value=serializer(event, ctx))
     assert producer.flush(30) == 0
 
     consumer = KafkaConsumer(
         topic,
-        bootstrap_servers=kafka_bootstrap,
+        **harness(kafka_bootstrap),
         auto_offset_reset="earliest",
         consumer_timeout_ms=30_000,
     )

@@ -27,6 +27,7 @@ from casebus.serde import (
     frame,
 )
 from tests.fixtures.kafka import free_port
+from tests.fixtures.registry import admin_auth, admin_registry
 
 MAX = 1_048_576
 
@@ -165,9 +166,9 @@ class CountingClient(RegistryClient):
 
 
 def test_writer_schemas_are_cached_by_id(registry_url: str) -> None:
-    client = CountingClient(registry_url)
+    client = CountingClient(registry_url, auth=admin_auth())
     ctx = SerializationContext(fresh_topic())
-    data = AvroSerializer(RegistryClient(registry_url), "casebus.lead")(sample_lead_event(), ctx)
+    data = AvroSerializer(admin_registry(registry_url), "casebus.lead")(sample_lead_event(), ctx)
     deserializer = AvroDeserializer(client, max_message_bytes=MAX)
     for _ in range(5):
         deserializer(data, ctx)

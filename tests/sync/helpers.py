@@ -14,10 +14,11 @@ from sqlalchemy import Engine, select
 from casebus.config import Settings
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.events import Event, EventType, event_key, stable_event_id
-from casebus.registry import RegistryClient
 from casebus.serde import AvroSerializer, SerializationContext
 from services.sync.db.engine import make_engine
 from services.sync.db.models import EventLogEntry, Record
+from tests.fixtures.kafka import harness
+from tests.fixtures.registry import admin_registry
 
 SHARED = ("casebus.penalty", "casebus.lead", "casebus.action")
 
@@ -54,11 +55,9 @@ class EventProducer:
         self, bootstrap: str, registry_url: str, topics: Mapping[str, str], **options: Any
     ) -> None:
         self.topics = dict(topics)
-        self.registry = RegistryClient(registry_url)
+        self.registry = admin_registry(registry_url)
         self.serializers = {s: AvroSerializer(self.registry, s) for s in self.topics}
-        self.producer = KafkaProducer(
-            bootstrap_servers=bootstrap, acks="all", linger_ms=5, **options
-        )
+        self.producer = KafkaProducer(acks="all", linger_ms=5, **harness(bootstrap), **options)
 
     def send(self, event: Event, shared: str | None = None) -> None:
         shared = shared or topic_of(event)
@@ -150,7 +149,7 @@ def records(engine_or_url: Engine | str) -> dict[tuple[str, str, str], tuple[int
 def read_topic(bootstrap: str, topic: str, expected: int, timeout_s: float = 20.0) -> list[Any]:
     """Every record of `topic` (waits until `expected` arrived or the timeout passed)."""
     consumer = KafkaConsumer(
-        topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", enable_auto_commit=False
+        topic, auto_offset_reset="earliest", enable_auto_commit=False, **harness(bootstrap)
     )
     out: list[Any] = []
     try:

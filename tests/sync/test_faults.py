@@ -15,13 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from kafka import KafkaAdminClient
-from kafka.admin import NewTopic
 
 from casebus.config import Settings
 from casebus.kafka.broker import LocalKafka
 from services.sync.reconcile import reconcile_databases
 from services.sync.service import sync_until_idle
+from tests.fixtures.kafka import admin_client, create_topic
 from tests.sync.faults import (
     AGENCY,
     PrivatePostgres,
@@ -95,11 +94,12 @@ def _no_leftover_processes() -> Iterator[None]:
 
 @pytest.fixture
 def private_topics(private_broker: LocalKafka) -> SyncTopics:
-    admin = KafkaAdminClient(bootstrap_servers=private_broker.bootstrap)
+    admin = admin_client(private_broker.bootstrap)
     suffix = uuid.uuid4().hex[:8]
-    actual = {shared: f"{shared}.{suffix}" for shared in SHARED}
-    names = [*actual.values(), f"dlq.{suffix}"]
-    admin.create_topics([NewTopic(name, 2, 1) for name in names])
+    actual = {shared: f"{shared.split('.')[1]}.{suffix}" for shared in SHARED}
+    bootstrap = private_broker.bootstrap
+    for name in [*actual.values(), f"dlq.{suffix}"]:
+        create_topic(admin, bootstrap, name, stands_for=name.split(".")[0], partitions=2)
     admin.close()
     return SyncTopics(actual, f"dlq.{suffix}")
 

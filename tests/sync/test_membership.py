@@ -25,7 +25,7 @@ from kafka.coordinator.assignors.abstract import (
 )
 
 from casebus.config import Settings
-from tests.fixtures.kafka import TopicFactory
+from tests.fixtures.kafka import TopicFactory, harness
 from tests.sync.faults import (
     Streamer,
     end_started,
@@ -120,7 +120,7 @@ def test_partitions_added_while_down_are_read_after_an_immediate_restart(
     producer.producer._metadata.request_update()
     later = [penalty(f"B-{i}", case_id=f"CASE-B-{i}") for i in range(400)]
     producer.send_all(later)
-    probe = KafkaConsumer(bootstrap_servers=kafka_bootstrap)
+    probe = KafkaConsumer(**harness(kafka_bootstrap))
     try:
         ends = probe.end_offsets([TopicPartition(topic, p) for p in (2, 3)])
     finally:
@@ -302,7 +302,7 @@ def test_a_member_left_with_nothing_while_events_wait_warns_and_rejoins(
     producer.send_all(penalty(f"H-{i}", case_id=f"CASE-H-{i}") for i in range(100))
     hog = KafkaConsumer(
         *sync_topics.actual.values(),
-        bootstrap_servers=kafka_bootstrap,
+        **harness(kafka_bootstrap),
         group_id=s.sync.group_id,
         partition_assignment_strategy=[_Hog],
         enable_auto_commit=False,
