@@ -18,6 +18,8 @@ from casebus.config import ConfigError
 
 COMMANDS = (
     "kafka",
+    "acl",
+    "credentials",
     "topics",
     "registry",
     "schemas",

@@ -141,6 +141,8 @@ def plan(settings: Settings) -> frozenset[Grant]:
         )
 
     add(p.REGISTRY, "topic", settings.registry.topic, "read", "write", "create")
+    # A platform reads the subjects of the topics it may read: the registry asks the ACLs.
+    add(p.REGISTRY, "cluster", "kafka-cluster", "describe")
 
     # Replay and `casebus status`: read every topic, describe every group, write nothing.
     for spec in settings.topics:
@@ -278,3 +280,38 @@ def _delete(admin: KafkaAdminClient, acls: list[ACL]) -> None:
     for _filter, _matched, error in admin.delete_acls(acls):
         if getattr(error, "errno", 0):
             raise AclError(f"deleting ACLs failed: {error.__name__}")
+
+
+def readable_topics(admin: KafkaAdminClient, principal: str) -> tuple[tuple[str, Pattern], ...]:
+    """The topic patterns a principal may read, as the cluster holds them."""
+    wanted = ACLFilter(
+        principal=f"User:{principal}",
+        host=None,
+        operation=ACLOperation.ANY,
+        permission_type=ACLPermissionType.ALLOW,
+        resource_pattern=ResourcePatternFilter(
+            ResourceType.TOPIC, None, ACLResourcePatternType.ANY
+        ),
+    )
+    found, error = admin.describe_acls(wanted)
+    if getattr(error, "errno", 0):
+        raise AclError(f"listing ACLs failed: {error.__name__}")
+    reads = (ACLOperation.READ, ACLOperation.ALL)
+    return tuple(
+        (
+            acl.resource_pattern.resource_name,
+            "prefixed"
+            if acl.resource_pattern.pattern_type == ACLResourcePatternType.PREFIXED
+            else "literal",
+        )
+        for acl in found
+        if acl.operation in reads
+    )
+
+
+def matches(patterns: Iterable[tuple[str, Pattern]], topic: str) -> bool:
+    """Whether a topic falls under any of the patterns (Kafka's literal, `*` and prefix)."""
+    return any(
+        topic.startswith(name) if pattern == "prefixed" else name in (topic, "*")
+        for name, pattern in patterns
+    )

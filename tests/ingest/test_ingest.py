@@ -36,7 +36,7 @@ def _client(settings: Settings, registry_url: str, topics: dict[str, str]) -> Te
     registry = settings.registry.model_copy(update={"url": registry_url})
     ingest = settings.ingest.model_copy(update={"kafka_timeout_seconds": 4})
     s = settings.model_copy(update={"registry": registry, "ingest": ingest})
-    return TestClient(create_app(s, topics=topics, transactional_id=f"t-{id(s)}"))
+    return TestClient(create_app(s, topics=topics, transactional_id=f"casebus-ingest-test-{id(s)}"))
 
 
 def test_accepts_after_commit_and_checks_everything(

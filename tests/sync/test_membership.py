@@ -25,7 +25,8 @@ from kafka.coordinator.assignors.abstract import (
 )
 
 from casebus.config import Settings
-from tests.fixtures.kafka import TopicFactory, harness
+from casebus.security import acls
+from tests.fixtures.kafka import TopicFactory, harness, stand_in_grants
 from tests.sync.faults import (
     Streamer,
     end_started,
@@ -148,6 +149,8 @@ def test_topic_created_while_the_sync_runs_is_read(
     db_url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
     s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=topics)
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
+    # As in a deployment: config names the topic, so its ACLs exist before the topic does.
+    acls.add(kafka_admin, stand_in_grants(s, "penalty", late))
     log = tmp_path / "sync.log"
     start_sync(env, log)
     _wait_for(lambda: _first_assignment(log) is not None, ASSIGNED_WITHIN_S, "joined")
