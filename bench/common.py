@@ -13,7 +13,23 @@ from pathlib import Path
 import requests
 
 from casebus.config import PROJECT_ROOT, LocalBroker
-from casebus.kafka.broker import LocalKafka
+from casebus.kafka.broker import BrokerSecurity, LocalKafka
+from casebus.security.secrets import SecretStore
+from casebus.security.tls import TlsFiles
+
+# The benchmarks run against an open (PLAINTEXT) broker of their own: the comparison run
+# of issue 11. Set before any settings load, so the processes a bench starts inherit it.
+os.environ.setdefault("CASEBUS_KAFKA__SECURITY__PROTOCOL", "PLAINTEXT")
+os.environ.setdefault("CASEBUS_REGISTRY__ACCESS__AUTHENTICATE", "false")
+BENCH_BROKER = LocalBroker(port=39192, controller_port=39193)
+
+
+def plaintext_broker() -> LocalKafka:
+    home = PROJECT_ROOT / "var" / "bench"
+    open_broker = BrokerSecurity(
+        SecretStore(home / "secrets"), TlsFiles(home / "tls"), enabled=False
+    )
+    return LocalKafka(home / "kafka", BENCH_BROKER, open_broker)
 
 
 def pss_kb(pid: int) -> int:
@@ -43,10 +59,7 @@ def kafka_bootstrap() -> str:
     existing = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
     if existing:
         return existing
-    broker = LocalKafka(
-        PROJECT_ROOT / "var" / "test" / "kafka", LocalBroker(port=39092, controller_port=39093)
-    )
-    return broker.start().bootstrap
+    return plaintext_broker().start().bootstrap
 
 
 def pg_admin_url() -> str:

@@ -34,9 +34,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from kafka import KafkaAdminClient, KafkaProducer
 from kafka.admin import NewTopic
 
-from casebus.config import LocalBroker, Settings, load_settings
+from bench.common import plaintext_broker
+from casebus.config import Settings, load_settings
 from casebus.contracts.schemas import schema_text_for_topic, subject_for_topic
-from casebus.kafka.broker import LocalKafka
 from casebus.kafka.clients import PRODUCER_DEFAULTS, make_producer
 from casebus.publish import Publisher
 from casebus.registry.client import RegistryClient
@@ -63,11 +63,7 @@ def bootstrap() -> str:
     given = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
     if given:
         return given
-    root = Path(__file__).resolve().parent.parent
-    broker = LocalKafka(
-        root / "var" / "test" / "kafka", LocalBroker(port=39092, controller_port=39093)
-    )
-    return broker.start().bootstrap
+    return plaintext_broker().start().bootstrap
 
 
 def source_pages(settings: Settings, n: int) -> list[Page]:
@@ -130,9 +126,14 @@ def main() -> None:
     )
     InMemory.pages = source_pages(settings, args.events)
     connector = InMemory(config, settings, SourceSession())
-    producer = make_producer(settings, client_id="bench-runner")
+    producer = make_producer(settings, client_id="bench-runner", principal="bench")
     publisher = Publisher(
-        settings, producer_name="bench", topics=config.topics, registry=registry, producer=producer
+        settings,
+        producer_name="bench",
+        principal="bench",
+        topics=config.topics,
+        registry=registry,
+        producer=producer,
     )
     store = CheckpointStore.for_var_dir(var)
 

@@ -191,7 +191,7 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
         engine = create_engine(base["db_url"])
     registry = RegistryClient(base["registry_url"])
     decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
-    consumer = make_consumer(settings, None, "bench-naive")
+    consumer = make_consumer(settings, None, "bench-naive", principal="bench")
     parts = [
         TopicPartition(a, p)
         for a in base["topics"].values()
