@@ -25,8 +25,7 @@ from kafka.coordinator.assignors.abstract import (
 )
 
 from casebus.config import Settings
-from casebus.security import acls
-from tests.fixtures.kafka import TopicFactory, harness, stand_in_grants
+from tests.fixtures.kafka import TopicFactory, grant_plan, harness
 from tests.sync.faults import (
     Streamer,
     end_started,
@@ -150,7 +149,7 @@ def test_topic_created_while_the_sync_runs_is_read(
     s = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=topics)
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=db_url)
     # As in a deployment: config names the topic, so its ACLs exist before the topic does.
-    acls.add(kafka_admin, stand_in_grants(s, "penalty", late))
+    grant_plan(s)
     log = tmp_path / "sync.log"
     start_sync(env, log)
     _wait_for(lambda: _first_assignment(log) is not None, ASSIGNED_WITHIN_S, "joined")
