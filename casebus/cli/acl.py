@@ -7,9 +7,8 @@ import json
 
 from casebus.cli.common import command_error
 from casebus.config import load_settings
-from casebus.kafka.clients import make_admin
+from casebus.kafka.clients import make_super_admin
 from casebus.security import acls
-from casebus.security.principals import admin
 from casebus.security.secrets import MissingSecret
 
 
@@ -32,7 +31,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _apply(args: argparse.Namespace) -> int:
     settings = load_settings()
     with command_error(MissingSecret, acls.AclError):
-        client = make_admin(settings, principal=admin(settings))
+        client = make_super_admin(settings)
         try:
             change = acls.apply(client, settings, dry_run=args.dry_run)
         finally:
@@ -51,7 +50,7 @@ def _apply(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     settings = load_settings()
     with command_error(MissingSecret, acls.AclError):
-        client = make_admin(settings, principal=admin(settings))
+        client = make_super_admin(settings)
         try:
             held = acls.current(client)
         finally:
@@ -69,9 +68,7 @@ def _show(args: argparse.Namespace) -> int:
         if grant.principal != principal:
             principal = grant.principal
             print(f"User:{principal}")
-        mark = (
-            " " if grant in held.grants and grant in planned else "+" if grant in planned else "-"
-        )
+        mark = "-" if grant not in planned else "+" if grant not in held.grants else " "
         star = "*" if grant.pattern == "prefixed" else ""
         print(f"  {mark} {grant.operation:<8} {grant.resource} {grant.name}{star}")
     for acl in held.foreign:

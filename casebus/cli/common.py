@@ -6,9 +6,8 @@ import contextlib
 from collections.abc import Iterator
 
 from casebus.config import Settings
-from casebus.kafka.clients import make_admin
+from casebus.kafka.clients import make_super_admin
 from casebus.kafka.topics import ensure_topics
-from casebus.security.principals import admin as admin_principal
 from casebus.security.setup import secure_cluster
 
 
@@ -36,7 +35,7 @@ def secure_local_broker(settings: Settings) -> None:
 
 
 def ensure_configured_topics(settings: Settings) -> None:
-    admin = make_admin(settings, principal=admin_principal(settings))
+    admin = make_super_admin(settings)
     try:
         result = ensure_topics(admin, settings)
     finally:

@@ -12,8 +12,8 @@ import shlex
 
 from casebus.cli.common import CommandError, command_error
 from casebus.config import load_settings
-from casebus.kafka.clients import make_admin
-from casebus.security.principals import admin, all_principals
+from casebus.kafka.clients import make_super_admin
+from casebus.security.principals import all_principals
 from casebus.security.secrets import MissingSecret, SecretStore, env_name
 from casebus.security.users import CredentialError, ensure_users
 
@@ -66,7 +66,7 @@ def _export(args: argparse.Namespace) -> int:
 def _apply(args: argparse.Namespace) -> int:
     settings = load_settings()
     with command_error(MissingSecret, CredentialError):
-        client = make_admin(settings, principal=admin(settings))
+        client = make_super_admin(settings)
         try:
             users = ensure_users(client, settings, generate=False)
         finally:

@@ -31,6 +31,7 @@ from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
 from casebus.config import LocalBroker
+from casebus.kafka.clients import client_options
 from casebus.kafka.jars import BrokerSetupError, broker_classpath
 from casebus.security.secrets import SecretStore
 from casebus.security.tls import BROKER_PRINCIPAL, TlsFiles, ensure_local_tls
@@ -60,15 +61,15 @@ class BrokerSecurity:
     def admin_options(self, bootstrap: str) -> dict[str, object]:
         """kafka-python options to connect as the super user."""
         if not self.enabled:
-            return {"bootstrap_servers": bootstrap}
-        return {
-            "bootstrap_servers": bootstrap,
-            "security_protocol": "SASL_SSL",
-            "ssl_cafile": str(self.tls.ca_cert),
-            "sasl_mechanism": self.mechanism,
-            "sasl_plain_username": self.admin,
-            "sasl_plain_password": self.secrets.get(self.admin),
-        }
+            return client_options(bootstrap, "PLAINTEXT")
+        return client_options(
+            bootstrap,
+            "SASL_SSL",
+            ca_file=self.tls.ca_cert,
+            mechanism=self.mechanism,
+            user=self.admin,
+            password=self.secrets.get(self.admin),
+        )
 
 
 class LocalKafka:

@@ -9,6 +9,7 @@ job the calling process does, so the broker's ACLs decide what it may touch.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
@@ -35,20 +36,38 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
 }
 
 
-def connection_options(settings: Settings, principal: str) -> dict[str, Any]:
-    """bootstrap, protocol, CA and SASL credentials for a kafka-python client."""
-    security = settings.kafka.security
-    options: dict[str, Any] = {
-        "bootstrap_servers": settings.kafka.bootstrap_servers,
-        "security_protocol": security.protocol,
-    }
-    if security.tls:
-        options["ssl_cafile"] = str(settings.ca_file)
-    if security.sasl:
-        options["sasl_mechanism"] = security.mechanism
-        options["sasl_plain_username"] = principal
-        options["sasl_plain_password"] = SecretStore(settings.secrets_dir).get(principal)
+def client_options(
+    bootstrap: str,
+    protocol: str,
+    *,
+    ca_file: Path | None = None,
+    mechanism: str = "",
+    user: str = "",
+    password: str = "",
+) -> dict[str, Any]:
+    """kafka-python's names for a connection: bootstrap, protocol, CA, SASL credentials."""
+    options: dict[str, Any] = {"bootstrap_servers": bootstrap, "security_protocol": protocol}
+    if protocol.endswith("SSL"):
+        options["ssl_cafile"] = str(ca_file)
+    if protocol.startswith("SASL"):
+        options["sasl_mechanism"] = mechanism
+        options["sasl_plain_username"] = user
+        options["sasl_plain_password"] = password
     return options
+
+
+def connection_options(settings: Settings, principal: str) -> dict[str, Any]:
+    """A connection to the configured cluster as `principal`."""
+    security = settings.kafka.security
+    secret = SecretStore(settings.secrets_dir).get(principal) if security.sasl else ""
+    return client_options(
+        settings.kafka.bootstrap_servers,
+        security.protocol,
+        ca_file=settings.ca_file,
+        mechanism=security.mechanism,
+        user=principal,
+        password=secret,
+    )
 
 
 def make_producer(
@@ -74,3 +93,8 @@ def make_admin(
     settings: Settings, client_id: str = "casebus-admin", *, principal: str
 ) -> KafkaAdminClient:
     return KafkaAdminClient(client_id=client_id, **connection_options(settings, principal))
+
+
+def make_super_admin(settings: Settings, client_id: str = "casebus-admin") -> KafkaAdminClient:
+    """An admin client as the super user: topics, credentials, ACLs."""
+    return make_admin(settings, client_id, principal=settings.kafka.security.admin)

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from casebus.config import Settings
 from casebus.kafka.broker import BrokerSecurity, LocalKafka
-from casebus.kafka.clients import make_admin
+from casebus.kafka.clients import make_super_admin
 from casebus.security import acls
-from casebus.security.principals import admin
 from casebus.security.secrets import SecretStore
 from casebus.security.tls import TlsFiles
 from casebus.security.users import ensure_users
@@ -38,7 +37,7 @@ class Secured:
 def secure_cluster(settings: Settings, *, generate: bool) -> Secured:
     """Every principal's SCRAM credential (generate: secrets made where missing, for the
     local broker), then the cluster's ACLs made exactly what config implies."""
-    client = make_admin(settings, principal=admin(settings))
+    client = make_super_admin(settings)
     try:
         users = ensure_users(client, settings, generate=generate)
         change = acls.apply(client, settings)

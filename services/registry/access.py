@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kafka import KafkaAdminClient
+
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin
 from casebus.security import acls
@@ -75,12 +77,20 @@ class TopicGrants:
 
 
 def kafka_topic_reads(settings: Settings) -> TopicReads:
+    """Look-ups over one admin client, opened at the first and kept (reopened after a
+    failure); TopicGrants calls it under its lock."""
+    client: list[KafkaAdminClient] = []
+
     def reads(principal: str) -> tuple[tuple[str, acls.Pattern], ...]:
-        admin = make_admin(settings, client_id="casebus-registry-acls", principal=REGISTRY)
+        if not client:
+            client.append(
+                make_admin(settings, client_id="casebus-registry-acls", principal=REGISTRY)
+            )
         try:
-            return acls.readable_topics(admin, principal)
-        finally:
-            admin.close()
+            return acls.readable_topics(client[0], principal)
+        except Exception:
+            client.pop().close()
+            raise
 
     return reads
 

@@ -7,6 +7,7 @@ error codes as they come; the default config's ACLs are the ones under test.
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -15,6 +16,7 @@ import pytest
 import requests
 
 from casebus.config import Settings
+from casebus.contracts.partner import partner_schema
 from casebus.kafka.topics import ensure_topics
 from casebus.security.principals import platform, sync
 from tests.fixtures.kafka import confluent_options
@@ -140,13 +142,14 @@ CT = "application/vnd.schemaregistry.v1+json"
 
 @pytest.fixture(scope="module")
 def feed_subjects(registry_url: str) -> Iterator[dict[str, int]]:
-    """A schema registered under each feed's subject (as the feeds service would)."""
+    """The partner contract under each feed's subject, as the feeds service registers it
+    (idempotent: the same id whether or not feeds ran before)."""
+    schema = json.dumps(partner_schema(), ensure_ascii=False)
     ids = {}
     for topic in (JD_FEED, ALIBABA_FEED):
-        path = f"/subjects/{topic}-value/versions"
-        answer = _call(registry_url, "GET", f"{path}/latest", admin_auth())  # feeds ran already
-        if answer.status_code == 404:
-            answer = _call(registry_url, "POST", path, admin_auth(), SCHEMA)
+        answer = _call(
+            registry_url, "POST", f"/subjects/{topic}-value/versions", admin_auth(), schema
+        )
         assert answer.status_code == 200, answer.text
         ids[topic] = answer.json()["id"]
     yield ids
