@@ -10,7 +10,15 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -293,6 +301,43 @@ class FeedSettings(_Model):
         return f"{self.topic_prefix}{platform.feed_name}.leads"
 
 
+# -- provenance (casebus/provenance/) ----------------------------------------------------------
+
+
+class TrustedKey(_Model):
+    """A public key the consumers accept signatures of, for one owner and a validity period."""
+
+    key_id: str = Field(pattern=r"^[0-9a-f]{32}$")  # casebus.provenance.keys.key_id_of
+    owner: str = Field(min_length=1)  # the event owner (or service) it speaks for
+    public_key: str = Field(min_length=1)  # base64 of the raw 32-byte Ed25519 public key
+    not_before: AwareDatetime
+    not_after: AwareDatetime
+    revoked: bool = False  # every signature of a revoked key is refused, whatever its date
+    revoked_reason: str = ""
+
+    @model_validator(mode="after")
+    def _period(self) -> TrustedKey:
+        if self.not_after <= self.not_before:
+            raise ValueError(f"key {self.key_id}: not_after must be after not_before")
+        return self
+
+
+class ProvenanceSettings(_Model):
+    """Signed events and the tamper-evident event log (casebus/provenance/)."""
+
+    # Private keys <keys_dir>/<owner>.pem (0600), unless CASEBUS_SIGNING_KEY_<OWNER> holds one.
+    keys_dir: str = ""  # empty: <var_dir>/keys
+    # The trust list: these entries plus those in trust_file (`casebus keys generate` adds to
+    # it). Empty: <keys_dir>/trust.toml; a deployment points it at its managed copy.
+    trust_file: str = ""
+    trusted: tuple[TrustedKey, ...] = ()
+    key_valid_days: int = Field(730, ge=1)
+    # The feeds service signs the feeds it writes as this owner.
+    feeds_owner: str = "casebus-feeds"
+    audit_topic: str = "casebus.audit"
+    audit_interval_seconds: float = Field(30, gt=0)  # how often sync publishes its chain head
+
+
 class Settings(BaseSettings):
     """The whole deployment description."""
 
@@ -316,6 +361,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
+    provenance: ProvenanceSettings = ProvenanceSettings()
 
     @classmethod
     def settings_customise_sources(
@@ -380,6 +426,16 @@ class Settings(BaseSettings):
     def ca_file(self) -> Path:
         given = self.kafka.security.ca_file
         return PROJECT_ROOT / given if given else self.secrets_dir / "tls" / "ca.pem"
+
+    @property
+    def keys_dir(self) -> Path:
+        folder = self.provenance.keys_dir
+        return PROJECT_ROOT / folder if folder else self.var_dir / "keys"
+
+    @property
+    def trust_file(self) -> Path:
+        given = self.provenance.trust_file
+        return PROJECT_ROOT / given if given else self.keys_dir / "trust.toml"
 
     def database_url(self, agency_code: str) -> str:
         agency = self.agency(agency_code)

@@ -8,4 +8,5 @@ pytest_plugins = [
     "tests.fixtures.registry",
     "tests.fixtures.databases",
     "tests.fixtures.sandbox",
+    "tests.fixtures.keys",
 ]

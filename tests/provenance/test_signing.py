@@ -1,0 +1,160 @@
+"""Offline: signatures, every refusal a consumer can make, keys and the trust list."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from casebus.config import ConfigError, Settings, TrustedKey, load_settings
+from casebus.provenance import keys
+from casebus.provenance.keys import SigningKey, key_id_of
+from casebus.provenance.signing import (
+    KEY_ID_HEADER,
+    SIGNATURE_HEADER,
+    Refusal,
+    Signer,
+    Verifier,
+    signed_bytes,
+)
+
+pytestmark = pytest.mark.offline
+
+NOW = datetime(2026, 6, 1, tzinfo=UTC)
+TOPICS = ("casebus.penalty", "casebus.lead", "casebus.action")
+HEADERS = [("event_id", b"e-1"), ("owner", b"510500-SAMR")]
+
+
+def _key(owner: str, **entry: object) -> tuple[Signer, TrustedKey]:
+    private = Ed25519PrivateKey.generate()
+    public = private.public_key()
+    trusted = TrustedKey(
+        key_id=key_id_of(public),
+        owner=owner,
+        public_key=base64.b64encode(public.public_bytes_raw()).decode(),
+        not_before=NOW - timedelta(days=30),
+        not_after=NOW + timedelta(days=30),
+        **entry,
+    )
+    return Signer(SigningKey(owner, trusted.key_id, private)), trusted
+
+
+SAMR, SAMR_KEY = _key("510500-SAMR")
+PSB, PSB_KEY = _key("510500-PSB")
+VERIFIER = Verifier([SAMR_KEY, PSB_KEY], TOPICS)
+
+
+def _signed(
+    signer: Signer = SAMR, topic: str = "casebus.penalty", value: bytes = b"\x00\x00\x00\x00\x01v"
+) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+    return b"CASE-1", value, signer.sign(topic, b"CASE-1", value, HEADERS)
+
+
+def _check(key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]) -> object:
+    found = VERIFIER.check_record("casebus.penalty", key, value, headers)
+    return found.reason if isinstance(found, Refusal) else found
+
+
+def test_a_signed_record_verifies_and_names_its_key() -> None:
+    key, value, headers = _signed()
+    assert [n for n, _ in headers[-2:]] == [KEY_ID_HEADER, SIGNATURE_HEADER]
+    assert headers[:2] == HEADERS  # the producer's headers are kept, in order
+    assert _check(key, value, headers) == SAMR_KEY
+    assert Verifier.check_signer(SAMR_KEY, "510500-SAMR", NOW) is None
+
+
+def test_every_tampering_is_refused_with_its_reason() -> None:
+    key, value, headers = _signed()
+    flipped = bytes([value[0] ^ 1]) + value[1:]
+    assert _check(key, flipped, headers) == "BadSignature"
+    assert _check(b"CASE-2", value, headers) == "BadSignature"  # moved to another case
+    forged_owner = [("event_id", b"e-1"), ("owner", b"500110-SAMR"), *headers[2:]]
+    assert _check(key, value, forged_owner) == "BadSignature"
+    # The signature of another event, under this one's key id.
+    _, _, other = _signed(value=b"\x00\x00\x00\x00\x01w")
+    assert _check(key, value, [*headers[:-1], other[-1]]) == "BadSignature"
+
+
+def test_a_signature_made_for_another_topic_names_that_topic() -> None:
+    key, value, headers = _signed(topic="casebus.lead")
+    found = VERIFIER.check_record("casebus.penalty", key, value, headers)
+    assert isinstance(found, Refusal) and found.reason == "SignedForAnotherTopic"
+    assert "casebus.lead" in found.message
+
+
+def test_missing_unknown_and_revoked_keys_are_refused() -> None:
+    key, value, headers = _signed()
+    assert _check(key, value, []) == "Unsigned"
+    assert _check(key, value, headers[:-1]) == "Unsigned"  # no signature
+    assert _check(key, value, [*headers[:-2], headers[-1]]) == "Unsigned"  # no key id
+    stranger, _ = _key("510500-SAMR")
+    assert _check(*_signed(stranger)) == "UnknownKey"
+    revoked = SAMR_KEY.model_copy(update={"revoked": True, "revoked_reason": "leaked"})
+    found = Verifier([revoked]).check_record("casebus.penalty", key, value, headers)
+    assert isinstance(found, Refusal) and found.reason == "RevokedKey"
+    assert "leaked" in found.message
+
+
+def test_the_signer_must_be_the_owner_and_its_key_valid_when_published() -> None:
+    assert _check(*_signed(PSB)) == PSB_KEY  # a trusted key, but not the owner's:
+    wrong = Verifier.check_signer(PSB_KEY, "500110-SAMR", NOW)
+    assert wrong is not None and wrong.reason == "WrongSigner"
+    late = Verifier.check_signer(SAMR_KEY, "510500-SAMR", NOW + timedelta(days=31))
+    early = Verifier.check_signer(SAMR_KEY, "510500-SAMR", NOW - timedelta(days=31))
+    assert late is not None and early is not None
+    assert (late.reason, early.reason) == ("KeyNotValid", "KeyNotValid")
+    undated = Verifier.check_signer(SAMR_KEY, "510500-SAMR", None)
+    assert undated is not None and undated.reason == "KeyNotValid"
+
+
+def test_no_part_can_be_shifted_into_another() -> None:
+    assert signed_bytes("t", b"ab", b"c", []) != signed_bytes("t", b"a", b"bc", [])
+    assert signed_bytes("t", None, b"", []) != signed_bytes("t", b"", b"", [])
+    assert signed_bytes("t", b"k", None, []) != signed_bytes("t", b"k", b"", [])
+
+
+def test_a_trust_entry_whose_id_is_not_its_fingerprint_is_refused_at_start() -> None:
+    bad = SAMR_KEY.model_copy(update={"key_id": PSB_KEY.key_id})
+    with pytest.raises(ConfigError, match="fingerprint"):
+        Verifier([bad])
+
+
+@pytest.fixture
+def local(tmp_path: Path) -> Settings:
+    settings = load_settings()
+    provenance = settings.provenance.model_copy(update={"keys_dir": str(tmp_path / "keys")})
+    return settings.model_copy(update={"provenance": provenance})
+
+
+def test_generate_writes_a_private_key_0600_and_a_trust_entry(local: Settings) -> None:
+    entry = keys.generate(local, "510500-SAMR")
+    path = keys.key_path(local, "510500-SAMR")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert "PRIVATE KEY" in path.read_text() and "PRIVATE" not in local.trust_file.read_text()
+    assert keys.trust_list(local) == (entry,)
+    loaded = keys.load_signing_key(local, "510500-SAMR")
+    assert loaded.key_id == entry.key_id
+    with pytest.raises(FileExistsError):
+        keys.generate(local, "510500-SAMR")
+    newer = keys.generate(local, "510500-SAMR", replace=True)
+    assert [e.key_id for e in keys.trust_list(local)] == [entry.key_id, newer.key_id]
+    revoked = keys.revoke(local, entry.key_id, "rotated")
+    assert revoked.revoked and keys.trust_list(local)[0].revoked
+    with pytest.raises(ConfigError, match="not in the trust file"):
+        keys.revoke(local, "0" * 32, "")
+
+
+def test_a_missing_key_names_the_environment_variable_and_the_file(local: Settings) -> None:
+    with pytest.raises(keys.MissingKey, match="CASEBUS_SIGNING_KEY_510500_PSB"):
+        keys.load_signing_key(local, "510500-PSB")
+
+
+def test_ensure_keys_makes_one_key_per_owner_once(local: Settings) -> None:
+    made = keys.ensure_keys(local)
+    owners = {e.owner for e in made}
+    assert {"510500-SAMR", "PLATFORM-JD", local.provenance.feeds_owner} <= owners
+    assert keys.ensure_keys(local) == []
