@@ -26,6 +26,8 @@ from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
 from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
+from casebus.provenance.keys import load_signing_key
+from casebus.provenance.signing import Signer
 from casebus.registry.client import registry_for
 from casebus.serde import AvroSerializer, SchemaRegistry, SerializationContext
 from casebus.serde.avro import FixedIds
@@ -115,14 +117,35 @@ class KeyHashes:
         return partitions[key_hash % len(partitions)]
 
 
+class Signers:
+    """The signer of each owner, its key loaded when first needed (casebus.provenance)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._signers: dict[str, Signer] = {}
+
+    def __call__(self, owner: str) -> Signer:
+        found = self._signers.get(owner)
+        if found is None:
+            found = self._signers[owner] = Signer(load_signing_key(self._settings, owner))
+        return found
+
+
 class EventEncoder:
-    """validate and serialize (Avro, Confluent framing), with key, headers and key hash:
-    everything before the producer, so it can also run in a worker process."""
+    """validate, serialize (Avro, Confluent framing) and sign as the event's owner, with
+    key, headers and key hash: everything before the producer, so it can also run in a
+    worker process. `sign=False` only for bench/produce.py's comparison run."""
 
     def __init__(
-        self, settings: Settings, topics: Mapping[str, str], registry: SchemaRegistry
+        self,
+        settings: Settings,
+        topics: Mapping[str, str],
+        registry: SchemaRegistry,
+        *,
+        sign: bool = True,
     ) -> None:
         self.settings = settings
+        self._signers = Signers(settings) if sign else None
         self.topics = dict(topics)  # logical (shared) topic -> topic actually written
         self._serializers = {
             logical: AvroSerializer(
@@ -144,10 +167,19 @@ class EventEncoder:
 
     @classmethod
     def with_ids(
-        cls, settings: Settings, topics: Mapping[str, str], ids: dict[str, int]
+        cls, settings: Settings, topics: Mapping[str, str], ids: dict[str, int], *, sign: bool
     ) -> EventEncoder:
         """An encoder framing with ids resolved beforehand (see `schema_ids`)."""
-        return cls(settings, topics, FixedIds(ids))
+        return cls(settings, topics, FixedIds(ids), sign=sign)
+
+    @property
+    def signs(self) -> bool:
+        return self._signers is not None
+
+    def check_signer(self, owner: str) -> None:
+        """Load `owner`'s signing key now: MissingKey here rather than at the first event."""
+        if self._signers is not None:
+            self._signers(owner)
 
     def check(self, event: Event, *, topic: str | None = None) -> list[Violation]:
         """Every rule the event breaks (empty: valid). `topic` is the shared topic name."""
@@ -155,23 +187,37 @@ class EventEncoder:
         return validate_event(topic, event, settings=self.settings)
 
     def encode(self, event: Event, *, topic: str | None = None) -> Outgoing:
-        """Serialize a checked event with its key and headers."""
+        """Serialize and sign a checked event, with its key and headers. Raises
+        casebus.provenance.keys.MissingKey if the owner's signing key is not here."""
         logical = topic or topic_for_event_type(event["event_type"])
         value = self._serializers[logical](event, self._contexts[logical])
         key = event_key(event)
-        return Outgoing(self.topics[logical], key, value, self._headers(event), self.key_hash(key))
+        headers = self._headers(event)
+        if self._signers is not None:
+            headers = self._signers(event["owner"]).sign(logical, key, value, headers)
+        return Outgoing(self.topics[logical], key, value, headers, self.key_hash(key))
 
     def _headers(self, event: Event) -> list[tuple[str, bytes]]:
         kind = (str(event["event_type"]), event["owner"], event["producer"])
         constant = self._constant_headers.get(kind)
         if constant is None:
-            constant = self._constant_headers[kind] = [
-                ("event_type", kind[0].encode()),
-                ("owner", kind[1].encode()),
-                ("producer", kind[2].encode()),
-                ("content-type", CONTENT_TYPE),
-            ]
+            constant = self._constant_headers[kind] = _kind_headers(*kind)
         return [("event_id", str(event["event_id"]).encode()), *constant]
+
+
+def event_headers(event: Event) -> list[tuple[str, bytes]]:
+    """The headers of an event record, before its signature (EventEncoder caches them)."""
+    kind = _kind_headers(str(event["event_type"]), event["owner"], event["producer"])
+    return [("event_id", str(event["event_id"]).encode()), *kind]
+
+
+def _kind_headers(event_type: str, owner: str, producer: str) -> list[tuple[str, bytes]]:
+    return [
+        ("event_type", event_type.encode()),
+        ("owner", owner.encode()),
+        ("producer", producer.encode()),
+        ("content-type", CONTENT_TYPE),
+    ]
 
 
 class Publisher:
@@ -186,13 +232,14 @@ class Publisher:
         topics: Mapping[str, str] | None = None,
         registry: SchemaRegistry | None = None,
         producer: KafkaProducer | None = None,
+        sign: bool = True,  # False only in bench/produce.py's comparison run
     ) -> None:
         self.settings = settings
         self.producer_name = producer_name
         # Logical (shared) topic -> topic actually written; tests map them to unique names.
         self.topics = {t: t for t in (*TOPIC_SCHEMAS, REJECTS_TOPIC)} | dict(topics or {})
         self._registry = registry or registry_for(settings, principal)
-        self.encoder = EventEncoder(settings, self.topics, self._registry)
+        self.encoder = EventEncoder(settings, self.topics, self._registry, sign=sign)
         self._own_producer = producer is None
         self.producer = producer or make_producer(
             settings, client_id=producer_name, principal=principal

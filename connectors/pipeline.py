@@ -105,11 +105,12 @@ class Preparer:
         """Start the pool with its first page."""
         encoder = self.publisher.encoder
         ids = encoder.schema_ids(self.connector.topics)  # the registry round trips, here
+        encoder.check_signer(self.connector.owner)  # a missing key fails here, not in a worker
         self._pool = ProcessPoolExecutor(
             max_workers=WORKERS,
             mp_context=multiprocessing.get_context("fork"),
             initializer=_start_worker,
-            initargs=(self.connector, encoder.settings, encoder.topics, ids),
+            initargs=(self.connector, encoder.settings, encoder.topics, ids, encoder.signs),
         )
         # A forking pool forks its workers in the first submit. Frozen at that moment, the
         # runner's objects are left out of the workers' garbage collections, which would
@@ -123,14 +124,18 @@ class Preparer:
 
 
 def _start_worker(
-    connector: Connector, settings: Settings, topics: dict[str, str], ids: dict[str, int]
+    connector: Connector,
+    settings: Settings,
+    topics: dict[str, str],
+    ids: dict[str, int],
+    sign: bool,
 ) -> None:
     global _worker
     # Stopping is the runner's decision (it drops the pages prepared ahead); a SIGINT or
     # SIGTERM sent to the whole process group must not break the pool under it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _worker = (connector, EventEncoder.with_ids(settings, topics, ids))
+    _worker = (connector, EventEncoder.with_ids(settings, topics, ids, sign=sign))
     # A page's events and items live until it is sent back, then all go at once: collect
     # young objects less often (what the sync decode worker does too).
     tune_process()

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from casebus.config import Settings
 from casebus.kafka.clients import make_super_admin
 from casebus.kafka.topics import ensure_topics
+from casebus.provenance.keys import ensure_keys
 from casebus.security.setup import secure_cluster
 
 
@@ -25,7 +26,11 @@ def command_error(*kinds: type[Exception]) -> Iterator[None]:
 
 
 def secure_local_broker(settings: Settings) -> None:
-    """Every principal's SCRAM credential (secrets generated on first start), then the ACLs."""
+    """Every principal's SCRAM credential (secrets generated on first start), then the ACLs;
+    a signing key for every owner that has none (casebus.provenance)."""
+    made = ensure_keys(settings)
+    if made:
+        print(f"signing keys: {len(made)} generated in {settings.keys_dir}")
     if settings.kafka.security.protocol == "PLAINTEXT":
         return
     done = secure_cluster(settings, generate=True)

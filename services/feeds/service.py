@@ -4,11 +4,16 @@ One Kafka transaction per polled batch holds, for every lead event in it:
   1. the redacted lead for each platform that may see it now, and a tombstone for each that
      held it and may not any more (casebus.feed.<platform>.leads),
   2. the lead's new entry in the changelog of what each platform holds (state topic),
-  3. DLQ records for events that cannot be decoded, are invalid, or conflict,
+  3. DLQ records for events that are not signed by their owner (casebus.provenance), cannot
+     be decoded, are invalid, or conflict,
   4. the consumed offsets (sent to the transaction, not committed by the consumer);
-then it commits. A crash anywhere before the commit aborts all of it (the next producer with
-the same transactional id fences this one and aborts its open transaction), and the batch is
-read again from the committed offsets: a read_committed reader sees every feed record once.
+then it commits. A crash anywhere before the commit aborts all of it (the next producer
+with the same transactional id fences this one and aborts its open transaction), and the
+batch is read again from the committed offsets: a read_committed reader sees every feed
+record once.
+
+Every feed record is signed with the feeds service's own key: the redacted lead is new
+content, which the owner's signature cannot cover.
 """
 
 from __future__ import annotations
@@ -25,12 +30,14 @@ from kafka.errors import KafkaError, ProducerFencedError
 
 from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
-from casebus.contracts.schemas import schema_for_topic
+from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import validate_event
 from casebus.dlq import dlq_headers
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
+from casebus.provenance.keys import load_signing_key, trust_list
+from casebus.provenance.signing import Refusal, Signer, Verifier
 from casebus.registry.client import registry_for
 from casebus.security.principals import FEEDS
 from casebus.serde import AvroDeserializer, AvroSerializer, SerdeError, SerializationContext
@@ -84,6 +91,8 @@ class FeedService:
             max_message_bytes=settings.validation.max_message_bytes,
             reader_schema=schema_for_topic(LEAD_TOPIC),
         )
+        self._verifier = Verifier(trust_list(settings), tuple(TOPIC_SCHEMAS))
+        self._signer = Signer(load_signing_key(settings, settings.provenance.feeds_owner))
         self._ensure_topics()
         txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
         self.producer: KafkaProducer = make_producer(settings, client_id, principal=FEEDS, **txn)
@@ -200,6 +209,12 @@ class FeedService:
         self.report.transactions += 1
 
     def _forward(self, record: Any) -> None:
+        signer = self._verifier.check_record(
+            LEAD_TOPIC, record.key, record.value, record.headers or ()
+        )
+        if isinstance(signer, Refusal):
+            self._dead_letter(record, signer.reason, signer.message)
+            return
         try:
             event = self._decoder(record.value, SerializationContext(record.topic))
         except SerdeError as exc:
@@ -207,6 +222,10 @@ class FeedService:
                 raise
             inner = getattr(exc, "inner", exc)  # the value side's own error
             self._dead_letter(record, type(inner).__name__, str(exc))
+            return
+        refused = Verifier.check_signer(signer, event.get("owner"), event.get("published_at"))
+        if refused is not None:
+            self._dead_letter(record, refused.reason, refused.message)
             return
         key: LeadKey = f"{event['owner']}/{event['record_id']}"
         digest = content_digest(event, "lead")
@@ -233,10 +252,13 @@ class FeedService:
             for code in sorted(decision.publish):
                 topic = self.topics[code]
                 value = self._serializer(partner, SerializationContext(topic))
-                self.producer.send(topic, key=key_bytes, value=value, headers=revision)
+                headers = self._signer.sign(topic, key_bytes, value, revision)
+                self.producer.send(topic, key=key_bytes, value=value, headers=headers)
                 self.report.produced += 1
         for code in sorted(decision.retract):
-            self.producer.send(self.topics[code], key=key_bytes, value=None, headers=revision)
+            topic = self.topics[code]
+            headers = self._signer.sign(topic, key_bytes, None, revision)
+            self.producer.send(topic, key=key_bytes, value=None, headers=headers)
             self.report.produced += 1
             self.report.retracted += 1
         self.producer.send(self.fs.state_topic, key=key_bytes, value=decision.seen.to_bytes())

@@ -19,13 +19,21 @@ from casebus.config import Settings
 from casebus.contracts.samples import sample_penalty_event
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
-from casebus.events import EventType, stable_event_id, topic_for_event_type, utc_now
-from casebus.publish import violation_json
+from casebus.events import (
+    Event,
+    EventType,
+    event_key,
+    stable_event_id,
+    topic_for_event_type,
+    utc_now,
+)
+from casebus.provenance.keys import MissingKey
+from casebus.publish import Signers, event_headers, violation_json
 from casebus.registry.client import registry_for
 from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from services.ingest.convert import converter
-from services.ingest.producer import KafkaUnavailable, TransactionalPublisher
+from services.ingest.producer import KafkaUnavailable, Record, TransactionalPublisher
 
 DESCRIPTION = """
 Agency systems push **one event** (a JSON object) or **a batch** (`{"events": [...]}`, at
@@ -82,6 +90,14 @@ def create_app(
         transactional_id or f"casebus-ingest-{settings.ingest.host}-{settings.ingest.port}",
     )
     prefix = settings.ingest.token_env_prefix
+    signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
+
+    def record(shared: str, event: Event) -> Record:
+        topic, key = names[shared], event_key(event)
+        value = serializers[shared](event, SerializationContext(topic))
+        headers = signers(event["owner"]).sign(shared, key, value, event_headers(event))
+        return topic, key, value, headers
+
     app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
 
     def caller(authorization: str | None) -> str | None:
@@ -153,11 +169,8 @@ def create_app(
         if errors:
             return _errors(422, errors)
         try:
-            framed = [
-                (names[t], serializers[t](e, SerializationContext(names[t])), e) for t, e in items
-            ]
-            publisher.publish(framed)
-        except (KafkaUnavailable, SerdeError) as exc:
+            publisher.publish([record(t, e) for t, e in items])
+        except (KafkaUnavailable, SerdeError, MissingKey) as exc:
             return JSONResponse({"detail": f"not accepted, retry: {exc}"}, status_code=503)
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
 

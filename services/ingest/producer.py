@@ -18,13 +18,12 @@ from typing import Any, TypeVar
 from kafka import KafkaProducer
 
 from casebus.config import Settings
-from casebus.events import Event, event_key
 from casebus.kafka.clients import make_producer
-from casebus.publish import CONTENT_TYPE
 from casebus.security.principals import INGEST
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
 
 
 class KafkaUnavailable(Exception):
@@ -81,29 +80,19 @@ class TransactionalPublisher:
             self._producer = _bounded(create, self.timeout * 2, "init")
         return self._producer
 
-    def publish(self, items: list[tuple[str, bytes, Event]]) -> None:
-        """Commit (topic, framed value, event) as one transaction, or raise KafkaUnavailable."""
+    def publish(self, records: list[Record]) -> None:
+        """Commit signed (topic, key, value, headers) records as one transaction, or raise
+        KafkaUnavailable."""
         with self._lock:
             producer = self._ready()
             try:
                 producer.begin_transaction()
-                for topic, value, event in items:
-                    producer.send(
-                        topic,
-                        key=event_key(event),
-                        value=value,
-                        headers=[
-                            ("event_id", str(event["event_id"]).encode()),
-                            ("event_type", str(event["event_type"]).encode()),
-                            ("owner", event["owner"].encode()),
-                            ("producer", event["producer"].encode()),
-                            ("content-type", CONTENT_TYPE),
-                        ],
-                    )
+                for topic, key, value, headers in records:
+                    producer.send(topic, key=key, value=value, headers=headers)
                 _bounded(lambda: producer.flush(timeout=self.timeout), self.timeout + 2, "send")
                 _bounded(producer.commit_transaction, self.timeout, "commit")
             except Exception as exc:
-                log.error("batch of %d not committed: %s", len(items), exc)
+                log.error("batch of %d not committed: %s", len(records), exc)
                 self._discard(producer)
                 raise KafkaUnavailable(str(exc)) from exc
 

@@ -1,5 +1,9 @@
-"""Consumed records to apply items: decode (Confluent-framed Avro) and check the kind; the
-validator (`BatchDecoder.check`) runs later, in apply, on events that would change a record.
+"""Consumed records to apply items: check the signature (casebus.provenance), decode
+(Confluent-framed Avro), check that the signer is the owner and the kind; the validator
+(`BatchDecoder.check`) runs later, in apply, on events that would change a record.
+
+Sync and replay decode here (inline or in the decode worker), so an untrusted event is
+refused the same way by both: a rejected item, which goes to the DLQ and the event log.
 
 Bad bytes or an invalid event become a rejected item (DLQ); an unreachable registry raises
 TransientFault so the consumer pauses and retries the same records, never DLQs them.
@@ -12,10 +16,12 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from casebus.config import Settings
+from casebus.config import Settings, TrustedKey
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
 from casebus.events import Event
+from casebus.provenance.keys import trust_list
+from casebus.provenance.signing import Refusal, Verifier
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from casebus.serde.errors import KeySerializationError, ValueSerializationError
 from services.sync.prepare import Incoming, Provenance
@@ -34,6 +40,19 @@ class RawRecord:
     partition: int
     offset: int
     value: bytes | None
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+    @classmethod
+    def of(cls, record: Any) -> RawRecord:
+        return cls(
+            record.topic,
+            record.partition,
+            record.offset,
+            record.value,
+            record.key,
+            tuple(record.headers or ()),
+        )
 
 
 class TransientFault(Exception):
@@ -51,10 +70,20 @@ class Consumed:
 
 
 class BatchDecoder:
-    """Decodes records of the actual topics; `logical` maps each to its shared topic."""
+    """Decodes records of the actual topics; `logical` maps each to its shared topic.
+    `verify=False` only for bench/sync.py's comparison run."""
 
-    def __init__(self, settings: Settings, registry: Any, logical: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        registry: Any,
+        logical: Mapping[str, str],
+        *,
+        verify: bool = True,
+    ) -> None:
         self._settings = settings
+        shared = sorted(set(logical.values()))
+        self._verifier = Verifier(trust_list(settings), shared) if verify else None
         self._registry = registry
         self._logical = dict(logical)
         self._max = settings.validation.max_message_bytes
@@ -89,16 +118,29 @@ class BatchDecoder:
         if item.event is not None:
             return item.event
         prov = item.provenance
-        again = self.decode_one(RawRecord(prov.topic, prov.partition, prov.offset, item.raw))
+        # Verified when it was prepared; the bytes are the same.
+        raw = RawRecord(prov.topic, prov.partition, prov.offset, item.raw)
+        again = self._decode_trusted(raw, None)
         if again.incoming.event is None:
             raise TransientFault(f"cannot decode {prov} again: {again.error_message}")
         return again.incoming.event
 
     def decode_one(self, record: Any) -> Consumed:
-        """Decode one record (rejections are not logged here: see log_rejected)."""
+        """Verify and decode one record (rejections are not logged here: see log_rejected)."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return _rejected(record, prov, "EmptyValue", "the record has no value (tombstone)")
+        if self._verifier is None:
+            return self._decode_trusted(record, None)
+        signer = self._verifier.check_record(
+            self._logical[record.topic], record.key, record.value, record.headers or ()
+        )
+        if isinstance(signer, Refusal):
+            return _rejected(record, prov, signer.reason, signer.message)
+        return self._decode_trusted(record, signer)
+
+    def _decode_trusted(self, record: Any, signer: TrustedKey | None) -> Consumed:
+        prov = Provenance(record.topic, record.partition, record.offset)
         try:
             decoded = self._deserializers[record.topic].decode(
                 record.value, SerializationContext(record.topic)
@@ -112,6 +154,10 @@ class BatchDecoder:
             return _rejected(record, prov, type(inner).__name__, str(exc))
         prov = Provenance(record.topic, record.partition, record.offset, decoded.schema_id)
         event = decoded.value
+        if signer is not None:
+            refused = Verifier.check_signer(signer, event.get("owner"), event.get("published_at"))
+            if refused is not None:
+                return _rejected(record, prov, refused.reason, refused.message, event)
         try:
             kind = record_kind(event)
         except NotARecord as exc:

@@ -57,9 +57,10 @@ class _Worker:
         agency: str,
         db_url: str,
         principal: str,
+        verify: bool,
     ) -> None:
         registry = registry_for(settings, principal)
-        self.decoder = BatchDecoder(settings, registry, logical)
+        self.decoder = BatchDecoder(settings, registry, logical, verify=verify)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
         self.rows = RowBuilder(make_url(db_url).get_dialect()())
@@ -117,6 +118,7 @@ def _start_worker(
     principal: str,
     parent: int,
     inherited: Sequence[int],
+    verify: bool,
 ) -> None:
     global _worker
     for fd in inherited:  # the parent's locks are its own (see single_writer)
@@ -125,7 +127,7 @@ def _start_worker(
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threading.Thread(target=_exit_with, args=(parent,), daemon=True).start()
-    _worker = _Worker(settings, logical, agency, db_url, principal)
+    _worker = _Worker(settings, logical, agency, db_url, principal, verify)
     tune_process()
 
 
@@ -161,6 +163,7 @@ class Prefetcher:
         *,
         principal: str,  # whom the worker's registry client authenticates as
         close_fds: Sequence[int] = (),  # descriptors the worker must not keep open
+        verify: bool = True,  # signatures (False only in bench/sync.py's comparison run)
     ) -> None:
         self._pool = ProcessPoolExecutor(
             1,
@@ -174,6 +177,7 @@ class Prefetcher:
                 principal,
                 os.getpid(),
                 tuple(close_fds),
+                verify,
             ),
         )
         gc.collect()
@@ -184,7 +188,7 @@ class Prefetcher:
             gc.unfreeze()
 
     def submit(self, records: Sequence[Any]) -> Future[Work]:
-        raw = [RawRecord(r.topic, r.partition, r.offset, r.value) for r in records]
+        raw = [RawRecord.of(r) for r in records]
         return self._pool.submit(_decode, raw)
 
     def close(self) -> None:

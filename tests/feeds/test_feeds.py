@@ -16,6 +16,7 @@ import pytest
 
 from casebus.config import Settings
 from casebus.contracts.partner import partner_contract
+from casebus.provenance.keys import trust_list
 from casebus.security.principals import platform as platform_principal
 from connectors.codes import PLATFORM as PLATFORM_LABELS
 from connectors.runner import run_connectors_once
@@ -338,6 +339,26 @@ def test_sigkill_at_random_points_a_read_committed_reader_sees_each_record_once(
     assert "restored feed state" in log.read_text()
 
 
+def partner_verify(topic: str, msg: Any, public_key_b64: str) -> None:
+    """The README's partner quickstart check; raises InvalidSignature."""
+    import base64
+    import struct
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    def field(b: bytes | None) -> bytes:
+        return struct.pack(">i", -1) if b is None else struct.pack(">i", len(b)) + b
+
+    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+    *signed, (name, signature) = msg.headers() or []
+    assert name == "casebus.signature"
+    data = b"casebus.event.v1" + field(topic.encode()) + field(msg.key()) + field(msg.value())
+    data += struct.pack(">i", len(signed)) + b"".join(
+        field(n.encode()) + field(v) for n, v in signed
+    )
+    key.verify(signature, data)
+
+
 def test_a_stock_confluent_deserializer_reads_the_feed(
     feeds: Settings, leads: EventProducer, kafka_bootstrap: str
 ) -> None:
@@ -372,6 +393,10 @@ def test_a_stock_confluent_deserializer_reads_the_feed(
                 continue
             ctx = serialization.SerializationContext(topic, serialization.MessageField.VALUE)
             got[message.key().decode()] = decode(message.value(), ctx)
+            # The README's check, as a partner writes it: the feeds service's public key
+            # from the trust list, no casebus code.
+            feeds_key = next(k for k in trust_list(feeds) if k.owner == "casebus-feeds")
+            partner_verify(topic, message, feeds_key.public_key)
     finally:
         consumer.close()
     assert set(got) == {"510500-SAMR/C1", "510500-SAMR/C2"}

@@ -81,6 +81,7 @@ def sync_env(
         "CASEBUS_SYNC__GROUP_ID": settings.sync.group_id,
         "CASEBUS_SYNC__BATCH_SIZE": str(batch_size),
         "CASEBUS_SYNC__RETRY_MAX_SECONDS": "2",
+        "CASEBUS_PROVENANCE__AUDIT_TOPIC": settings.provenance.audit_topic,
     }
 
 

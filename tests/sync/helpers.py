@@ -11,9 +11,10 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine, select
 
-from casebus.config import Settings
+from casebus.config import Settings, load_settings
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.events import Event, EventType, event_key, stable_event_id
+from casebus.publish import Signers, event_headers
 from casebus.serde import AvroSerializer, SerializationContext
 from services.sync.db.engine import make_engine
 from services.sync.db.models import EventLogEntry, Record
@@ -29,6 +30,7 @@ class SyncTopics:
 
     actual: dict[str, str]
     dlq: str
+    audit: str = "casebus.audit"  # where the sync publishes its chain heads
 
     def pairs(self) -> tuple[str, ...]:
         return tuple(f"{shared}={actual}" for shared, actual in self.actual.items())
@@ -44,6 +46,7 @@ def sync_settings(
         update={
             "registry": settings.registry.model_copy(update={"url": registry_url}),
             "sync": settings.sync.model_copy(update=updates),
+            "provenance": settings.provenance.model_copy(update={"audit_topic": topics.audit}),
         }
     )
 
@@ -58,12 +61,16 @@ class EventProducer:
         self.registry = admin_registry(registry_url)
         self.serializers = {s: AvroSerializer(self.registry, s) for s in self.topics}
         self.producer = KafkaProducer(acks="all", linger_ms=5, **harness(bootstrap), **options)
+        self.signers = Signers(load_settings())  # the owners' keys (tests/conftest.py)
 
     def send(self, event: Event, shared: str | None = None) -> None:
+        """Framed and signed by the event's owner, with its headers, as connectors send."""
         shared = shared or topic_of(event)
         actual = self.topics[shared]
         value = self.serializers[shared](event, SerializationContext(actual))
-        self.producer.send(actual, key=event_key(event), value=value)
+        key = event_key(event)
+        headers = self.signers(event["owner"]).sign(shared, key, value, event_headers(event))
+        self.producer.send(actual, key=key, value=value, headers=headers)
 
     def send_all(self, events: Iterable[Event]) -> None:
         for event in events:
@@ -71,8 +78,17 @@ class EventProducer:
         self.flush()
 
     def send_raw(
-        self, shared: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+        self,
+        shared: str,
+        key: bytes,
+        value: bytes | None,
+        headers: list[tuple[str, bytes]],
+        *,
+        signed_by: str | None = "510500-SAMR",  # a trusted owner; None: unsigned
     ) -> None:
+        """These bytes as they are, signed (by default) so that what they hold is judged."""
+        if signed_by is not None:
+            headers = self.signers(signed_by).sign(shared, key, value, headers)
         self.producer.send(self.topics[shared], key=key, value=value, headers=headers)
 
     def flush(self) -> None:
