@@ -20,6 +20,7 @@ COMMANDS = (
     "kafka",
     "acl",
     "credentials",
+    "keys",
     "topics",
     "registry",
     "schemas",
@@ -33,6 +34,7 @@ COMMANDS = (
     "transfers",
     "case",
     "reconcile",
+    "audit",
     "demo",
 )
 

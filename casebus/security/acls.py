@@ -120,6 +120,7 @@ def plan(settings: Settings) -> frozenset[Grant]:
         group, dlq = settings.sync.group_id, settings.sync.dlq_topic
         add(name, "group", group or sync_group_prefix(sub.agency), "read", prefixed=not group)
         add(name, "topic", dlq or sync_dlq_prefix(sub.agency), "write", "create", prefixed=not dlq)
+        add(name, "topic", settings.provenance.audit_topic, "write")  # its chain heads
 
     fs = settings.feeds
     add(p.FEEDS, "topic", fs.source_topic, "read")
@@ -150,6 +151,8 @@ def plan(settings: Settings) -> frozenset[Grant]:
     add(p.REPLAY, "topic", "casebus.dlq.", "read", prefixed=True)
     # What a replay cannot decode goes to the agency's sync DLQ, as it would in sync.
     add(p.REPLAY, "topic", "casebus.dlq.sync.", "write", "create", prefixed=True)
+    # The chain head of a database it rebuilt or repaired (services/sync/heads.py).
+    add(p.REPLAY, "topic", settings.provenance.audit_topic, "read", "write")
     add(p.REPLAY, "group", "casebus.", "describe", prefixed=True)
     add(p.REPLAY, "cluster", "kafka-cluster", "describe")
     return frozenset(grants)

@@ -42,6 +42,7 @@ from services.sync.db.models import CaseLink, Record
 from services.sync.decode import BatchDecoder
 from services.sync.dlq import DeadLetters
 from services.sync.filtering import admits
+from services.sync.heads import HeadPublisher
 from services.sync.offsets import save_offsets
 from services.sync.prefetch import Prefetcher
 from services.sync.records import TOPIC_BY_KIND
@@ -186,6 +187,9 @@ def replay(
             with engine.begin() as conn:  # where sync is to continue: the ends read to
                 ends = {(tp.topic, tp.partition): o for tp, o in scope.ends.items()}
                 save_offsets(conn, group, ends)
+        if not request.dry_run:  # the new head (a rebuild: a new chain) as evidence
+            heads = HeadPublisher(settings, agency, engine, REPLAY)
+            heads.close()
         wal.close()  # its connection must be gone before the rebuild is made one file
         if request.dry_run:
             assert rebuild is not None

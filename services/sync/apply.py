@@ -22,10 +22,11 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from functools import cache
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Dialect
 
 from casebus.events import Event
+from services.sync.chain import link, lock_head, move_head, state_digest
 from services.sync.prepare import Admit, Filtered, Incoming, Prepared, Provenance, prepare
 from services.sync.records import NotARecord, RecordKey
 from services.sync.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
@@ -91,9 +92,9 @@ def apply_batch(
     keys = {p.key for p in prepared if isinstance(p, Prepared)}
     current = _current_revisions(conn, keys)
     stored = set(current)  # in the database before this batch
-    winners: dict[RecordKey, Prepared] = {}
+    winners: dict[RecordKey, tuple[int, Prepared]] = {}  # the last winner of each record
     results: list[Result] = []
-    for item, prep in zip(items, prepared, strict=True):
+    for index, (item, prep) in enumerate(zip(items, prepared, strict=True)):
         if isinstance(prep, Result):
             results.append(prep)
             continue
@@ -114,7 +115,7 @@ def apply_batch(
                 assert isinstance(full, Prepared)
                 prep = full._replace(checked=prep.checked, problem=prep.problem)
             current[key] = (prep.revision, prep.digest)
-            winners[key] = prep
+            winners[key] = (index, prep)
         elif result.outcome is Outcome.CONFLICT:
             log.error(
                 "conflict on %s %s/%s at %s:%d@%d: %s",
@@ -127,9 +128,10 @@ def apply_batch(
                 result.detail,
             )
         results.append(result)
-    states = [p.state for p in winners.values() if p.state is not None]
-    write_states(conn, states, rows=rows, now=now, stored=stored)
-    _log_events(conn, items, prepared, results, rows, now, origin)
+    states = {i: p.state for i, p in winners.values() if p.state is not None}
+    write_states(conn, list(states.values()), rows=rows, now=now, stored=stored)
+    written = {i: state_digest(state) for i, state in states.items()}
+    _log_events(conn, items, prepared, results, written, rows, now, origin)
     return results
 
 
@@ -182,21 +184,31 @@ def _log_events(
     items: Sequence[Incoming],
     prepared: Sequence[Prepared | Filtered | Result],
     results: Sequence[Result],
+    written: dict[int, str],  # item index -> digest of the state it wrote
     rows: RowBuilder,
     now: datetime,
     origin: str,
 ) -> None:
+    """One chained row per item (services/sync/chain.py), the head moved past them."""
     logged_at = rows.stamp("event_log", "logged_at", now)
+    head = lock_head(conn)  # held to the commit: one writer at a time extends the chain
+    previous = head.hash
     out = []
-    for item, prep, result in zip(items, prepared, results, strict=True):
+    for index, (item, prep, result) in enumerate(zip(items, prepared, results, strict=True)):
         if isinstance(prep, Prepared):
-            head, identity = prep.head, prep.identity
+            log_head, identity = prep.head, prep.identity
         elif isinstance(prep, Filtered):  # not ours to know which record it was
-            head, identity = prep.head, NO_IDENTITY
+            log_head, identity = prep.head, NO_IDENTITY
         else:
-            head, identity = _rejected_log(item, rows)
-        out.append(head + identity + (result.outcome.value, result.detail, logged_at, origin))
+            log_head, identity = _rejected_log(item, rows)
+        tail = (result.outcome.value, result.detail, logged_at, origin, written.get(index))
+        row = log_head + identity + tail
+        previous = link(previous, row)
+        out.append((*row, previous))
     write_tuples(conn, EVENT_LOG, LOG_COLUMNS, out)
+    if out:
+        position = conn.scalar(select(func.max(EVENT_LOG.c.id)))
+        move_head(conn, head, int(position), previous, len(out))
 
 
 def _rejected_log(item: Incoming, rows: RowBuilder) -> tuple[Row, Row]:

@@ -38,8 +38,8 @@ LEAD_EVIDENCE = table_of(LeadEvidence)
 EVENT_LOG = table_of(EventLogEntry)
 PAYLOAD_TABLES: dict[str, Table] = {kind: table_of(m) for kind, m in PAYLOAD_MODELS.items()}
 
-# Column orders of the tuples. The last column of records and cases, and the last three of
-# the event log, are known only when the batch is applied: the apply path appends them.
+# Column orders of the tuples. The last column of records and cases, and the event log's
+# LOG_TAIL, are known only when the batch is applied: the apply path appends them.
 RECORD_COLUMNS = (
     "kind",
     "owner",
@@ -66,7 +66,7 @@ ITEM_COLUMNS = (*_CHILD_KEY, "listing_url", "listing_id", "title")
 EVIDENCE_COLUMNS = (*_CHILD_KEY, "uri", "sha256", "captured_at")
 LOG_HEAD = ("topic", "partition", "offset", "schema_id", "event_id", "producer", "event_type")
 LOG_IDENTITY = ("kind", "owner", "record_id", "revision", "case_id", "occurred_at", "digest")
-LOG_TAIL = ("outcome", "detail", "logged_at", "origin")
+LOG_TAIL = ("outcome", "detail", "logged_at", "origin", "state_digest", "chain")
 LOG_COLUMNS = LOG_HEAD + LOG_IDENTITY + LOG_TAIL
 NO_IDENTITY: Row = (None,) * len(LOG_IDENTITY)
 

@@ -20,6 +20,7 @@ from services.sync.db.checkpoint import WalCheckpointer
 from services.sync.db.engine import open_database, single_writer
 from services.sync.decode import BatchDecoder
 from services.sync.dlq import DeadLetters
+from services.sync.heads import HeadPublisher
 from services.sync.prefetch import Prefetcher
 from services.sync.report import SyncReport
 
@@ -66,12 +67,13 @@ def connect_database(settings: Settings, agency: str, stop: threading.Event) -> 
 
 
 def _start_prefetch(
-    settings: Settings, logical: TopicMap, agency: str, lock: int | None
+    settings: Settings, logical: TopicMap, agency: str, lock: int | None, verify: bool
 ) -> Prefetcher:
     fds = [lock] if lock is not None else []
     url = database_url(settings, agency)
+    principal = sync_principal(agency)
     return Prefetcher(
-        settings, logical, agency, url, principal=sync_principal(agency), close_fds=fds
+        settings, logical, agency, url, principal=principal, close_fds=fds, verify=verify
     )
 
 
@@ -90,6 +92,7 @@ def run_sync(
     topics: TopicMap | None = None,
     until_idle: bool = False,
     stop: threading.Event | None = None,
+    verify: bool = True,  # event signatures; False only in bench/sync.py's comparison run
 ) -> SyncReport:
     """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
     stop = stop or threading.Event()
@@ -101,7 +104,7 @@ def run_sync(
         # Forked next: before any database connection or Kafka client (and its threads).
         prefetch = None
         if settings.sync.decode_ahead:
-            worker = _start_prefetch(settings, logical, agency, lock)
+            worker = _start_prefetch(settings, logical, agency, lock, verify)
             prefetch = cleanup.enter_context(closing(worker))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
@@ -113,6 +116,9 @@ def run_sync(
         cleanup.callback(registry.close)
         dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group, principal)
         cleanup.callback(dead_letters.close)
+        heads = HeadPublisher(settings, agency, engine, principal)
+        cleanup.callback(heads.close)  # after the consumer stopped: the final head
+        heads.start(settings.provenance.audit_interval_seconds)
         # Dynamic membership: every process of the agency (one on SQLite, any number on
         # PostgreSQL) joins the group as a new member, so each join rebalances from the
         # partitions the broker has now. (A static member rejoining within its session got
@@ -133,7 +139,7 @@ def run_sync(
             sub,
             engine=engine,
             consumer=consumer,
-            decoder=BatchDecoder(settings, registry, logical),
+            decoder=BatchDecoder(settings, registry, logical, verify=verify),
             dead_letters=dead_letters,
             group=group,
             topics=sorted(logical),

@@ -34,14 +34,19 @@ def test_only_the_feeds_service_writes_feeds(plan: frozenset) -> None:
     assert writers == {p.FEEDS}
 
 
-def test_syncs_read_their_subscriptions_and_write_only_their_dlq(plan: frozenset) -> None:
+def test_syncs_read_their_subscriptions_and_write_only_their_dlq_and_heads(
+    plan: frozenset,
+) -> None:
     settings = load_settings()
     for sub in settings.sync.subscriptions:
         grants = of(plan, p.sync(sub.agency))
         reads = {name for op, kind, name, _ in grants if op == "read" and kind == "topic"}
         assert reads == set(sub.topics)
         writes = {(name, pattern) for op, _, name, pattern in grants if op == "write"}
-        assert writes == {(f"casebus.dlq.sync.{sub.agency}", "prefixed")}
+        assert writes == {
+            (f"casebus.dlq.sync.{sub.agency}", "prefixed"),
+            ("casebus.audit", "literal"),  # its chain heads (services/sync/heads.py)
+        }
 
 
 def test_connectors_and_ingest_write_the_shared_topics_and_read_nothing(plan: frozenset) -> None:
@@ -53,13 +58,14 @@ def test_connectors_and_ingest_write_the_shared_topics_and_read_nothing(plan: fr
         assert not any(op == "read" for op, *_ in grants)
 
 
-def test_replay_writes_nothing_but_dlqs(plan: frozenset) -> None:
+def test_replay_writes_nothing_but_dlqs_and_heads(plan: frozenset) -> None:
     writes = {
         (g.name, g.pattern) for g in plan if g.principal == p.REPLAY and g.operation != "read"
     }
-    assert {name for name, _ in writes if not name.startswith("casebus.dlq.")} <= {
+    assert {name for name, _ in writes if not name.startswith("casebus.dlq.")} == {
         "casebus.",  # describe groups
         "kafka-cluster",  # describe the cluster
+        "casebus.audit",  # the head of a database it rebuilt or repaired
     }
 
 

@@ -14,7 +14,7 @@ from tests.sync.helpers import SHARED, EventProducer, SyncTopics
 @pytest.fixture
 def sync_topics(topic_factory: TopicFactory) -> SyncTopics:
     actual = {shared: topic_factory(shared.split(".")[1], partitions=2) for shared in SHARED}
-    return SyncTopics(actual, topic_factory("dlq"))
+    return SyncTopics(actual, topic_factory("dlq"), topic_factory("audit"))
 
 
 @pytest.fixture

@@ -240,6 +240,21 @@ class EventLogEntry(Base):
     logged_at: Mapped[datetime]
     # "sync" (live) or "replay" (casebus replay): which path read the event this time.
     origin: Mapped[str] = mapped_column(String(8), server_default="sync")
+    # services/sync/chain.py: the digest of the rows this event wrote for its record (the
+    # winner of its batch only), and the hash over this row and the one before it.
+    state_digest: Mapped[str | None] = mapped_column(String(64))
+    chain: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditHead(Base):
+    """The head of the event-log chain: one row, locked by each writer (chain.lock_head)."""
+
+    __tablename__ = "audit_head"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain_id: Mapped[str] = mapped_column(String(32))  # new for each database built
+    position: Mapped[int] = mapped_column(BigInteger)  # event_log.id of the last chained row
+    hash: Mapped[str] = mapped_column(String(64))
+    rows: Mapped[int] = mapped_column(BigInteger)
 
 
 class ConsumerOffset(Base):
