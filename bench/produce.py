@@ -3,15 +3,16 @@
 Run: .venv/bin/python bench/produce.py [--events N] [--in-process]
 
 Runner path: map each source record, validate_event, Avro-serialize with Confluent framing
-(in worker processes for pages of >= worker_min_page records; --in-process: never),
-produce with the idempotent producer (acks=all), check every future per page, write the
-SQLite checkpoint per page. The source is pre-fetched pages in memory (market supervision
-penalty records built by the sandbox's data generator), so the HTTP sandbox is not what is
-measured. The registry is primed in memory with the schema ids, so no registry round trip
-is measured either. Baseline, in the same run: its own KafkaProducer with the same
-settings (PRODUCER_DEFAULTS: acks=all, idempotence, lz4, linger) and kafka-python's own
-partitioner, doing a plain send(topic, key, value, headers) of the same pre-serialized
-bytes and headers. Then the CPU cost per event of each stage, on one core.
+and sign (Ed25519; in worker processes for pages of >= worker_min_page records;
+--in-process: never), produce with the idempotent producer (acks=all), check every future
+per page, write the SQLite checkpoint per page. The source is pre-fetched pages in memory
+(market supervision penalty records built by the sandbox's data generator), so the HTTP
+sandbox is not what is measured. The registry is primed in memory with the schema ids, so no
+registry round trip is measured either. Baselines, in the same run: the same runner without
+signatures (signed / unsigned, issue 12); and its own KafkaProducer with the same settings
+(PRODUCER_DEFAULTS: acks=all, idempotence, lz4, linger) and kafka-python's own partitioner,
+doing a plain send(topic, key, value, headers) of the same pre-serialized bytes and headers.
+Then the CPU cost per event of each stage, on one core.
 
 Broker: CASEBUS_KAFKA_BOOTSTRAP if set, else the local test broker (started or reused).
 """
@@ -38,6 +39,7 @@ from bench.common import plaintext_broker
 from casebus.config import Settings, load_settings
 from casebus.contracts.schemas import schema_text_for_topic, subject_for_topic
 from casebus.kafka.clients import PRODUCER_DEFAULTS, make_producer
+from casebus.provenance.keys import ensure_keys
 from casebus.publish import Publisher
 from casebus.registry.client import RegistryClient
 from connectors.base import Page, SourceRecord
@@ -126,29 +128,40 @@ def main() -> None:
     )
     InMemory.pages = source_pages(settings, args.events)
     connector = InMemory(config, settings, SourceSession())
-    producer = make_producer(settings, client_id="bench-runner", principal="bench")
-    publisher = Publisher(
-        settings,
-        producer_name="bench",
-        principal="bench",
-        topics=config.topics,
-        registry=registry,
-        producer=producer,
-    )
-    store = CheckpointStore.for_var_dir(var)
+    ensure_keys(settings)  # this run's own signing keys, under its var dir
+
+    def publisher_for(sign: bool) -> tuple[Publisher, KafkaProducer]:
+        producer = make_producer(settings, client_id="bench-runner", principal="bench")
+        producer.send(topic, b"warm").get(30)  # connections and metadata outside the timings
+        publisher = Publisher(
+            settings,
+            producer_name="bench",
+            principal="bench",
+            topics=config.topics,
+            registry=registry,
+            producer=producer,
+            sign=sign,
+        )
+        return publisher, producer
+
+    def run(sign: bool) -> tuple[float, float, float, Publisher]:
+        """Seconds, runner CPU and worker CPU of one full run (its own checkpoints)."""
+        publisher, producer = publisher_for(sign)
+        store = CheckpointStore.for_var_dir(var / ("signed" if sign else "unsigned"))
+        cpu, children = time.process_time(), _children_cpu()
+        started = time.perf_counter()
+        report = run_connector(connector, publisher, store)
+        seconds = time.perf_counter() - started
+        assert report.error is None and report.published == args.events, report
+        producer.close()
+        return seconds, time.process_time() - cpu, _children_cpu() - children, publisher
+
+    # Unsigned only as the comparison: the same pipeline without signatures.
+    unsigned_s, _, _, _ = run(sign=False)
+    runner_s, runner_cpu, worker_cpu, publisher = run(sign=True)
 
     bare = KafkaProducer(bootstrap_servers=server, client_id="bench-bare", **PRODUCER_DEFAULTS)
-    # Warm up connections and metadata outside the timings.
-    producer.send(topic, b"warm").get(30)
     bare.send(bare_topic, b"warm").get(30)
-
-    cpu, children = time.process_time(), _children_cpu()
-    started = time.perf_counter()
-    report = run_connector(connector, publisher, store)
-    runner_s = time.perf_counter() - started
-    runner_cpu, worker_cpu = time.process_time() - cpu, _children_cpu() - children
-    assert report.error is None and report.published == args.events, report
-    producer.close()
 
     # The same bytes, pre-serialized, through a bare producer with the same settings:
     # plain send(), kafka-python's own partitioner and futures.
@@ -168,7 +181,10 @@ def main() -> None:
     print(f"events: {n} ({len(values[0].value)} bytes each), pages of {PAGE}, broker {server}")
     print("source: pre-fetched in-memory pages (the HTTP sandbox is not measured)")
     print(f"pages prepared in a worker process: {'yes' if config.worker_min_page else 'no'}")
-    print(f"runner (map, validate, Avro, acks=all, idempotent): {runner_rate:,.0f} events/s")
+    unsigned_rate = n / unsigned_s
+    print(f"runner (map, validate, Avro, sign, acks=all, idempotent): {runner_rate:,.0f} events/s")
+    print(f"the same runner without signatures: {unsigned_rate:,.0f} events/s")
+    print(f"signed / unsigned: {runner_rate / unsigned_rate:.0%}  (target >= 90%)")
     print(f"bare kafka-python producer, same pre-serialized bytes: {bare_rate:,.0f} events/s")
     print(f"runner / bare: {runner_rate / bare_rate:.0%}  (target >= 10,000 events/s and >= 70%)")
     print(f"CPU per event, runner process: {runner_cpu / n * 1e6:.1f} µs")
@@ -178,7 +194,7 @@ def main() -> None:
     records = [r for p in InMemory.pages for r in p.records]
     events = _stage("map", n, lambda: [connector.map(r)[0] for r in records])
     _stage("validate", n, lambda: [encoder.check(e) for e in events])
-    _stage("serialize", n, lambda: [encoder.encode(e) for e in events])
+    _stage("serialize+sign", n, lambda: [encoder.encode(e) for e in events])
     print(f"  {'send':10s} {bare_cpu / n * 1e6:6.1f}  (the bare producer's, above)")
 
 

@@ -4,11 +4,13 @@
                                    [--processes 2]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
-revisions, duplicates and stale re-deliveries mixed in), then runs, each in a child process
-so its memory is its own: the real sync consumer (`sync_until_idle`) into SQLite and into
-PostgreSQL, and a naive consumer that applies and commits one event per transaction on a
-sample of the same topics, with the same database settings (on SQLite also once more with
-SQLite's own defaults, `naive*`: rollback journal and an fsync per commit). With
+revisions, duplicates and stale re-deliveries mixed in; each signed by its owner), then
+runs, each in a child process so its memory is its own: the real sync consumer (signatures
+verified, the event log hash-chained) into SQLite and into PostgreSQL, the same sync without
+the signature check (`unsigned`, the comparison of issue 12), and a naive consumer that
+applies and commits one event per transaction on a sample of the same topics, with the same
+database settings (on SQLite also once more with SQLite's own defaults, `naive*`: rollback
+journal and an fsync per commit). With
 `--processes N`, the sync also runs as N processes of one group into one PostgreSQL
 database, timed from the first start to the last exit beside one process timed the same way.
 Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker (127.0.0.1:39092, started if
@@ -49,6 +51,8 @@ from casebus.contracts.samples import (
     sample_penalty_event,
 )
 from casebus.events import Event, EventType, event_key, stable_event_id
+from casebus.provenance.keys import ensure_keys
+from casebus.publish import Signers, event_headers
 from casebus.registry import RegistryClient
 from casebus.serde import AvroSerializer, SerializationContext
 
@@ -118,7 +122,13 @@ def event_stream(count: int, seed: int = 2025) -> list[tuple[int, int, int]]:
     return out
 
 
-def fill(bootstrap: str, registry_url: str, topics: dict[str, str], count: int) -> None:
+def fill(
+    bootstrap: str, registry_url: str, topics: dict[str, str], count: int, var_dir: Path
+) -> None:
+    """The events, each signed by its owner as connectors sign (keys under `var_dir`)."""
+    settings = load_settings(var_dir=var_dir)
+    ensure_keys(settings)
+    signers = Signers(settings)
     registry = RegistryClient(registry_url)
     serializers = {s: AvroSerializer(registry, s) for s in SHARED}
     producer = KafkaProducer(
@@ -133,7 +143,9 @@ def fill(bootstrap: str, registry_url: str, topics: dict[str, str], count: int) 
         event = make_event(*spec)
         topic = topics[SHARED[spec[0]]]
         value = serializers[SHARED[spec[0]]](event, SerializationContext(topic))
-        producer.send(topic, key=event_key(event), value=value)
+        key = event_key(event)
+        headers = signers(event["owner"]).sign(SHARED[spec[0]], key, value, event_headers(event))
+        producer.send(topic, key=key, value=value, headers=headers)
     producer.flush()
     producer.close()
     registry.close()
@@ -160,9 +172,10 @@ def child_settings(base: dict[str, Any]) -> Settings:
 
 
 def run_batched(base: dict[str, Any]) -> dict[str, Any]:
-    from services.sync.service import sync_until_idle
+    from services.sync.service import run_sync
 
-    report = sync_until_idle(child_settings(base), AGENCY)
+    # verify=False: the comparison run, the same sync without signature checks.
+    report = run_sync(child_settings(base), AGENCY, until_idle=True, verify=base["verify"])
     return {
         "events": report.events,
         "seconds": report.seconds,
@@ -236,7 +249,7 @@ def child_main(mode: str, base_json: str) -> None:
 
     logging.basicConfig(level=logging.WARNING)
     base = json.loads(base_json)
-    result = run_batched(base) if mode == "batched" else run_naive(base)
+    result = run_naive(base) if mode == "naive" else run_batched(base)
     # Peak RSS of this process and of its decode worker (a child, joined by now).
     result["main_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -377,25 +390,28 @@ def main() -> None:
     base, workdir = bench.base, bench.workdir
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events)
+        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events, workdir)
         pg_admin = pg_admin_url()
         runs = [
             ("sqlite", "batched", args.events, False),
+            ("sqlite", "unsigned", args.events, False),
             ("sqlite", "naive", args.naive_events, False),
             ("sqlite", "naive", args.naive_events, True),
             ("postgresql", "batched", args.events, False),
+            ("postgresql", "unsigned", args.events, False),
             ("postgresql", "naive", args.naive_events, False),
         ]
         if args.processes > 1:
             runs.append(("postgresql", "batched", args.events, False))
         for n, (db, mode, limit, defaults) in enumerate(runs):
-            processes = args.processes if n == 5 else 1
+            processes = args.processes if n == 7 else 1
             pg = PgDatabase(pg_admin) if db == "postgresql" else None
             name = f"{mode} {db}" + (" defaults" if defaults else "")
             name += f" x{processes}" if processes > 1 else ""
             file = workdir / (name.replace(" ", "-") + ".sqlite")
             url = pg.url if pg else f"sqlite:///{file}"
             child = {**base, "db_url": url, "limit": limit, "sqlite_defaults": defaults}
+            child["verify"] = mode != "unsigned"
             try:
                 results[name] = run_child(mode, child, processes)
             finally:
@@ -421,6 +437,12 @@ def main() -> None:
             f"{db:10}: batched {batched['rate']:,.0f}/s vs naive {naive['rate']:,.0f}/s = "
             f"{batched['rate'] / naive['rate']:.0f}x; peak memory (PSS, main + worker) "
             f"{batched['pss_mb']:.0f} MB (target >= 10,000/s, >= 20x, < 300 MB)"
+        )
+        unsigned = results[f"unsigned {db}"]
+        print(
+            f"{'':10}  signatures verified {batched['rate']:,.0f}/s vs the same sync without "
+            f"the check {unsigned['rate']:,.0f}/s = {batched['rate'] / unsigned['rate']:.0%} "
+            "(target >= 90%)"
         )
     if args.processes > 1:
         one, many = results["batched postgresql"], results[f"batched postgresql x{args.processes}"]

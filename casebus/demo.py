@@ -1,11 +1,11 @@
 """`casebus demo`: the whole flow on embedded defaults, narrated step by step.
 
 broker → topics → schema registry → sandbox agency and platform APIs → every connector
-once → sync three agency databases → each platform's lead feed → the cross-region case as
-Luzhou and as Qijiang see it → reconcile → Qijiang's database lost and rebuilt by replay →
-status. Everything it starts, except the broker, is
-stopped at the end; a second run publishes and applies nothing new (checkpoints and stored
-offsets).
+once → a forged event → sync three agency databases (which refuse it) → each platform's
+lead feed → the cross-region case as Luzhou and as Qijiang see it → reconcile → Qijiang's
+database lost and rebuilt by replay → audit (a hand edit caught, then repaired) → status.
+Everything it starts, except the broker, is stopped at the end; a second run publishes
+nothing new but the forged event and applies nothing new (checkpoints and stored offsets).
 """
 
 from __future__ import annotations
@@ -22,22 +22,30 @@ import requests
 from kafka import TopicPartition
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import Engine
 
 from casebus.cli.common import ensure_configured_topics, secure_local_broker
 from casebus.config import Settings
 from casebus.contracts.partner import contract_subjects
+from casebus.contracts.samples import sample_penalty_event
+from casebus.events import PENALTY_TOPIC, stable_event_id
 from casebus.kafka.broker import wait_until_ready
 from casebus.kafka.clients import connection_options, make_consumer
 from casebus.process import ServiceProcess, answers, start_service
-from casebus.publish import REJECTS_TOPIC
+from casebus.provenance.keys import load_signing_key
+from casebus.provenance.signing import Signer
+from casebus.publish import REJECTS_TOPIC, Publisher, event_headers
 from casebus.registry.client import RegistryClient, registry_for
 from casebus.security.principals import REPLAY, admin
+from casebus.security.principals import connector as connector_principal
 from casebus.security.setup import local_kafka
 
 SYNCED_AGENCIES = ("510500-SAMR", "510500-PSB", "500110-SAMR")
 # The sandbox's cross-region case: a Luzhou lead transferred to Qijiang, linked to Qijiang's.
 CROSS_REGION_CASE = "CASE-510500-2024-0153"
 VIEWS = (("Luzhou", "510500-SAMR"), ("Qijiang", "500110-SAMR"))
+# The forged event: a penalty in Qijiang's name, signed by a Luzhou police connector's key.
+FORGER, FORGED_OWNER, FORGED_RECORD = "510500-PSB", "500110-SAMR", "FORGED-0001"
 
 
 @dataclass
@@ -160,21 +168,81 @@ class Demo:
         finally:
             consumer.close()
 
+    def forge(self) -> None:
+        """A compromised connector of 510500-PSB publishes a penalty in 500110-SAMR's name,
+        signed with its own (trusted) key: the ACLs let it write the topic, the signature
+        check must stop it."""
+        self.step(f"5. A forged event: {FORGER}'s connector publishes as {FORGED_OWNER}")
+        event = sample_penalty_event()
+        event.update(
+            owner=FORGED_OWNER,
+            region="500110",
+            record_id=FORGED_RECORD,
+            case_id="CASE-500110-2025-0666",
+            event_id=stable_event_id(FORGED_OWNER, FORGED_RECORD, 1, "PENALTY_ISSUED"),
+        )
+        event["penalty"]["decision_no"] = FORGED_RECORD
+        publisher = Publisher(
+            self.settings,
+            producer_name=f"{FORGER}-connector",
+            principal=connector_principal(FORGER),
+            sign=False,  # signed below, with the forger's own key
+        )
+        try:
+            out = publisher.encoder.encode(event)
+            signer = Signer(load_signing_key(self.settings, FORGER))
+            headers = signer.sign(PENALTY_TOPIC, out.key, out.value, event_headers(event))
+            publisher.send_encoded(out._replace(headers=headers))
+            publisher.flush()
+        finally:
+            publisher.close()
+        self.console.print(
+            f"published {FORGED_RECORD} (owner {FORGED_OWNER}) to {PENALTY_TOPIC}, "
+            f"signed with {FORGER}'s key {signer.key.key_id}"
+        )
+
     def sync(self) -> None:
         from services.sync.service import sync_until_idle
 
-        self.step("5. Sync agency databases")
+        self.step("6. Sync agency databases")
         for agency in SYNCED_AGENCIES:
             report = sync_until_idle(self.settings, agency)
             self.console.print(report.summary())
             self.console.print(f"  database: {self.settings.database_url(agency)}")
+        self._refused(FORGED_OWNER)
+
+    def _refused(self, agency: str) -> None:
+        """The forged event, as the agency's event log and DLQ hold it."""
+        from sqlalchemy import select
+
+        from services.sync.db.engine import make_engine
+        from services.sync.db.models import EventLogEntry, Record
+
+        engine = make_engine(self.settings.database_url(agency))
+        try:
+            with engine.connect() as conn:
+                logged = conn.execute(
+                    select(EventLogEntry.outcome, EventLogEntry.detail).where(
+                        EventLogEntry.record_id == FORGED_RECORD
+                    )
+                ).all()
+                stored = conn.scalar(
+                    select(Record.record_id).where(Record.record_id == FORGED_RECORD)
+                )
+        finally:
+            engine.dispose()
+        for outcome, detail in logged:
+            self.console.print(f"  {agency} event log, {FORGED_RECORD}: {outcome}: {detail}")
+        where = self.settings.sync.dlq_for(agency)
+        held = "stored (!)" if stored else f"not stored; its bytes are in {where}"
+        self.console.print(f"  {FORGED_RECORD}: {held}")
 
     def feeds(self) -> None:
         """Forward the leads into every platform's feed; show what each platform sees."""
         from services.feeds.service import run_feeds
         from services.feeds.view import read_feed, render
 
-        self.step("6. Partner lead feeds (redacted, in Kafka transactions)")
+        self.step("7. Partner lead feeds (redacted, in Kafka transactions)")
         self.console.print(run_feeds(self.settings, until_idle=True).summary())
         for platform in self.settings.platforms:
             render(read_feed(self.settings, platform), self.console, limit=4)
@@ -182,7 +250,7 @@ class Demo:
     def case(self) -> None:
         from services.sync.case_view import show_case
 
-        for n, (region, agency) in enumerate(VIEWS, start=7):
+        for n, (region, agency) in enumerate(VIEWS, start=8):
             self.step(f"{n}. Case {CROSS_REGION_CASE} as {region} ({agency}) sees it")
             show_case(self.settings, agency, CROSS_REGION_CASE, console=self.console)
 
@@ -190,7 +258,7 @@ class Demo:
         from services.sync.reconcile import reconcile
 
         (_, a), (_, b) = VIEWS
-        self.step(f"9. Reconcile {a} and {b}")
+        self.step(f"10. Reconcile {a} and {b}")
         report = reconcile(self.settings, a, b)
         for line in report.lines():
             self.console.print(line)
@@ -206,7 +274,7 @@ class Demo:
         from services.sync.reconcile import reconcile
 
         _, agency = VIEWS[1]
-        self.step(f"10. Replay: {agency}'s database lost, rebuilt from the topics")
+        self.step(f"11. Replay: {agency}'s database lost, rebuilt from the topics")
         path = Path(str(make_url(self.settings.database_url(agency)).database))
         for leftover in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
             leftover.unlink(missing_ok=True)
@@ -231,10 +299,50 @@ class Demo:
         self.console.print(report.lines()[-1])
         return report.identical
 
+    def audit(self) -> bool:
+        """Verify Luzhou's database, zero a fine by hand, catch it, repair it by replay."""
+        from sqlalchemy import text
+
+        from services.replay.service import ReplayRequest, replay
+        from services.sync.db.engine import open_database
+
+        _, agency = VIEWS[0]
+        self.step(f"12. Audit: {agency}'s event log, its published heads, every record")
+        engine = open_database(self.settings.database_url(agency))
+        try:
+            clean = self._verified(agency, engine)
+            with engine.begin() as conn:
+                record_id = conn.scalar(
+                    text("SELECT record_id FROM penalty_decisions WHERE fine_amount IS NOT NULL")
+                )
+                conn.execute(
+                    text("UPDATE penalty_decisions SET fine_amount = '0' WHERE record_id = :r"),
+                    {"r": record_id},
+                )
+            self.console.print(f"[bold]a hand edit:[/] the fine of {record_id} set to 0")
+            caught = not self._verified(agency, engine)
+            repaired = replay(self.settings, ReplayRequest(agency))
+            self.console.print(
+                f"`casebus replay --into {agency} --all` (a repair): {repaired.report.summary()}"
+            )
+            again = self._verified(agency, engine)
+        finally:
+            engine.dispose()
+        return clean and caught and again
+
+    def _verified(self, agency: str, engine: Engine) -> bool:
+        from services.audit.verify import verify
+
+        report = verify(self.settings, agency, engine)
+        self.console.print(f"`casebus audit verify {agency}`:")
+        for line in report.lines():
+            self.console.print("  " + line, markup=False)
+        return report.ok
+
     def status(self) -> None:
         from services.ops.status import status
 
-        self.step("11. casebus status")
+        self.step("13. casebus status")
         table = Table("consumer", "state", "lag", "last applied", "DLQ")
         result = status(self.settings)
         for c in result.consumers:
@@ -260,12 +368,14 @@ def run_demo(settings: Settings) -> int:
     with demo.registry():
         with demo.sandbox() as (sourced, sandbox_url), demo.rejects():
             demo.connectors(sourced, sandbox_url)
+        demo.forge()
         demo.sync()
         demo.feeds()
         demo.case()
         identical = demo.reconcile()
         identical = demo.replay() and identical
+        audited = demo.audit()
         demo.status()
     demo.console.rule()
     demo.console.print("done. The broker keeps running: `casebus kafka stop` ends it.")
-    return 0 if identical else 1
+    return 0 if identical and audited else 1
