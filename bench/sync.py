@@ -33,6 +33,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,11 +51,10 @@ from casebus.contracts.samples import (
     sample_lead_event,
     sample_penalty_event,
 )
-from casebus.events import Event, EventType, event_key, stable_event_id
+from casebus.events import Event, EventType, stable_event_id
 from casebus.provenance.keys import ensure_keys
-from casebus.publish import Signers, event_headers
+from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
-from casebus.serde import AvroSerializer, SerializationContext
 
 AGENCY = "500110-SAMR"
 SHARED = ("casebus.penalty", "casebus.lead", "casebus.action")
@@ -125,12 +125,13 @@ def event_stream(count: int, seed: int = 2025) -> list[tuple[int, int, int]]:
 def fill(
     bootstrap: str, registry_url: str, topics: dict[str, str], count: int, var_dir: Path
 ) -> None:
-    """The events, each signed by its owner as connectors sign (keys under `var_dir`)."""
+    """The events, encoded and signed as a connector's page worker does (EventEncoder: one
+    signature per batch of an owner's events; keys under `var_dir`), pages of 1,000."""
     settings = load_settings(var_dir=var_dir)
-    ensure_keys(settings)
-    signers = Signers(settings)
+    # The sample events were published in 2025: the owners' keys were valid then.
+    ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
-    serializers = {s: AvroSerializer(registry, s) for s in SHARED}
+    encoder = EventEncoder(settings, topics, registry)
     producer = KafkaProducer(
         bootstrap_servers=bootstrap,
         acks=1,
@@ -139,13 +140,11 @@ def fill(
         compression_type="lz4",
     )
     started = time.monotonic()
-    for spec in event_stream(count):
-        event = make_event(*spec)
-        topic = topics[SHARED[spec[0]]]
-        value = serializers[SHARED[spec[0]]](event, SerializationContext(topic))
-        key = event_key(event)
-        headers = signers(event["owner"]).sign(SHARED[spec[0]], key, value, event_headers(event))
-        producer.send(topic, key=key, value=value, headers=headers)
+    stream = event_stream(count)
+    for start in range(0, len(stream), 1000):
+        page = [make_event(*spec) for spec in stream[start : start + 1000]]
+        for out in encoder.encode_all(page):
+            producer.send(out.topic, key=out.key, value=out.value, headers=out.headers)
     producer.flush()
     producer.close()
     registry.close()
@@ -168,7 +167,10 @@ def child_settings(base: dict[str, Any]) -> Settings:
         }
     )
     registry = settings.registry.model_copy(update={"url": base["registry_url"]})
-    return settings.model_copy(update={"sync": sync, "registry": registry})
+    provenance = settings.provenance.model_copy(update={"audit_topic": base["audit"]})
+    return settings.model_copy(
+        update={"sync": sync, "registry": registry, "provenance": provenance}
+    )
 
 
 def run_batched(base: dict[str, Any]) -> dict[str, Any]:
@@ -341,15 +343,17 @@ class Workspace:
         admin = KafkaAdminClient(bootstrap_servers=bootstrap)
         suffix = uuid.uuid4().hex[:8]
         topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
-        dlq = f"bench.dlq.{suffix}"
+        dlq, audit = f"bench.dlq.{suffix}", f"bench.audit.{suffix}"
         admin.create_topics(
-            [NewTopic(t, partitions, 1) for t in topics.values()] + [NewTopic(dlq, 1, 1)]
+            [NewTopic(t, partitions, 1) for t in topics.values()]
+            + [NewTopic(dlq, 1, 1), NewTopic(audit, 1, 1)]
         )
         base = {
             "bootstrap": bootstrap,
             "registry_url": registry_url,
             "topics": topics,
             "dlq": dlq,
+            "audit": audit,
             "var_dir": str(workdir),
             "batch_size": batch_size,
             "decode_ahead": decode_ahead,
@@ -361,7 +365,7 @@ class Workspace:
         return Path(self.base["var_dir"])
 
     def close(self) -> None:
-        self.admin.delete_topics([*self.topics.values(), self.base["dlq"]])
+        self.admin.delete_topics([*self.topics.values(), self.base["dlq"], self.base["audit"]])
         self.admin.close()
         self.registry.terminate()
         self.registry.wait(timeout=10)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -187,15 +187,32 @@ class EventEncoder:
         return validate_event(topic, event, settings=self.settings)
 
     def encode(self, event: Event, *, topic: str | None = None) -> Outgoing:
-        """Serialize and sign a checked event, with its key and headers. Raises
-        casebus.provenance.keys.MissingKey if the owner's signing key is not here."""
-        logical = topic or topic_for_event_type(event["event_type"])
-        value = self._serializers[logical](event, self._contexts[logical])
-        key = event_key(event)
-        headers = self._headers(event)
+        """Serialize and sign one checked event, with its key and headers."""
+        return self.encode_all([event], topic=topic)[0]
+
+    def encode_all(self, events: Sequence[Event], *, topic: str | None = None) -> list[Outgoing]:
+        """Serialize checked events and sign them, one signature per batch of an owner's
+        events (casebus.provenance.batch). Raises casebus.provenance.keys.MissingKey if an
+        owner's signing key is not here."""
+        shared = [topic or topic_for_event_type(e["event_type"]) for e in events]
+        keys = [event_key(e) for e in events]
+        values = [
+            self._serializers[logical](event, self._contexts[logical])
+            for event, logical in zip(events, shared, strict=True)
+        ]
+        headers = [self._headers(e) for e in events]
         if self._signers is not None:
-            headers = self._signers(event["owner"]).sign(logical, key, value, headers)
-        return Outgoing(self.topics[logical], key, value, headers, self.key_hash(key))
+            by_owner: dict[str, list[int]] = {}
+            for i, event in enumerate(events):
+                by_owner.setdefault(event["owner"], []).append(i)
+            for owner, indexes in by_owner.items():
+                batch = [(shared[i], keys[i], values[i], headers[i]) for i in indexes]
+                for i, signed in zip(indexes, self._signers(owner).sign_batch(batch), strict=True):
+                    headers[i] = signed
+        return [
+            Outgoing(self.topics[logical], key, value, h, self.key_hash(key))
+            for logical, key, value, h in zip(shared, keys, values, headers, strict=True)
+        ]
 
     def _headers(self, event: Event) -> list[tuple[str, bytes]]:
         kind = (str(event["event_type"]), event["owner"], event["producer"])

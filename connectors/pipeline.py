@@ -53,8 +53,10 @@ def prepare_page(
     for _, events, violations in mapped:
         for event in events:
             violations.extend(check(event))
+    # Encoded and signed together: one signature per batch of events (casebus.provenance).
+    valid = [event for _, events, violations in mapped if not violations for event in events]
+    encoded = iter(encoder.encode_all(valid))
     items: list[Item] = []
-    encode = encoder.encode
     for record, events, violations in mapped:
         if violations:
             items.append(
@@ -67,7 +69,7 @@ def prepare_page(
                 )
             )
         else:
-            items.extend(encode(event) for event in events)
+            items.extend(next(encoded) for _ in events)
     return items
 
 

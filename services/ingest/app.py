@@ -92,11 +92,18 @@ def create_app(
     prefix = settings.ingest.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
 
-    def record(shared: str, event: Event) -> Record:
-        topic, key = names[shared], event_key(event)
-        value = serializers[shared](event, SerializationContext(topic))
-        headers = signers(event["owner"]).sign(shared, key, value, event_headers(event))
-        return topic, key, value, headers
+    def signed(caller: str, items: list[tuple[str, Event]]) -> list[Record]:
+        """Framed, and signed with the caller's key: one signature per batch."""
+        framed = []
+        for shared, event in items:
+            key = event_key(event)
+            value = serializers[shared](event, SerializationContext(names[shared]))
+            framed.append((shared, key, value, event_headers(event)))
+        batches = signers(caller).sign_batch(framed)
+        return [
+            (names[shared], key, value, headers)
+            for (shared, key, value, _), headers in zip(framed, batches, strict=True)
+        ]
 
     app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
 
@@ -169,7 +176,7 @@ def create_app(
         if errors:
             return _errors(422, errors)
         try:
-            publisher.publish([record(t, e) for t, e in items])
+            publisher.publish(signed(who, items))
         except (KafkaUnavailable, SerdeError, MissingKey) as exc:
             return JSONResponse({"detail": f"not accepted, retry: {exc}"}, status_code=503)
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)

@@ -48,6 +48,10 @@ class PublishedHead:
         return cls(**{k: body[k] for k in cls.__dataclass_fields__})
 
 
+class MissingAuditTopic(Exception):
+    """The sync has nowhere to publish its chain heads."""
+
+
 class HeadPublisher:
     """Publishes the head when it moved since the last publication."""
 
@@ -57,8 +61,16 @@ class HeadPublisher:
         self._engine = engine
         self._signer = Signer(load_signing_key(settings, agency))  # MissingKey at start
         self._producer: KafkaProducer = make_producer(
-            settings, client_id=f"casebus-audit-{agency}", principal=principal
+            settings, client_id=f"casebus-audit-{agency}", principal=principal, max_block_ms=10_000
         )
+        try:  # fail at start, not at every head
+            self._producer.partitions_for(self.topic)
+        except KafkaError as exc:
+            self._producer.close(timeout=0)
+            raise MissingAuditTopic(
+                f"cannot publish chain heads to {self.topic}: {exc!r} (`casebus topics "
+                f"ensure` creates the topic; the ACLs let the sync write it)"
+            ) from exc
         self._last: Head | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None

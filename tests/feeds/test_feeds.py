@@ -342,21 +342,37 @@ def test_sigkill_at_random_points_a_read_committed_reader_sees_each_record_once(
 def partner_verify(topic: str, msg: Any, public_key_b64: str) -> None:
     """The README's partner quickstart check; raises InvalidSignature."""
     import base64
+    import hashlib
     import struct
 
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-    def field(b: bytes | None) -> bytes:
+    feeds_key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
+
+    def field(b: bytes | None) -> bytes:  # int32 length (-1: null), then the bytes
         return struct.pack(">i", -1) if b is None else struct.pack(">i", len(b)) + b
 
-    key = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64))
-    *signed, (name, signature) = msg.headers() or []
+    def sha256(b: bytes) -> bytes:
+        return hashlib.sha256(b).digest()
+
+    def root(h: bytes, path: bytes) -> bytes:  # up the batch's tree (index, size, siblings)
+        i, n = struct.unpack_from(">HH", path)
+        siblings = [path[o : o + 32] for o in range(4, len(path), 32)]
+        while n > 1:
+            if i ^ 1 < n:
+                s = siblings.pop(0)
+                h = sha256(b"\x01" + (s + h if i & 1 else h + s))
+            i, n = i // 2, (n + 1) // 2
+        assert not siblings
+        return h
+
+    *signed, (_, path), (name, signature) = msg.headers()
     assert name == "casebus.signature"
     data = b"casebus.event.v1" + field(topic.encode()) + field(msg.key()) + field(msg.value())
     data += struct.pack(">i", len(signed)) + b"".join(
         field(n.encode()) + field(v) for n, v in signed
     )
-    key.verify(signature, data)
+    feeds_key.verify(signature, b"casebus.batch.v1" + root(sha256(b"\x00" + data), path))
 
 
 def test_a_stock_confluent_deserializer_reads_the_feed(

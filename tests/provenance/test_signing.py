@@ -11,11 +11,13 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from casebus.config import ConfigError, Settings, TrustedKey, load_settings
-from casebus.provenance import keys
+from casebus.provenance import batch, keys
 from casebus.provenance.keys import SigningKey, key_id_of
 from casebus.provenance.signing import (
     KEY_ID_HEADER,
+    PROOF_HEADER,
     SIGNATURE_HEADER,
+    Record,
     Refusal,
     Signer,
     Verifier,
@@ -61,7 +63,7 @@ def _check(key: bytes, value: bytes | None, headers: list[tuple[str, bytes]]) ->
 
 def test_a_signed_record_verifies_and_names_its_key() -> None:
     key, value, headers = _signed()
-    assert [n for n, _ in headers[-2:]] == [KEY_ID_HEADER, SIGNATURE_HEADER]
+    assert [n for n, _ in headers[-3:]] == [KEY_ID_HEADER, PROOF_HEADER, SIGNATURE_HEADER]
     assert headers[:2] == HEADERS  # the producer's headers are kept, in order
     assert _check(key, value, headers) == SAMR_KEY
     assert Verifier.check_signer(SAMR_KEY, "510500-SAMR", NOW) is None
@@ -90,7 +92,7 @@ def test_missing_unknown_and_revoked_keys_are_refused() -> None:
     key, value, headers = _signed()
     assert _check(key, value, []) == "Unsigned"
     assert _check(key, value, headers[:-1]) == "Unsigned"  # no signature
-    assert _check(key, value, [*headers[:-2], headers[-1]]) == "Unsigned"  # no key id
+    assert _check(key, value, [*headers[:-3], *headers[-2:]]) == "Unsigned"  # no key id
     stranger, _ = _key("510500-SAMR")
     assert _check(*_signed(stranger)) == "UnknownKey"
     revoked = SAMR_KEY.model_copy(update={"revoked": True, "revoked_reason": "leaked"})
@@ -109,6 +111,31 @@ def test_the_signer_must_be_the_owner_and_its_key_valid_when_published() -> None
     assert (late.reason, early.reason) == ("KeyNotValid", "KeyNotValid")
     undated = Verifier.check_signer(SAMR_KEY, "510500-SAMR", None)
     assert undated is not None and undated.reason == "KeyNotValid"
+
+
+@pytest.mark.parametrize("size", [1, 2, 5, 32, 33, 70])
+def test_each_record_of_a_batch_verifies_alone(size: int) -> None:
+    records: list[Record] = [
+        ("casebus.penalty", f"CASE-{i}".encode(), bytes([i % 256]) * 40, HEADERS)
+        for i in range(size)
+    ]
+    signed = SAMR.sign_batch(records)
+    assert len({dict(h)[SIGNATURE_HEADER] for h in signed}) == -(-size // batch.BATCH)
+    fresh = Verifier([SAMR_KEY], TOPICS)  # nothing remembered: each checked from scratch
+    for (topic, key, value, _), headers in zip(records, signed, strict=True):
+        assert fresh.check_record(topic, key, value, headers) == SAMR_KEY
+    if size > 1:  # another record's path, or its value, under this one's signature
+        (t, k, v, _), h0 = records[0], signed[0]
+        swapped = [*h0[:-2], signed[1][-2], h0[-1]]
+        assert isinstance(fresh.check_record(t, k, v, swapped), Refusal)
+        assert isinstance(fresh.check_record(t, k, records[1][2], h0), Refusal)
+
+
+def test_malformed_paths_are_refused_not_raised() -> None:
+    key, value, headers = _signed()
+    for path in (b"", b"\x00", b"\x00\x05\x00\x02", b"\x00\x00\x00\x01" + b"x" * 32):
+        bad = [*headers[:-2], (PROOF_HEADER, path), headers[-1]]
+        assert _check(key, value, bad) == "BadSignature"
 
 
 def test_no_part_can_be_shifted_into_another() -> None:
