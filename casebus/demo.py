@@ -361,6 +361,9 @@ def run_demo(settings: Settings) -> int:
     # (rejects are shown as a table instead).
     logging.getLogger().setLevel(logging.WARNING)
     logging.getLogger("casebus.publish").setLevel(logging.ERROR)
+    # The forged event's refusal is shown from the event log and DLQ, not as warnings.
+    for name in ("services.sync.decode", "services.sync.dlq"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     # kafka-python warns while a new consumer group's coordinator is being elected.
     logging.getLogger("kafka").setLevel(logging.ERROR)
     demo = Demo(settings)
