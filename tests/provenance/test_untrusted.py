@@ -83,6 +83,8 @@ def test_sync_and_replay_refuse_every_untrusted_event(
     assert result.report.count(Outcome.APPLIED) == 3
     assert result.report.count(Outcome.REJECTED) == len(expected)
     assert records(rebuilt.sync.db_url) == records(db_url)
+    again = [e for e in event_log(rebuilt.sync.db_url) if e.outcome == "rejected"]
+    assert Counter((e.detail or "").split(":", 1)[0] for e in again) == Counter(expected.values())
 
 
 def test_feeds_refuse_untrusted_leads_and_sign_what_they_forward(
