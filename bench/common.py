@@ -12,24 +12,56 @@ from pathlib import Path
 
 import requests
 
-from casebus.config import PROJECT_ROOT, LocalBroker
+from casebus.config import PROJECT_ROOT, LocalBroker, Settings, load_settings
 from casebus.kafka.broker import BrokerSecurity, LocalKafka
+from casebus.kafka.clients import make_super_admin
+from casebus.security import acls
 from casebus.security.secrets import SecretStore
+from casebus.security.setup import broker_security, secure_cluster
 from casebus.security.tls import TlsFiles
 
-# The benchmarks run against an open (PLAINTEXT) broker of their own: the comparison run
-# of issue 11. Set before any settings load, so the processes a bench starts inherit it.
-os.environ.setdefault("CASEBUS_KAFKA__SECURITY__PROTOCOL", "PLAINTEXT")
+BENCH_HOME = PROJECT_ROOT / "var" / "bench"
+# Two brokers of the benchmarks' own: the secured one (SASL_SSL, SCRAM, ACLs: what runs in
+# production) and an open one, only for the comparison run of issue 11 (`--plaintext`).
+SECURED_BROKER = LocalBroker(port=39194, controller_port=39195)
+PLAINTEXT_BROKER = LocalBroker(port=39192, controller_port=39193)
+# The schema registry answers without HTTP authentication in both, so that only the
+# broker's security differs between the two runs.
 os.environ.setdefault("CASEBUS_REGISTRY__ACCESS__AUTHENTICATE", "false")
-BENCH_BROKER = LocalBroker(port=39192, controller_port=39193)
+os.environ.setdefault("CASEBUS_KAFKA__SECURITY__SECRETS_DIR", str(BENCH_HOME / "secrets"))
 
 
-def plaintext_broker() -> LocalKafka:
-    home = PROJECT_ROOT / "var" / "bench"
-    open_broker = BrokerSecurity(
-        SecretStore(home / "secrets"), TlsFiles(home / "tls"), enabled=False
+def choose_broker(plaintext: bool) -> str:
+    """Call before any settings load (the processes a bench starts inherit the choice)."""
+    if plaintext:
+        os.environ["CASEBUS_KAFKA__SECURITY__PROTOCOL"] = "PLAINTEXT"
+    return "PLAINTEXT" if plaintext else "SASL_SSL"
+
+
+def bench_broker() -> LocalKafka:
+    settings = load_settings()
+    if settings.kafka.security.protocol == "PLAINTEXT":
+        open_broker = BrokerSecurity(
+            SecretStore(BENCH_HOME / "secrets"), TlsFiles(BENCH_HOME / "tls"), enabled=False
+        )
+        return LocalKafka(BENCH_HOME / "kafka", PLAINTEXT_BROKER, open_broker)
+    return LocalKafka(BENCH_HOME / "kafka-secured", SECURED_BROKER, broker_security(settings))
+
+
+def grant(settings: Settings, stand_ins: dict[str, str], resource: acls.Resource = "topic") -> None:
+    """The ACLs config implies for each shared resource, re-issued for the benchmark's own
+    stand-in (stand-in name -> the shared one it stands for). Nothing on PLAINTEXT."""
+    if settings.kafka.security.protocol == "PLAINTEXT":
+        return
+    plan = acls.plan(settings)
+    wanted = set().union(
+        *(acls.renamed(plan, resource, shared, name) for name, shared in stand_ins.items())
     )
-    return LocalKafka(home / "kafka", BENCH_BROKER, open_broker)
+    admin = make_super_admin(settings)
+    try:
+        acls.add(admin, wanted - acls.current(admin).grants)
+    finally:
+        admin.close()
 
 
 def pss_kb(pid: int) -> int:
@@ -56,10 +88,14 @@ def family_of(pid: int) -> list[int]:
 
 
 def kafka_bootstrap() -> str:
+    """The bench broker, started if needed; secured: every principal's credential and the
+    ACLs config implies, as `casebus kafka start` does."""
     existing = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
-    if existing:
-        return existing
-    return plaintext_broker().start().bootstrap
+    bootstrap = existing or bench_broker().start().bootstrap
+    settings = load_settings(kafka={"bootstrap": bootstrap})
+    if settings.kafka.security.protocol != "PLAINTEXT" and not existing:
+        secure_cluster(settings, generate=True)
+    return bootstrap
 
 
 def pg_admin_url() -> str:
@@ -74,11 +110,9 @@ def start_registry(bootstrap: str, workdir: Path) -> tuple[subprocess.Popen[byte
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    env = {
-        **os.environ,
-        "CASEBUS_KAFKA_BOOTSTRAP": bootstrap,
-        "CASEBUS_REGISTRY__TOPIC": f"_schemas_bench_{uuid.uuid4().hex[:8]}",
-    }
+    topic = f"_schemas_bench_{uuid.uuid4().hex[:8]}"
+    grant(load_settings(kafka={"bootstrap": bootstrap}), {topic: "_schemas"})
+    env = {**os.environ, "CASEBUS_KAFKA_BOOTSTRAP": bootstrap, "CASEBUS_REGISTRY__TOPIC": topic}
     log = (workdir / "registry.log").open("wb")
     proc = subprocess.Popen(
         [str(Path(sys.executable).with_name("casebus")), "registry", "serve", "--port", str(port)],

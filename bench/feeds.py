@@ -23,20 +23,32 @@ import subprocess
 import sys
 import time
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
-from bench.common import family_of, kafka_bootstrap, pss_kb, start_registry
+from bench.common import (
+    choose_broker,
+    family_of,
+    grant,
+    kafka_bootstrap,
+    pss_kb,
+    start_registry,
+)
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.contracts.samples import sample_lead_event
-from casebus.events import Event, EventType, event_key, stable_event_id
+from casebus.contracts.schemas import TOPIC_SCHEMAS
+from casebus.events import LEAD_TOPIC, Event, EventType, stable_event_id
+from casebus.kafka.clients import connection_options, make_super_admin
+from casebus.provenance.keys import ensure_keys
+from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
-from casebus.serde import AvroSerializer, SerializationContext
+from casebus.security.principals import admin as admin_principal
 
 SITES = (
     ("PLATFORM-JD", "item.jd.com"),
@@ -76,26 +88,37 @@ def lead_event(n: int, revision: int, rng: random.Random) -> Event:
     return event
 
 
-def fill(bootstrap: str, registry_url: str, topic: str, count: int, leads: int) -> None:
+def fill(
+    bootstrap: str, registry_url: str, topic: str, count: int, leads: int, var_dir: Path
+) -> None:
+    """Lead events, encoded and signed as connectors do (keys under `var_dir`)."""
     rng = random.Random(2026)
+    settings = load_settings(kafka={"bootstrap": bootstrap}, var_dir=var_dir)
+    # The sample events were published in 2025: the owners' keys were valid then.
+    ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
-    serialize = AvroSerializer(registry, "casebus.lead")
+    encoder = EventEncoder(settings, {t: t for t in TOPIC_SCHEMAS} | {LEAD_TOPIC: topic}, registry)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=20, batch_size=512 * 1024
+        **connection_options(settings, admin_principal(settings)),
+        acks=1,
+        linger_ms=20,
+        batch_size=512 * 1024,
     )
     latest = [0] * leads
     started = time.monotonic()
-    for _ in range(count):
+    page: list[Event] = []
+    for i in range(count):
         n = rng.randrange(leads)
         if rng.random() < 0.75 or latest[n] == 0:
             latest[n] += 1
             revision = latest[n]
         else:
             revision = rng.randint(1, latest[n])
-        event = lead_event(n, revision, rng)
-        producer.send(
-            topic, key=event_key(event), value=serialize(event, SerializationContext(topic))
-        )
+        page.append(lead_event(n, revision, rng))
+        if len(page) == 1000 or i == count - 1:
+            for out in encoder.encode_all(page):
+                producer.send(out.topic, key=out.key, value=out.value, headers=out.headers)
+            page = []
     producer.flush()
     producer.close()
     registry.close()
@@ -105,7 +128,8 @@ def fill(bootstrap: str, registry_url: str, topic: str, count: int, leads: int) 
 def child_settings(base: dict[str, Any]) -> Settings:
     settings = load_settings(kafka={"bootstrap": base["bootstrap"]}, var_dir=base["var_dir"])
     suffix = uuid.uuid4().hex[:8]
-    feeds = settings.feeds.model_copy(
+    shared = settings.feeds
+    feeds = shared.model_copy(
         update={
             "source_topic": base["topic"],
             "topic_prefix": f"bench.{suffix}.feed.",
@@ -118,7 +142,16 @@ def child_settings(base: dict[str, Any]) -> Settings:
         }
     )
     registry = settings.registry.model_copy(update={"url": base["registry_url"]})
-    return settings.model_copy(update={"feeds": feeds, "registry": registry})
+    own = settings.model_copy(update={"feeds": feeds, "registry": registry})
+    # The feeds principal's ACLs, re-issued for this run's topics, group and transactions.
+    topics = {feeds.source_topic: shared.source_topic, feeds.state_topic: shared.state_topic}
+    topics[feeds.dlq_topic] = shared.dlq_topic
+    for platform in settings.platforms:
+        topics[feeds.feed_topic(platform)] = shared.feed_topic(platform)
+    grant(settings, topics)
+    grant(settings, {feeds.group_id: shared.group_id}, "group")
+    grant(settings, {feeds.transactional_id: shared.transactional_id}, "transactional-id")
+    return own
 
 
 def child_main(base_json: str) -> None:
@@ -168,8 +201,12 @@ def main() -> None:
     parser.add_argument("--leads", type=int, default=15_000)
     parser.add_argument("--naive-events", type=int, default=2_000)
     parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument(
+        "--plaintext", action="store_true", help="an open broker: only for issue 11's comparison"
+    )
     parser.add_argument("--child", metavar="JSON", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    choose_broker(args.plaintext)
     if args.child:
         child_main(args.child)
         return
@@ -177,7 +214,7 @@ def main() -> None:
     workdir.mkdir(parents=True)
     bootstrap = kafka_bootstrap()
     registry, registry_url = start_registry(bootstrap, workdir)
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = make_super_admin(load_settings(kafka={"bootstrap": bootstrap}))
     topic = f"bench.lead.{uuid.uuid4().hex[:8]}"
     admin.create_topics([NewTopic(topic, 6, 1)])
     base = {
@@ -194,7 +231,7 @@ def main() -> None:
     ]
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bootstrap, registry_url, topic, args.events, args.leads)
+        fill(bootstrap, registry_url, topic, args.events, args.leads, workdir)
         for name, options in runs:
             r = results[name] = run_child({**base, **options})
             print(

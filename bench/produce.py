@@ -14,13 +14,15 @@ signatures (signed / unsigned, issue 12); and its own KafkaProducer with the sam
 doing a plain send(topic, key, value, headers) of the same pre-serialized bytes and headers.
 Then the CPU cost per event of each stage, on one core.
 
-Broker: CASEBUS_KAFKA_BOOTSTRAP if set, else the local test broker (started or reused).
+Broker: CASEBUS_KAFKA_BOOTSTRAP if set, else the benchmarks' own secured broker (SASL_SSL,
+SCRAM, ACLs; started or reused), the producers authenticating as the connector's principal;
+`--plaintext`: an open broker of their own, for issue 11's comparison only.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
+import json
 import resource
 import sys
 import tempfile
@@ -32,16 +34,22 @@ from typing import Any, ClassVar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kafka import KafkaAdminClient, KafkaProducer
+from kafka import KafkaProducer
 from kafka.admin import NewTopic
 
-from bench.common import plaintext_broker
+from bench.common import choose_broker, grant, kafka_bootstrap
 from casebus.config import Settings, load_settings
 from casebus.contracts.schemas import schema_text_for_topic, subject_for_topic
-from casebus.kafka.clients import PRODUCER_DEFAULTS, make_producer
+from casebus.kafka.clients import (
+    PRODUCER_DEFAULTS,
+    connection_options,
+    make_producer,
+    make_super_admin,
+)
 from casebus.provenance.keys import ensure_keys
 from casebus.publish import Publisher
 from casebus.registry.client import RegistryClient
+from casebus.security.principals import connector as connector_principal
 from connectors.base import Page, SourceRecord
 from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
@@ -59,13 +67,6 @@ class InMemory(MarketSupervision):
 
     def fetch(self, checkpoint: str | None) -> Iterator[Page]:
         yield from self.pages
-
-
-def bootstrap() -> str:
-    given = os.environ.get("CASEBUS_KAFKA_BOOTSTRAP")
-    if given:
-        return given
-    return plaintext_broker().start().bootstrap
 
 
 def source_pages(settings: Settings, n: int) -> list[Page]:
@@ -91,13 +92,17 @@ def main() -> None:
     parser.add_argument(
         "--in-process", action="store_true", help="prepare every page in the runner process"
     )
+    parser.add_argument(
+        "--plaintext", action="store_true", help="an open broker: only for issue 11's comparison"
+    )
     args = parser.parse_args()
-    server = bootstrap()
+    protocol = choose_broker(args.plaintext)
+    server = kafka_bootstrap()
     var = Path(tempfile.mkdtemp(prefix="casebus-bench-"))
     settings = load_settings(kafka={"bootstrap": server}, var_dir=var)
     run_id = uuid.uuid4().hex[:8]
     topic, bare_topic = f"bench.penalty.{run_id}", f"bench.bare.{run_id}"
-    admin = KafkaAdminClient(bootstrap_servers=server)
+    admin = make_super_admin(settings)
     admin.create_topics(
         [
             NewTopic(topic, 6, 1),
@@ -106,6 +111,16 @@ def main() -> None:
         ]
     )
     admin.close()
+    # The runner's and the bare producer's principal: the connector's own, with the ACLs
+    # of the shared topics on the benchmark's.
+    grant(
+        settings,
+        {
+            topic: "casebus.penalty",
+            bare_topic: "casebus.penalty",
+            f"bench.rejects.{run_id}": "casebus.rejects",
+        },
+    )
 
     # Only penalties are sent; the lead and action topics are named for the schema ids
     # a worker process resolves for every topic the connector declares.
@@ -126,17 +141,18 @@ def main() -> None:
             "worker_min_page": 0 if args.in_process else config.worker_min_page,
         }
     )
+    principal = connector_principal(config.owner)
     InMemory.pages = source_pages(settings, args.events)
     connector = InMemory(config, settings, SourceSession())
     ensure_keys(settings)  # this run's own signing keys, under its var dir
 
     def publisher_for(sign: bool) -> tuple[Publisher, KafkaProducer]:
-        producer = make_producer(settings, client_id="bench-runner", principal="bench")
+        producer = make_producer(settings, client_id="bench-runner", principal=principal)
         producer.send(topic, b"warm").get(30)  # connections and metadata outside the timings
         publisher = Publisher(
             settings,
             producer_name="bench",
-            principal="bench",
+            principal=principal,
             topics=config.topics,
             registry=registry,
             producer=producer,
@@ -160,7 +176,9 @@ def main() -> None:
     unsigned_s, _, _, _ = run(sign=False)
     runner_s, runner_cpu, worker_cpu, publisher = run(sign=True)
 
-    bare = KafkaProducer(bootstrap_servers=server, client_id="bench-bare", **PRODUCER_DEFAULTS)
+    bare = KafkaProducer(
+        client_id="bench-bare", **connection_options(settings, principal), **PRODUCER_DEFAULTS
+    )
     bare.send(bare_topic, b"warm").get(30)
 
     # The same bytes, pre-serialized, through a bare producer with the same settings:
@@ -178,7 +196,10 @@ def main() -> None:
 
     n = args.events
     runner_rate, bare_rate = n / runner_s, n / bare_s
-    print(f"events: {n} ({len(values[0].value)} bytes each), pages of {PAGE}, broker {server}")
+    print(
+        f"events: {n} ({len(values[0].value)} bytes each), pages of {PAGE}, "
+        f"broker {server} ({protocol})"
+    )
     print("source: pre-fetched in-memory pages (the HTTP sandbox is not measured)")
     print(f"pages prepared in a worker process: {'yes' if config.worker_min_page else 'no'}")
     unsigned_rate = n / unsigned_s
@@ -187,6 +208,8 @@ def main() -> None:
     print(f"signed / unsigned: {runner_rate / unsigned_rate:.0%}  (target >= 90%)")
     print(f"bare kafka-python producer, same pre-serialized bytes: {bare_rate:,.0f} events/s")
     print(f"runner / bare: {runner_rate / bare_rate:.0%}  (target >= 10,000 events/s and >= 70%)")
+    summary = {"runner": runner_rate, "unsigned": unsigned_rate, "bare": bare_rate}
+    print("SUMMARY " + json.dumps({"protocol": protocol, **summary}), flush=True)
     print(f"CPU per event, runner process: {runner_cpu / n * 1e6:.1f} µs")
     print(f"CPU per event, runner's worker: {worker_cpu / n * 1e6:.1f} µs")
     print(f"CPU per event, bare producer (send + sender thread): {bare_cpu / n * 1e6:.1f} µs")

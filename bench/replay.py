@@ -74,7 +74,7 @@ def main() -> None:
     runs.append(("naive replay", "naive", None))
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events)
+        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events, workdir)
         databases = ["sqlite"] + ([] if args.no_postgres else ["postgresql"])
         pg_admin = None if args.no_postgres else pg_admin_url()
         for db in databases:

@@ -13,9 +13,11 @@ database settings (on SQLite also once more with SQLite's own defaults, `naive*`
 journal and an fsync per commit). With
 `--processes N`, the sync also runs as N processes of one group into one PostgreSQL
 database, timed from the first start to the last exit beside one process timed the same way.
-Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the local test broker (127.0.0.1:39092, started if
-needed). PostgreSQL: CASEBUS_TEST_PG_URL, else
-scripts/postgres-up.sh; each run gets a fresh database, dropped afterwards.
+Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the benchmarks' own secured broker (SASL_SSL, SCRAM,
+ACLs; 127.0.0.1:39194, started if needed), the sync authenticating as its agency's principal;
+`--plaintext`: an open broker of their own (39192), for issue 11's comparison only.
+PostgreSQL: CASEBUS_TEST_PG_URL, else scripts/postgres-up.sh; each run gets a fresh database,
+dropped afterwards.
 
 Memory: the peak PSS of the sync process and its decode worker together, sampled every
 50 ms (PSS splits pages the two share, so the sum is what they take), beside each one's
@@ -44,7 +46,15 @@ from kafka.admin import NewTopic
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import family_of, kafka_bootstrap, pg_admin_url, pss_kb, start_registry
+from bench.common import (
+    choose_broker,
+    family_of,
+    grant,
+    kafka_bootstrap,
+    pg_admin_url,
+    pss_kb,
+    start_registry,
+)
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.contracts.samples import (
     sample_action_event,
@@ -52,9 +62,13 @@ from casebus.contracts.samples import (
     sample_penalty_event,
 )
 from casebus.events import Event, EventType, stable_event_id
+from casebus.kafka.clients import connection_options, make_super_admin
 from casebus.provenance.keys import ensure_keys
 from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
+from casebus.security.acls import sync_dlq_prefix, sync_group_prefix
+from casebus.security.principals import admin as admin_principal
+from casebus.security.principals import sync as sync_principal
 
 AGENCY = "500110-SAMR"
 SHARED = ("casebus.penalty", "casebus.lead", "casebus.action")
@@ -127,13 +141,14 @@ def fill(
 ) -> None:
     """The events, encoded and signed as a connector's page worker does (EventEncoder: one
     signature per batch of an owner's events; keys under `var_dir`), pages of 1,000."""
-    settings = load_settings(var_dir=var_dir)
+    settings = load_settings(kafka={"bootstrap": bootstrap}, var_dir=var_dir)
     # The sample events were published in 2025: the owners' keys were valid then.
     ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
     encoder = EventEncoder(settings, topics, registry)
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap,
+        # The harness's own client, as the tests' producer: the super user.
+        **connection_options(settings, admin_principal(settings)),
         acks=1,
         linger_ms=20,
         batch_size=512 * 1024,
@@ -154,13 +169,18 @@ def fill(
 # -- children: one consumer run each, so its memory is its own --------------------------------
 
 
+def bench_group() -> str:
+    """A new consumer group under the sync principal's own prefix (its ACLs cover it)."""
+    return f"{sync_group_prefix(AGENCY)}.bench-{uuid.uuid4().hex[:8]}"
+
+
 def child_settings(base: dict[str, Any]) -> Settings:
     settings = load_settings(kafka={"bootstrap": base["bootstrap"]}, var_dir=base["var_dir"])
     sync = settings.sync.model_copy(
         update={
             "topics": tuple(f"{s}={a}" for s, a in base["topics"].items()),
             "db_url": base["db_url"],
-            "group_id": base.get("group") or f"bench.sync.{uuid.uuid4().hex[:8]}",
+            "group_id": base.get("group") or bench_group(),
             "dlq_topic": base["dlq"],
             "batch_size": base["batch_size"],
             "decode_ahead": base["decode_ahead"],
@@ -206,7 +226,7 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
         engine = create_engine(base["db_url"])
     registry = RegistryClient(base["registry_url"])
     decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
-    consumer = make_consumer(settings, None, "bench-naive", principal="bench")
+    consumer = make_consumer(settings, None, "bench-naive", principal=sync_principal(AGENCY))
     parts = [
         TopicPartition(a, p)
         for a in base["topics"].values()
@@ -265,7 +285,7 @@ def run_child(
     result, peak RSS, and the peak PSS of them and their workers together, sampled every
     50 ms. `wall` is from the first start to the last exit, as the parent saw it."""
     if processes > 1:
-        base = {**base, "group": f"bench.sync.{uuid.uuid4().hex[:8]}"}
+        base = {**base, "group": bench_group()}
     started = time.monotonic()
     procs = [
         subprocess.Popen(
@@ -340,14 +360,18 @@ class Workspace:
         workdir.mkdir(parents=True)
         bootstrap = kafka_bootstrap()
         registry, registry_url = start_registry(bootstrap, workdir)
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
+        settings = load_settings(kafka={"bootstrap": bootstrap})
+        admin = make_super_admin(settings)
         suffix = uuid.uuid4().hex[:8]
         topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
-        dlq, audit = f"bench.dlq.{suffix}", f"bench.audit.{suffix}"
+        # Under the sync principal's own DLQ prefix: its ACLs cover it.
+        dlq = f"{sync_dlq_prefix(AGENCY)}.bench-{suffix}"
+        audit = f"bench.audit.{suffix}"
         admin.create_topics(
             [NewTopic(t, partitions, 1) for t in topics.values()]
             + [NewTopic(dlq, 1, 1), NewTopic(audit, 1, 1)]
         )
+        grant(settings, {**{a: s for s, a in topics.items()}, audit: "casebus.audit"})
         base = {
             "bootstrap": bootstrap,
             "registry_url": registry_url,
@@ -385,8 +409,13 @@ def main() -> None:
         default=1,
         help="also sync PostgreSQL with this many processes of one group at once",
     )
+    parser.add_argument(
+        "--plaintext", action="store_true", help="an open broker: only for issue 11's comparison"
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.child:  # a child inherits the choice through the environment
+        print(f"broker: {choose_broker(args.plaintext)}", flush=True)
     if args.child:
         child_main(*args.child)
         return
@@ -456,6 +485,8 @@ def main() -> None:
             f"process {one['events'] / one['wall']:,.0f}/s"
             f" = {one['wall'] / many['wall']:.2f}x (peak PSS {many['pss_mb']:.0f} MB in all)"
         )
+    rates = {name: r["rate"] for name, r in results.items()}
+    print("SUMMARY " + json.dumps({"protocol": load_settings().kafka.security.protocol, **rates}))
     plain = results["naive sqlite defaults"]
     print(
         f"{'':10}  naive* (SQLite's defaults: rollback journal, fsync per commit): "
