@@ -411,7 +411,9 @@ def test_a_stock_confluent_deserializer_reads_the_feed(
             got[message.key().decode()] = decode(message.value(), ctx)
             # The README's check, as a partner writes it: the feeds service's public key
             # from the trust list, no casebus code.
-            feeds_key = next(k for k in trust_list(feeds) if k.owner == "casebus-feeds")
+            key_id = dict(message.headers())["casebus.key-id"].decode()
+            feeds_key = next(k for k in trust_list(feeds) if k.key_id == key_id)
+            assert feeds_key.owner == "casebus-feeds"
             partner_verify(topic, message, feeds_key.public_key)
     finally:
         consumer.close()
