@@ -165,7 +165,7 @@ def published_heads(settings: Settings, agency: str, report: AuditReport) -> lis
             continue
         signer = verifier.check_record(topic, record.key, record.value, record.headers or ())
         refused = signer if isinstance(signer, Refusal) else None
-        if refused is None and not isinstance(signer, Refusal) and signer.owner != agency:
+        if not isinstance(signer, Refusal) and signer.owner != agency:
             refused = Refusal("WrongSigner", f"signed by {signer.owner}")
         if refused is not None:
             report.problems.append(

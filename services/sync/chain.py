@@ -83,11 +83,12 @@ def _normal_for(column: Any) -> Normal:
     kind = column.type
     if isinstance(kind, Money):
         return _decimal
-    if isinstance(kind, DateTime) or getattr(kind, "impl", None).__class__ is DateTime:
+    kind = getattr(kind, "impl", kind)  # a TypeDecorator (UtcDateTime): the type it stores
+    if isinstance(kind, DateTime):
         return _instant
     if isinstance(kind, Date):
         return _day
-    if isinstance(kind, JSON) or isinstance(getattr(kind, "impl", None), JSON):
+    if isinstance(kind, JSON):
         return _json
     if isinstance(kind, Boolean):
         return _bool

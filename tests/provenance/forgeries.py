@@ -3,36 +3,17 @@ record on the real broker, refused for one reason."""
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
 from casebus.config import Settings, TrustedKey
 from casebus.events import Event, event_key
-from casebus.provenance.keys import SigningKey, key_id_of
 from casebus.provenance.signing import Signer
 from casebus.publish import event_headers
 from casebus.serde import SerializationContext
+from tests.provenance.helpers import new_key
 from tests.sync.helpers import EventProducer
-
-
-def _signer(
-    owner: str, not_before: datetime, not_after: datetime, **entry: object
-) -> tuple[Signer, TrustedKey]:
-    private = Ed25519PrivateKey.generate()
-    public = private.public_key()
-    trusted = TrustedKey(
-        key_id=key_id_of(public),
-        owner=owner,
-        public_key=base64.b64encode(public.public_bytes_raw()).decode(),
-        not_before=not_before,
-        not_after=not_after,
-        **entry,
-    )
-    return Signer(SigningKey(owner, trusted.key_id, private)), trusted
 
 
 @dataclass
@@ -48,15 +29,15 @@ class Keys:
         now = datetime.now(UTC)
         old = datetime(2020, 1, 1, tzinfo=UTC), datetime(2020, 12, 31, tzinfo=UTC)
         return cls(
-            _signer(
+            new_key(
                 owner,
                 now.replace(year=now.year - 1),
                 now.replace(year=now.year + 1),
                 revoked=True,
                 revoked_reason="key leaked",
             ),
-            _signer(owner, *old),
-            _signer(owner, *old)[0],
+            new_key(owner, *old),
+            new_key(owner, *old)[0],
         )
 
     def trusting(self, settings: Settings) -> Settings:

@@ -10,14 +10,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import text
 
 from casebus.config import Settings
 from services.replay.service import ReplayRequest, replay
-from services.sync.chain import CHAINED, GENESIS, link
 from services.sync.db.engine import make_engine
-from services.sync.rows import EVENT_LOG
 from services.sync.service import sync_until_idle
+from tests.provenance.helpers import rehash
 from tests.sync.faults import sync_env
 from tests.sync.helpers import EventProducer, SyncTopics, lead, penalty, read_topic, sync_settings
 
@@ -45,20 +44,10 @@ def _execute(db_url: str, sql: str) -> None:
 
 
 def _rehash(db_url: str) -> None:
-    """What an admin who knows the scheme would do: every hash and the head recomputed."""
     engine = make_engine(db_url)
     try:
         with engine.begin() as conn:
-            rows = conn.execute(
-                select(EVENT_LOG.c.id, *(EVENT_LOG.c[n] for n in CHAINED)).order_by(EVENT_LOG.c.id)
-            ).all()
-            previous = GENESIS
-            for row in rows:
-                previous = link(previous, row[1:])
-                conn.execute(
-                    EVENT_LOG.update().where(EVENT_LOG.c.id == row[0]).values(chain=previous)
-                )
-            conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": previous})
+            rehash(conn)
     finally:
         engine.dispose()
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, text
 
 from casebus.config import Settings, load_settings
 from services.audit.verify import AuditReport, verify
@@ -16,6 +16,7 @@ from services.sync.chain import read_head
 from services.sync.db.engine import open_database
 from services.sync.heads import PublishedHead
 from services.sync.prepare import Incoming, Provenance
+from tests.provenance.helpers import rehash
 from tests.sync.helpers import lead, penalty
 
 AGENCY = "500110-SAMR"
@@ -111,20 +112,10 @@ def test_a_rewritten_chain_no_longer_matches_the_published_heads(
 ) -> None:
     """Edit a row and recompute every hash after it, and the head: the chain is sound in
     itself, but the heads published before say otherwise."""
-    from services.sync.chain import CHAINED, GENESIS, link
-    from services.sync.rows import EVENT_LOG
-
     heads = _filled(engine)
     _edit(engine, "UPDATE event_log SET detail = 'nothing to see' WHERE id = 2")
     with engine.begin() as conn:
-        rows = conn.execute(
-            select(EVENT_LOG.c.id, *(EVENT_LOG.c[n] for n in CHAINED)).order_by(EVENT_LOG.c.id)
-        ).all()
-        previous = GENESIS
-        for row in rows:
-            previous = link(previous, row[1:])
-            conn.execute(EVENT_LOG.update().where(EVENT_LOG.c.id == row[0]).values(chain=previous))
-        conn.execute(text("UPDATE audit_head SET hash = :h"), {"h": previous})
+        rehash(conn)
     report = _verify(settings, engine, heads)
     assert not any(p.startswith("event log position") for p in report.problems)
     assert any("published head at position 3" in p and "rewritten" in p for p in report.problems)

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import base64
 import stat
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from casebus.config import ConfigError, Settings, TrustedKey, load_settings
 from casebus.provenance import batch, keys
-from casebus.provenance.keys import SigningKey, key_id_of
 from casebus.provenance.signing import (
     KEY_ID_HEADER,
     PROOF_HEADER,
@@ -23,6 +20,7 @@ from casebus.provenance.signing import (
     Verifier,
     signed_bytes,
 )
+from tests.provenance.helpers import new_key
 
 pytestmark = pytest.mark.offline
 
@@ -32,17 +30,7 @@ HEADERS = [("event_id", b"e-1"), ("owner", b"510500-SAMR")]
 
 
 def _key(owner: str, **entry: object) -> tuple[Signer, TrustedKey]:
-    private = Ed25519PrivateKey.generate()
-    public = private.public_key()
-    trusted = TrustedKey(
-        key_id=key_id_of(public),
-        owner=owner,
-        public_key=base64.b64encode(public.public_bytes_raw()).decode(),
-        not_before=NOW - timedelta(days=30),
-        not_after=NOW + timedelta(days=30),
-        **entry,
-    )
-    return Signer(SigningKey(owner, trusted.key_id, private)), trusted
+    return new_key(owner, NOW - timedelta(days=30), NOW + timedelta(days=30), **entry)
 
 
 SAMR, SAMR_KEY = _key("510500-SAMR")
