@@ -49,6 +49,7 @@ from casebus.provenance.keys import ensure_keys
 from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
 from casebus.security.principals import admin as admin_principal
+from casebus.topics import TopicNames
 
 SITES = (
     ("PLATFORM-JD", "item.jd.com"),
@@ -97,7 +98,8 @@ def fill(
     # The sample events were published in 2025: the owners' keys were valid then.
     ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
-    encoder = EventEncoder(settings, {t: t for t in TOPIC_SCHEMAS} | {LEAD_TOPIC: topic}, registry)
+    names = TopicNames.same(TOPIC_SCHEMAS).renamed(TopicNames({LEAD_TOPIC: topic}))
+    encoder = EventEncoder(settings, names, registry)
     producer = KafkaProducer(
         **connection_options(settings, admin_principal(settings)),
         acks=1,

@@ -54,6 +54,7 @@ from connectors.base import Page, SourceRecord
 from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
 from connectors.market_supervision import MarketSupervision
+from connectors.pipeline import PageWorkers
 from connectors.runner import run_connector
 from services.sandbox.data.world import build_world
 
@@ -145,6 +146,8 @@ def main() -> None:
     InMemory.pages = source_pages(settings, args.events)
     connector = InMemory(config, settings, SourceSession())
     ensure_keys(settings)  # this run's own signing keys, under its var dir
+    # Forked before any producer exists, as the connector runner does.
+    workers = None if args.in_process else PageWorkers(settings, {config.name: connector})
 
     def publisher_for(sign: bool) -> tuple[Publisher, KafkaProducer]:
         producer = make_producer(settings, client_id="bench-runner", principal=principal)
@@ -166,7 +169,7 @@ def main() -> None:
         store = CheckpointStore.for_var_dir(var / ("signed" if sign else "unsigned"))
         cpu, children = time.process_time(), _children_cpu()
         started = time.perf_counter()
-        report = run_connector(connector, publisher, store)
+        report = run_connector(connector, publisher, store, workers=workers)
         seconds = time.perf_counter() - started
         assert report.error is None and report.published == args.events, report
         producer.close()
@@ -193,6 +196,8 @@ def main() -> None:
     bare_s = time.perf_counter() - started
     bare_cpu = time.process_time() - cpu
     bare.close()
+    if workers is not None:
+        workers.close()
 
     n = args.events
     runner_rate, bare_rate = n / runner_s, n / bare_s

@@ -61,6 +61,7 @@ from casebus.contracts.samples import (
     sample_lead_event,
     sample_penalty_event,
 )
+from casebus.contracts.schemas import TOPIC_SCHEMAS
 from casebus.events import Event, EventType, stable_event_id
 from casebus.kafka.clients import connection_options, make_super_admin
 from casebus.provenance.keys import ensure_keys
@@ -69,6 +70,7 @@ from casebus.registry import RegistryClient
 from casebus.security.acls import sync_dlq_prefix, sync_group_prefix
 from casebus.security.principals import admin as admin_principal
 from casebus.security.principals import sync as sync_principal
+from casebus.topics import TopicNames
 
 AGENCY = "500110-SAMR"
 SHARED = ("casebus.penalty", "casebus.lead", "casebus.action")
@@ -145,7 +147,8 @@ def fill(
     # The sample events were published in 2025: the owners' keys were valid then.
     ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
-    encoder = EventEncoder(settings, topics, registry)
+    names = TopicNames.same(TOPIC_SCHEMAS).renamed(TopicNames(topics))
+    encoder = EventEncoder(settings, names, registry)
     producer = KafkaProducer(
         # The harness's own client, as the tests' producer: the super user.
         **connection_options(settings, admin_principal(settings)),
@@ -225,7 +228,7 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
         engine.dispose()
         engine = create_engine(base["db_url"])
     registry = RegistryClient(base["registry_url"])
-    decoder = BatchDecoder(settings, registry, {a: s for s, a in base["topics"].items()})
+    decoder = BatchDecoder(settings, registry, TopicNames(base["topics"]))
     consumer = make_consumer(settings, None, "bench-naive", principal=sync_principal(AGENCY))
     parts = [
         TopicPartition(a, p)
@@ -237,9 +240,9 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     done, limit = 0, base["limit"]
     stages = {"decode": 0.0, "validate": 0.0, "apply and write": 0.0}
 
-    def check(item: Any, kind: str) -> str | None:
+    def check(event: Any, kind: str) -> str | None:
         t = time.perf_counter()
-        problem = decoder.check(decoder.event_of(item), kind)
+        problem = decoder.check(event, kind)
         stages["validate"] += time.perf_counter() - t
         return problem
 
@@ -251,8 +254,8 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
                 (consumed,) = decoder.decode([record])
                 t1, validating = time.perf_counter(), stages["validate"]
                 with engine.begin() as conn:
-                    items = [consumed.incoming]
-                    apply_batch(conn, items, admit=lambda e, k: admits(sub, e, k), check=check)
+                    items = [consumed.item]
+                    apply_batch(conn, items, admit=lambda e, k: admits(sub, e, k), validate=check)
                     save_offsets(
                         conn, "bench-naive", {(record.topic, record.partition): record.offset + 1}
                     )

@@ -26,6 +26,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from casebus.topics import TopicNames
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "casebus.toml"
 
@@ -262,11 +264,9 @@ class SyncSettings(_Model):
     # "stuck": warned about, and the member rejoins the group.
     stuck_after_seconds: float = Field(30.0, gt=0)
 
-    def topic_map(self) -> dict[str, str] | None:
-        """Shared topic -> topic actually read, when `topics` renames them."""
-        if not self.topics:
-            return None
-        return dict(pair.split("=", 1) for pair in self.topics)
+    def topic_names(self) -> TopicNames | None:
+        """The topics read instead of the subscription's, when `topics` names them."""
+        return TopicNames.parse(self.topics) if self.topics else None
 
     def group_for(self, agency: str) -> str:
         return self.group_id or f"casebus.sync.{agency}"

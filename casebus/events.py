@@ -15,12 +15,11 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, Literal
 
+from casebus.topics import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, TOPIC_BY_FAMILY
+
 Event = dict[str, Any]
 PayloadField = Literal["penalty", "lead", "action"]
 
-PENALTY_TOPIC = "casebus.penalty"
-LEAD_TOPIC = "casebus.lead"
-ACTION_TOPIC = "casebus.action"
 
 # Fixed forever: changing it would change every event id ever derived.
 _EVENT_ID_NAMESPACE = uuid.UUID("6c1c9b1e-3f0a-5d57-9a55-0c6a8f0e7b21")
@@ -69,14 +68,7 @@ _SYMBOLS = frozenset(e.value for e in EventType)
 # The reader default of the Avro enum: a type added after the reader was built.
 UNKNOWN_EVENT_TYPE = "UNKNOWN"
 
-_TOPIC_BY_FAMILY = {
-    "penalty": PENALTY_TOPIC,
-    "lead": LEAD_TOPIC,
-    "transfer": ACTION_TOPIC,
-    "action": ACTION_TOPIC,
-    "case": ACTION_TOPIC,
-}
-_TOPIC_BY_SYMBOL = {e.value: _TOPIC_BY_FAMILY[e.family] for e in EventType}
+_TOPIC_BY_SYMBOL = {e.value: TOPIC_BY_FAMILY[e.family] for e in EventType}
 _PAYLOAD_FIELD: dict[str, PayloadField] = {
     PENALTY_TOPIC: "penalty",
     LEAD_TOPIC: "lead",
@@ -89,7 +81,7 @@ ACTION_BRANCH = {"transfer": "Transfer", "action": "EnforcementAction", "case": 
 def topic_for_event_type(event_type: EventType | str) -> str:
     """The shared topic an event type is published to (symbol or dotted code accepted)."""
     found = _TOPIC_BY_SYMBOL.get(event_type)  # a symbol (or member): no Enum lookup
-    return found if found is not None else _TOPIC_BY_FAMILY[_coerce(event_type).family]
+    return found if found is not None else TOPIC_BY_FAMILY[_coerce(event_type).family]
 
 
 def action_branch(event_type: EventType | str) -> str | None:

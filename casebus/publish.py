@@ -31,10 +31,10 @@ from casebus.provenance.signing import Signer
 from casebus.registry.client import registry_for
 from casebus.serde import AvroSerializer, SchemaRegistry, SerializationContext
 from casebus.serde.avro import FixedIds
+from casebus.topics import REJECTS_TOPIC, TopicNames
 
 log = logging.getLogger(__name__)
 
-REJECTS_TOPIC = "casebus.rejects"
 CONTENT_TYPE = b"application/vnd.casebus.avro+confluent"
 REJECT_CONTENT_TYPE = b"application/json"
 
@@ -139,35 +139,33 @@ class EventEncoder:
     def __init__(
         self,
         settings: Settings,
-        topics: Mapping[str, str],
+        topics: TopicNames,
         registry: SchemaRegistry,
         *,
         sign: bool = True,
     ) -> None:
         self.settings = settings
         self._signers = Signers(settings) if sign else None
-        self.topics = dict(topics)  # logical (shared) topic -> topic actually written
+        self.topics = topics  # written under their actual names
         self._serializers = {
-            logical: AvroSerializer(
-                registry, self.topics[logical], schema=schema_for_topic(logical)
-            )
-            for logical in TOPIC_SCHEMAS
+            shared: AvroSerializer(registry, topics.actual(shared), schema=schema_for_topic(shared))
+            for shared in TOPIC_SCHEMAS
         }
-        self._contexts = {t: SerializationContext(self.topics[t]) for t in TOPIC_SCHEMAS}
+        self._contexts = {t: SerializationContext(topics.actual(t)) for t in TOPIC_SCHEMAS}
         self._constant_headers: dict[tuple[str, str, str], list[tuple[str, bytes]]] = {}
         self.key_hash = KeyHashes()
 
-    def schema_ids(self, logical_topics: Iterable[str]) -> dict[str, int]:
+    def schema_ids(self, shared_topics: Iterable[str]) -> dict[str, int]:
         """Value schema ids (subject -> id) of these topics, registered now if needed."""
         ids: dict[str, int] = {}
-        for logical in logical_topics:
-            actual = self.topics[logical]
-            ids[f"{actual}-value"] = self._serializers[logical].schema_id(actual)
+        for shared in shared_topics:
+            actual = self.topics.actual(shared)
+            ids[f"{actual}-value"] = self._serializers[shared].schema_id(actual)
         return ids
 
     @classmethod
     def with_ids(
-        cls, settings: Settings, topics: Mapping[str, str], ids: dict[str, int], *, sign: bool
+        cls, settings: Settings, topics: TopicNames, ids: dict[str, int], *, sign: bool
     ) -> EventEncoder:
         """An encoder framing with ids resolved beforehand (see `schema_ids`)."""
         return cls(settings, topics, FixedIds(ids), sign=sign)
@@ -197,8 +195,8 @@ class EventEncoder:
         shared = [topic or topic_for_event_type(e["event_type"]) for e in events]
         keys = [event_key(e) for e in events]
         values = [
-            self._serializers[logical](event, self._contexts[logical])
-            for event, logical in zip(events, shared, strict=True)
+            self._serializers[t](event, self._contexts[t])
+            for event, t in zip(events, shared, strict=True)
         ]
         headers = [self._headers(e) for e in events]
         if self._signers is not None:
@@ -210,8 +208,8 @@ class EventEncoder:
                 for i, signed in zip(indexes, self._signers(owner).sign_batch(batch), strict=True):
                     headers[i] = signed
         return [
-            Outgoing(self.topics[logical], key, value, h, self.key_hash(key))
-            for logical, key, value, h in zip(shared, keys, values, headers, strict=True)
+            Outgoing(self.topics.actual(t), key, value, h, self.key_hash(key))
+            for t, key, value, h in zip(shared, keys, values, headers, strict=True)
         ]
 
     def _headers(self, event: Event) -> list[tuple[str, bytes]]:
@@ -253,8 +251,9 @@ class Publisher:
     ) -> None:
         self.settings = settings
         self.producer_name = producer_name
-        # Logical (shared) topic -> topic actually written; tests map them to unique names.
-        self.topics = {t: t for t in (*TOPIC_SCHEMAS, REJECTS_TOPIC)} | dict(topics or {})
+        # Tests and benchmarks write the shared topics under names of their own.
+        every = TopicNames.same((*TOPIC_SCHEMAS, REJECTS_TOPIC))
+        self.topics = every.renamed(TopicNames(topics or {}))
         self._registry = registry or registry_for(settings, principal)
         self.encoder = EventEncoder(settings, self.topics, self._registry, sign=sign)
         self._own_producer = producer is None
@@ -263,16 +262,6 @@ class Publisher:
         )
         self._pending: list[FutureRecordMetadata] = []
         self._partitions: dict[str, list[int]] = {}  # topic -> sorted partitions, per page
-
-    # -- the three steps ------------------------------------------------------------------
-
-    def check(self, event: Event, *, topic: str | None = None) -> list[Violation]:
-        """Every rule the event breaks (empty: valid). `topic` is the shared topic name."""
-        return self.encoder.check(event, topic=topic)
-
-    def send(self, event: Event, *, topic: str | None = None) -> FutureRecordMetadata:
-        """Serialize and hand to the producer; the event must have passed `check`."""
-        return self.send_encoded(self.encoder.encode(event, topic=topic))
 
     def send_encoded(self, out: Outgoing) -> FutureRecordMetadata:
         """Hand an encoded event to the producer, on the partition the default partitioner
@@ -304,7 +293,7 @@ class Publisher:
             "; ".join(f"{v.field}: {v.rule}: {v.message}" for v in rejected.violations),
         )
         future = self.producer.send(
-            self.topics[REJECTS_TOPIC],
+            self.topics.actual(REJECTS_TOPIC),
             key=rejected.source_record_id.encode("utf-8"),
             value=rejected.to_json(),
             headers=[
@@ -314,10 +303,6 @@ class Publisher:
         )
         self._pending.append(future)
         return future
-
-    def publish_all(self, events: Iterable[Event]) -> list[FutureRecordMetadata]:
-        """Send already-checked events; pair with `flush()` to wait for the acks."""
-        return [self.send(e) for e in events]
 
     def take_pending(self) -> list[FutureRecordMetadata]:
         """The sends since the last call, to be awaited later with `wait`."""

@@ -4,25 +4,24 @@ Mapping, validating and serializing cost about 1.5 times the CPU per event of th
 producer's send() (45 against 29 µs in bench/produce.py), and one Python process runs one
 thing at a time. With worker processes, the runner sends page k while the workers prepare
 pages k+1, k+2; the runner still sends, awaits and checkpoints pages in order
-(connectors.runner). Workers are forked from the runner, so they start in milliseconds
-with the code already loaded, and never touch a socket or the checkpoint store: schema ids
-are resolved in the runner before the fork.
+(connectors.runner). Workers are forked (casebus.workers) before the runner starts its
+producers, and never touch a socket or the checkpoint store: schema ids and signing keys
+are resolved in the runner, at a connector's first page for the workers.
 """
 
 from __future__ import annotations
 
-import gc
-import multiprocessing
 import os
-import signal
-from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass
 
 from casebus.config import Settings
 from casebus.contracts.validation import Violation
 from casebus.events import Event
-from casebus.gctune import tune_process
 from casebus.publish import EventEncoder, Outgoing, Publisher, Rejected
+from casebus.topics import TopicNames
+from casebus.workers import ForkedPool
 from connectors.base import Connector, MappingError, SourceRecord
 
 Item = Outgoing | Rejected  # per record: its encoded events, or the record rejected
@@ -30,8 +29,6 @@ Item = Outgoing | Rejected  # per record: its encoded events, or the record reje
 # runner busy, at most one per core (the runner and the broker share the cores too).
 WORKERS = min(2, os.cpu_count() or 1)
 WORKER_AHEAD = WORKERS + 1  # pages prepared ahead of the one being sent, with workers
-
-_worker: tuple[Connector, EventEncoder] | None = None  # set in the worker process
 
 
 def prepare_page(
@@ -73,77 +70,87 @@ def prepare_page(
     return items
 
 
-class Preparer:
-    """Prepares pages in-process, or in forked workers for pages of `min_page` records or
-    more (started at the first such page, stopped by `close`)."""
+@dataclass(frozen=True, slots=True)
+class EncoderSetup:
+    """What a worker needs to build a connector's encoder without a registry round trip."""
 
-    def __init__(self, connector: Connector, publisher: Publisher, *, min_page: int) -> None:
+    topics: TopicNames
+    schema_ids: dict[str, int]
+    sign: bool
+
+
+class PageWorkers:
+    """The page workers of a set of connectors (casebus.workers: forked at construction, so
+    build them before any producer or scheduler thread). Each worker keeps its own copy of
+    the connectors (only `map` is called there) and builds a connector's encoder at its
+    first page, from the schema ids the runner resolved."""
+
+    def __init__(self, settings: Settings, connectors: Mapping[str, Connector]) -> None:
+        self._pool = ForkedPool(WORKERS, _start_worker, (settings, dict(connectors)))
+
+    def submit(
+        self, name: str, setup: EncoderSetup, records: list[SourceRecord]
+    ) -> Future[list[Item]]:
+        return self._pool.submit(_prepare_in_worker, name, setup, records)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+class Preparer:
+    """Prepares one connector's pages in-process, or in the page workers for pages of
+    `min_page` records or more."""
+
+    def __init__(
+        self,
+        connector: Connector,
+        publisher: Publisher,
+        *,
+        min_page: int,
+        workers: PageWorkers | None,
+    ) -> None:
         self.connector = connector
         self.publisher = publisher
-        usable = "fork" in multiprocessing.get_all_start_methods()
-        self.min_page = min_page if usable else 0
-        self._pool: ProcessPoolExecutor | None = None
+        self.min_page = min_page if workers is not None else 0
+        self._workers = workers
+        self._setup: EncoderSetup | None = None  # resolved at the first page for the workers
 
     @property
     def ahead(self) -> int:
         """How many prepared pages may wait behind the one being sent."""
-        return WORKER_AHEAD if self._pool is not None else 0
+        return WORKER_AHEAD if self._setup is not None else 0
 
     def submit(self, records: list[SourceRecord]) -> Callable[[], list[Item]]:
         """Start preparing a page; the returned call gives its items (or raises)."""
-        if self.min_page and len(records) >= self.min_page:
-            if self._pool is None:
-                return self._start(records)
-            return self._pool.submit(_prepare_in_worker, records).result
+        if self._workers is not None and self.min_page and len(records) >= self.min_page:
+            setup = self._setup or self._resolve()
+            return self._workers.submit(self.connector.config.name, setup, records).result
         items = prepare_page(self.connector, self.publisher.encoder, records)
         return lambda: items
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-
-    def _start(self, first: list[SourceRecord]) -> Callable[[], list[Item]]:
-        """Start the pool with its first page."""
+    def _resolve(self) -> EncoderSetup:
         encoder = self.publisher.encoder
         ids = encoder.schema_ids(self.connector.topics)  # the registry round trips, here
         encoder.check_signer(self.connector.owner)  # a missing key fails here, not in a worker
-        self._pool = ProcessPoolExecutor(
-            max_workers=WORKERS,
-            mp_context=multiprocessing.get_context("fork"),
-            initializer=_start_worker,
-            initargs=(self.connector, encoder.settings, encoder.topics, ids, encoder.signs),
-        )
-        # A forking pool forks its workers in the first submit. Frozen at that moment, the
-        # runner's objects are left out of the workers' garbage collections, which would
-        # otherwise walk them (and copy the memory pages they touch) again and again.
-        gc.collect()
-        gc.freeze()
-        try:
-            return self._pool.submit(_prepare_in_worker, first).result
-        finally:
-            gc.unfreeze()
+        self._setup = EncoderSetup(encoder.topics, ids, encoder.signs)
+        return self._setup
 
 
-def _start_worker(
-    connector: Connector,
-    settings: Settings,
-    topics: dict[str, str],
-    ids: dict[str, int],
-    sign: bool,
-) -> None:
-    global _worker
-    # Stopping is the runner's decision (it drops the pages prepared ahead); a SIGINT or
-    # SIGTERM sent to the whole process group must not break the pool under it.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    _worker = (connector, EventEncoder.with_ids(settings, topics, ids, sign=sign))
-    # A page's events and items live until it is sent back, then all go at once: collect
-    # young objects less often (what the sync decode worker does too).
-    tune_process()
+_settings: Settings | None = None  # in a worker: the runner's, as forked
+_connectors: dict[str, Connector] = {}
+_prepared: dict[str, tuple[Connector, EventEncoder]] = {}
 
 
-def _prepare_in_worker(records: list[SourceRecord]) -> list[Item]:
-    if _worker is None:
-        raise RuntimeError("the page worker was not started")
-    return prepare_page(*_worker, records)
+def _start_worker(settings: Settings, connectors: dict[str, Connector]) -> None:
+    global _settings, _connectors
+    _settings, _connectors = settings, connectors
+
+
+def _prepare_in_worker(name: str, setup: EncoderSetup, records: list[SourceRecord]) -> list[Item]:
+    found = _prepared.get(name)
+    if found is None:
+        if _settings is None:
+            raise RuntimeError("the page worker was not started")
+        encoder = EventEncoder.with_ids(_settings, setup.topics, setup.schema_ids, sign=setup.sign)
+        found = _prepared[name] = (_connectors[name], encoder)
+    return prepare_page(*found, records)

@@ -26,10 +26,11 @@ from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
 from casebus.publish import Publisher, Rejected
 from casebus.security.principals import connector as connector_principal
+from casebus.workers import can_fork
 from connectors.base import Connector
 from connectors.checkpoints import CheckpointStore
 from connectors.http import SourceSession
-from connectors.pipeline import Item, Preparer
+from connectors.pipeline import Item, PageWorkers, Preparer
 
 log = logging.getLogger(__name__)
 MAX_INFLIGHT_PAGES = 4
@@ -67,8 +68,10 @@ def run_connector(
     store: CheckpointStore,
     *,
     stop: threading.Event | None = None,
+    workers: PageWorkers | None = None,
 ) -> ConnectorReport:
-    """One run: every page changed since the stored checkpoint, then return."""
+    """One run: every page changed since the stored checkpoint, then return. Pages of
+    `config.worker_min_page` records or more are prepared by `workers`, if given."""
     name = connector.config.name
     report = ConnectorReport(name)
     retries_before = connector.http.retries
@@ -80,7 +83,8 @@ def run_connector(
     # (checkpoint, futures) of pages sent but not yet checkpointed, oldest first: the next
     # page is produced while the broker acknowledges the previous one.
     inflight: deque[tuple[str, list[FutureRecordMetadata]]] = deque()
-    preparer = Preparer(connector, publisher, min_page=connector.config.worker_min_page)
+    min_page = connector.config.worker_min_page
+    preparer = Preparer(connector, publisher, min_page=min_page, workers=workers)
     try:
         for page in connector.fetch(position):
             report.pages += 1
@@ -94,9 +98,8 @@ def run_connector(
         _checkpoint(name, publisher, store, inflight, drain=True)
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
+        # Pages prepared but not sent are read again by the next run.
         log.error("%s: run failed, checkpoint kept at the last acknowledged page: %s", name, exc)
-    finally:
-        preparer.close()  # pages prepared but not sent are read again by the next run
     report.retries = connector.http.retries - retries_before
     log.info(
         "%s: %d fetched, %d events published, %d rejected, %d pages, %d retries",
@@ -187,6 +190,8 @@ class ConnectorSet:
         self._lock = threading.Lock()  # scheduled runs may start together
         self.store = CheckpointStore.for_var_dir(settings.var_dir)
         self.stop = threading.Event()
+        # Forked first, before any producer or scheduler thread (casebus.workers).
+        self.workers = _page_workers(settings, self.configs)
 
     def run(self, config: ConnectorConfig) -> ConnectorReport:
         http = SourceSession()
@@ -199,7 +204,9 @@ class ConnectorSet:
             producer=self.producer(config.owner),
         )
         try:
-            return run_connector(connector, publisher, self.store, stop=self.stop)
+            return run_connector(
+                connector, publisher, self.store, stop=self.stop, workers=self.workers
+            )
         finally:
             http.close()
 
@@ -214,9 +221,21 @@ class ConnectorSet:
             return self.producers[owner]
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
         for producer in self.producers.values():
             producer.close()
         self.store.close()
+
+
+def _page_workers(settings: Settings, configs: Sequence[ConnectorConfig]) -> PageWorkers | None:
+    """Page workers, if any connector prepares its large pages in them."""
+    parallel = [c for c in configs if c.worker_min_page]
+    if not parallel or not can_fork():
+        return None
+    # The workers' own copies: only `map` is called there, never the source's API.
+    connectors = {c.name: load_connector(c, settings, SourceSession()) for c in parallel}
+    return PageWorkers(settings, connectors)
 
 
 def run_connectors_once(

@@ -16,15 +16,16 @@ from typing import Any
 from fastavro import parse_schema
 
 from casebus.config import PROJECT_ROOT
+from casebus.topics import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
 HISTORY_DIR = SCHEMA_DIR / "history"
 NAMESPACE = "cn.casebus"
 
 TOPIC_SCHEMAS: dict[str, str] = {
-    "casebus.penalty": "PenaltyEvent",
-    "casebus.lead": "LeadEvent",
-    "casebus.action": "ActionEvent",
+    PENALTY_TOPIC: "PenaltyEvent",
+    LEAD_TOPIC: "LeadEvent",
+    ACTION_TOPIC: "ActionEvent",
 }
 
 _PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})

@@ -29,6 +29,7 @@ from kafka.admin import (
 
 from casebus.config import Settings
 from casebus.security import principals as p
+from casebus.topics import REJECTS_TOPIC, SHARED_TOPICS, TopicNames
 
 Resource = Literal["topic", "group", "transactional-id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
@@ -75,8 +76,6 @@ class Grant:
         )
 
 
-SHARED_TOPICS = ("casebus.penalty", "casebus.lead", "casebus.action")
-REJECTS_TOPIC = "casebus.rejects"
 INGEST_TXN_PREFIX = "casebus-ingest"
 
 
@@ -111,11 +110,11 @@ def plan(settings: Settings) -> frozenset[Grant]:
         add(p.INGEST, "topic", topic, "write")
     add(p.INGEST, "transactional-id", INGEST_TXN_PREFIX, "write", prefixed=True)
 
-    renames = settings.sync.topic_map() or {}
+    renames = settings.sync.topic_names() or TopicNames({})
     for sub in settings.sync.subscriptions:
         name = p.sync(sub.agency)
-        for topic in sub.topics:
-            add(name, "topic", renames.get(topic, topic), "read")
+        for topic in TopicNames.same(sub.topics).renamed(renames).actual_names():
+            add(name, "topic", topic, "read")
         # Its own group and DLQ, and any name below them; or exactly the ones config names.
         group, dlq = settings.sync.group_id, settings.sync.dlq_topic
         add(name, "group", group or sync_group_prefix(sub.agency), "read", prefixed=not group)

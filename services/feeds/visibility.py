@@ -60,7 +60,3 @@ def audience(event: Mapping[str, Any], platforms: Iterable[Platform]) -> frozens
         return frozenset()
     on = hosts(lead)
     return frozenset(p.code for p in sharing if concerns(lead, p, on))
-
-
-def visible_to(event: Mapping[str, Any], platform: Platform) -> bool:
-    return platform.code in audience(event, (platform,))

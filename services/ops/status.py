@@ -24,12 +24,12 @@ from sqlalchemy.exc import DBAPIError
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin, make_consumer
 from casebus.security.principals import REPLAY
+from casebus.topics import REJECTS_TOPIC
 from services.sync.db.engine import make_engine
 from services.sync.db.models import ConsumerOffset
-from services.sync.service import database_url, dlq_topic, group_id, resolve_topics
+from services.sync.service import database_url, dlq_topic, group_id, topic_names
 
 STUCK_AFTER = 60.0  # seconds without progress while events wait
-REJECTS_TOPIC = "casebus.rejects"
 
 
 @dataclass
@@ -128,7 +128,7 @@ def sync_status(
             engine.dispose()
     else:
         detail = "no database yet"
-    lags = _lags(consumer, sorted(resolve_topics(settings, agency)), stored)
+    lags = _lags(consumer, topic_names(settings, agency).actual_names(), stored)
     lag = sum(p.lag for p in lags)
     members = _members(admin, group)
     return ConsumerStatus(

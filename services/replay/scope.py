@@ -18,7 +18,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
-from casebus.events import ACTION_TOPIC
+from casebus.topics import ACTION_TOPIC, TopicNames
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +63,7 @@ def whole(consumer: KafkaConsumer, topics: Sequence[str], since: datetime | None
 
 def case_closure(
     consumer: KafkaConsumer,
-    topics: Mapping[str, str],  # topic read -> its shared topic
+    topics: TopicNames,
     case_id: str,
     since: datetime | None,
     links_of: Callable[[Any], list[str]],  # the case ids a case-link record links its key to
@@ -78,7 +78,7 @@ def case_closure(
     agency database count in both directions, so either side of a link finds the other
     even when the link event is keyed by the other case; without a database, every link
     event of the action topic is found first by its header (only those are decoded)."""
-    full = whole(consumer, list(topics), since)
+    full = whole(consumer, topics.actual_names(), since)
     counts: dict[str, int] = {}
     for tp in full.ends:
         counts[tp.topic] = counts.get(tp.topic, 0) + 1
@@ -98,7 +98,7 @@ def case_closure(
         linked: set[str] = {c for f in frontier for c in links.get(f, ())}
         for tp, batch in found.items():
             records.setdefault(tp, []).extend(batch)
-            if topics[tp.topic] == ACTION_TOPIC:
+            if topics.shared(tp.topic) == ACTION_TOPIC:
                 linked.update(c for r in batch if _is_link(r) for c in links_of(r))
         frontier = linked - wanted
     log.info("case %s and its linked cases: %s", case_id, sorted(wanted))
@@ -112,13 +112,13 @@ def case_closure(
 
 def _link_events(
     consumer: KafkaConsumer,
-    topics: Mapping[str, str],
+    topics: TopicNames,
     full: Scope,
     links_of: Callable[[Any], list[str]],
     poll_ms: int,
 ) -> dict[str, set[str]]:
     links: dict[str, set[str]] = {}
-    todo = [tp for tp in sorted(full.ends) if topics[tp.topic] == ACTION_TOPIC]
+    todo = [tp for tp in sorted(full.ends) if topics.shared(tp.topic) == ACTION_TOPIC]
     todo = [tp for tp in todo if full.ends[tp] > full.starts[tp]]
     if not todo:
         return links

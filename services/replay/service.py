@@ -27,11 +27,11 @@ from sqlalchemy import Engine, inspect, select
 from sqlalchemy.engine import make_url
 
 from casebus.config import Settings
-from casebus.events import ACTION_TOPIC
 from casebus.kafka.clients import make_admin, make_consumer
 from casebus.registry.client import RegistryClient, registry_for
 from casebus.security.principals import REPLAY
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
+from casebus.topics import ACTION_TOPIC, TOPIC_BY_FAMILY, TopicNames
 from services.replay.diff import Difference, compare
 from services.replay.fresh import Rebuild, start_rebuild
 from services.replay.runner import apply_scope
@@ -45,13 +45,12 @@ from services.sync.filtering import admits
 from services.sync.heads import HeadPublisher
 from services.sync.offsets import save_offsets
 from services.sync.prefetch import Prefetcher
-from services.sync.records import TOPIC_BY_KIND
 from services.sync.report import SyncReport
 from services.sync.service import (
     database_url,
     dlq_topic,
     group_id,
-    resolve_topics,
+    topic_names,
     wal_checkpointer,
 )
 
@@ -113,7 +112,7 @@ def replay(
 ) -> ReplayReport:
     agency = request.agency
     sub = settings.sync.subscription(agency)
-    logical = _topics(settings, request)
+    names = _topics(settings, request)
     target = database_url(settings, agency)
     if request.fresh and request.case_id is not None:
         raise ReplayError("--fresh rebuilds a whole database: use it with --all")
@@ -136,12 +135,12 @@ def replay(
             lock = stack.enter_context(single_writer(target))
             rebuild = start_rebuild(target)
         url = rebuild.url if rebuild is not None else target
-        # Forked before any Kafka client or database connection exists (see prefetch.py).
+        # Forked before any Kafka client or database connection exists (casebus.workers).
         prefetch = None
         if settings.sync.decode_ahead and request.case_id is None:
             fds = [lock] if lock is not None else []
             prefetch = stack.enter_context(
-                closing(Prefetcher(settings, logical, agency, url, principal=REPLAY, close_fds=fds))
+                closing(Prefetcher(settings, names, agency, url, principal=REPLAY, close_fds=fds))
             )
         engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
         if rebuild is None:
@@ -151,11 +150,11 @@ def replay(
         stack.callback(registry.close)
         consumer = make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
         stack.callback(consumer.close)
-        scope = _scope(settings, consumer, registry, logical, request, known)
+        scope = _scope(settings, consumer, registry, names, request, known)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
-        decoder = BatchDecoder(settings, registry, logical)
+        decoder = BatchDecoder(settings, registry, names)
         dead_letters = DeadLetters(
             settings, dlq_topic(settings, agency), f"replay.{agency}", REPLAY
         )
@@ -163,9 +162,8 @@ def replay(
         group = group_id(settings, agency)
         checkpoint = Checkpoint(
             engine,
+            decoder,
             admit=lambda event, kind: admits(sub, event, kind),
-            check=lambda item, kind: decoder.check(decoder.event_of(item), kind),
-            load=decoder.event_of,
             dead_letters=dead_letters,
             report=report,
             group=None,  # offsets are stored once, at the end (a fresh rebuild only)
@@ -210,15 +208,14 @@ def _wal_folded(engine: Engine) -> Iterator[ExitStack]:
         yield stack
 
 
-def _topics(settings: Settings, request: ReplayRequest) -> dict[str, str]:
-    logical = resolve_topics(settings, request.agency)  # topic read -> shared topic
+def _topics(settings: Settings, request: ReplayRequest) -> TopicNames:
+    names = topic_names(settings, request.agency)
     if request.topic is None:
-        return logical
-    chosen = {a: s for a, s in logical.items() if request.topic in (a, s)}
+        return names
+    chosen = {s: a for s, a in names.items() if request.topic in (a, s)}
     if not chosen:
-        known = ", ".join(sorted(logical.values()))
-        raise ReplayError(f"--topic {request.topic}: {request.agency} reads {known}")
-    return chosen
+        raise ReplayError(f"--topic {request.topic}: {request.agency} reads {names.describe()}")
+    return TopicNames(chosen)
 
 
 def _no_live_sync(settings: Settings, agency: str) -> None:
@@ -241,12 +238,12 @@ def _scope(
     settings: Settings,
     consumer: Any,
     registry: RegistryClient,
-    logical: dict[str, str],
+    names: TopicNames,
     request: ReplayRequest,
     known: dict[str, set[str]] | None,
 ) -> Scope:
     if request.case_id is None:
-        return whole(consumer, sorted(logical), request.since)
+        return whole(consumer, names.actual_names(), request.since)
     decode = AvroDeserializer(registry, max_message_bytes=settings.validation.max_message_bytes)
 
     def links_of(record: Any) -> list[str]:
@@ -258,9 +255,9 @@ def _scope(
             return []
         return [str(c) for c in (event.get("action") or {}).get("linked_case_ids") or []]
 
-    if ACTION_TOPIC not in logical.values():
+    if ACTION_TOPIC not in names:
         log.info("no %s read: case links are not followed", ACTION_TOPIC)
-    return case_closure(consumer, logical, request.case_id, request.since, links_of, known)
+    return case_closure(consumer, names, request.case_id, request.since, links_of, known)
 
 
 def stored_links(url: str) -> dict[str, set[str]] | None:
@@ -292,7 +289,7 @@ def stored_links(url: str) -> dict[str, set[str]] | None:
 def _compare(target: str, replayed: Engine, scope: Scope, request: ReplayRequest) -> Difference:
     kinds = None
     if request.topic is not None:
-        kinds = {k for k, t in TOPIC_BY_KIND.items() if request.topic in (t,)} or None
+        kinds = {k for k, t in TOPIC_BY_FAMILY.items() if request.topic in (t,)} or None
 
     def wanted(row: dict[str, Any]) -> bool:
         if scope.cases is not None and row["case_id"] not in scope.cases:

@@ -3,20 +3,21 @@
 - a new (kind, owner, record_id) is inserted; a higher revision replaces the stored one;
 - a lower revision is stale, the same revision with the same digest a duplicate: logged only;
 - the same revision with a different digest is a conflict: kept out, alerted (ERROR log),
-  and the caller sends it to the DLQ.
+  and the caller sends it to the DLQ;
+- an event that would change a record is validated first (unless the decode worker did):
+  an invalid one is rejected, and changes nothing.
 
 A batch is decided in memory, in delivery order, against the current revisions loaded in one
-query, so two revisions of one record in one batch resolve as they would one by one; then
-only the final state of each record is written (bulk upserts). Every item, whatever its
-outcome, gets an event-log row. Nothing here commits: the caller owns the transaction.
-What the rule needs of an event (services/sync/prepare.py) is worked out inline, or ahead
-by a decode worker.
+query (`decide`: no database, no broker), so two revisions of one record in one batch
+resolve as they would one by one; then only the final state of each record is written (bulk
+upserts). Every item, whatever its outcome, gets an event-log row. Nothing here commits: the
+caller owns the transaction. The items' stages are in services/sync/items.py.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -27,13 +28,22 @@ from sqlalchemy.engine import Dialect
 
 from casebus.events import Event
 from services.sync.chain import link, lock_head, move_head, state_digest
-from services.sync.prepare import Admit, Filtered, Incoming, Prepared, Provenance, prepare
+from services.sync.items import (
+    Candidate,
+    Decoded,
+    Filtered,
+    Foreseen,
+    Invalid,
+    Item,
+    Prepared,
+    Refused,
+    Unchecked,
+)
+from services.sync.prepare import Admit, prepare
 from services.sync.records import NotARecord, RecordKey
 from services.sync.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
 from services.sync.states import write_states
 from services.sync.writes import stored_revisions, write_tuples
-
-__all__ = ["Incoming", "Outcome", "Provenance", "Result", "apply_batch"]
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +64,24 @@ class Result:
     error_class: str | None = None  # why a rejected event was rejected, for the DLQ
 
 
-# Checks an item that is about to be applied (its kind given); returns why it must not be,
-# or None. Only events that would change a record are checked: a stale or duplicate one
-# changes nothing whatever its content, so validating it would be wasted work.
-Check = Callable[[Incoming, str], str | None]
+# Every rule an event of this kind breaks, or None (BatchDecoder.check).
+Validate = Callable[[Event, str], str | None]
+Revisions = Mapping[RecordKey, tuple[int, str]]  # record -> stored (revision, digest)
+
+
+class Unforeseen(Exception):
+    """Items the decode worker expected to lose (Foreseen: no rows) win in this batch:
+    prepare them in full and apply the batch again (nothing was written)."""
+
+    def __init__(self, indexes: list[int]) -> None:
+        super().__init__(f"{len(indexes)} items foreseen to lose win")
+        self.indexes = indexes
+
+
+@dataclass(frozen=True, slots=True)
+class Decisions:
+    results: list[Result]  # one per item
+    winners: dict[int, Prepared]  # item index -> the record's final state, by record
 
 
 @cache
@@ -67,108 +91,120 @@ def row_builder(dialect: Dialect) -> RowBuilder:
 
 def apply_batch(
     conn: Connection,
-    items: Sequence[Incoming],
+    items: Sequence[Item],
     *,
     admit: Admit | None = None,
-    check: Check | None = None,
-    load: Callable[[Incoming], Event] | None = None,
+    validate: Validate | None = None,
     now: datetime | None = None,
     origin: str = "sync",
     rewrite: bool = False,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
 
-    `admit(event, kind)` filters by subscription (items prepared ahead were filtered by the
-    worker, with the same subscription); `check(item, kind)` validates an event before it
-    is applied (a failure is `rejected`, with the reason), unless it was validated ahead.
-    `load(item)` gives the event of an item prepared ahead without it, when apply needs it.
-    `origin` is logged with every item ("sync" or "replay"). `rewrite` (a replay repairing a
-    database): a duplicate of the stored revision writes its state again, so rows edited by
-    hand since are put back as the event says.
+    `admit(event, kind)` filters decoded items by subscription (items prepared ahead were
+    filtered by the worker, with the same subscription); `validate` checks the Unchecked
+    ones that would change a record. `origin` is logged with every item ("sync" or
+    "replay"). `rewrite` (a replay repairing a database): a duplicate of the stored revision
+    writes its state again, so rows edited by hand since are put back as the event says.
+    Raises Unforeseen (before writing anything) if a Foreseen item wins.
     """
     now = now or datetime.now(UTC)
     rows = row_builder(conn.dialect)
-    prepared = [_prepare(item, admit, rows) for item in items]
-    keys = {p.key for p in prepared if isinstance(p, Prepared)}
-    current = _current_revisions(conn, keys)
-    stored = set(current)  # in the database before this batch
+    ready = [_prepared(item, admit, rows) for item in items]
+    keys = {c.key for c in ready if isinstance(c, Prepared | Foreseen)}
+    current = current_revisions(conn, keys)
+    decided = decide(ready, current, validate=validate, rewrite=rewrite)
+    states = {i: p.state for i, p in decided.winners.items()}
+    write_states(conn, list(states.values()), rows=rows, now=now, stored=set(current))
+    written = {i: state_digest(state) for i, state in states.items()}
+    _log_events(conn, ready, decided.results, written, rows, now, origin)
+    return decided.results
+
+
+def decide(
+    items: Sequence[Refused | Filtered | Candidate],
+    current: Revisions,
+    *,
+    validate: Validate | None = None,
+    rewrite: bool = False,
+) -> Decisions:
+    """The rule over one batch, in memory: each item's outcome and each record's winner."""
+    revisions = dict(current)
     winners: dict[RecordKey, tuple[int, Prepared]] = {}  # the last winner of each record
+    unforeseen: list[int] = []
     results: list[Result] = []
-    for index, (item, prep) in enumerate(zip(items, prepared, strict=True)):
-        if isinstance(prep, Result):
-            results.append(prep)
+    for index, item in enumerate(items):
+        if isinstance(item, Refused):
+            results.append(Result(Outcome.REJECTED, item.reason, item.error_class))
             continue
-        if isinstance(prep, Filtered):
+        if isinstance(item, Filtered):
             results.append(Result(Outcome.FILTERED))
             continue
-        key = prep.key
-        result = _decide(prep, current.get(key))
-        if result.outcome is Outcome.APPLIED and check is not None:
-            problem = prep.problem if prep.checked else check(item, prep.kind)
+        key = item.key
+        result = _rule(item, revisions.get(key))
+        if result.outcome is Outcome.APPLIED:
+            problem = _problem(item, validate)
             if problem is not None:
                 result = Result(Outcome.REJECTED, problem, "ValidationError")
         repair = rewrite and result.outcome is Outcome.DUPLICATE
         if result.outcome is Outcome.APPLIED or repair:
-            if prep.state is None:  # the worker expected it to lose: prepare it in full
-                event = item.event if item.event is not None else _load(load, item)
-                full = prepare(event, item.provenance, rows, None)
-                assert isinstance(full, Prepared)
-                prep = full._replace(checked=prep.checked, problem=prep.problem)
-            current[key] = (prep.revision, prep.digest)
-            winners[key] = (index, prep)
+            revisions[key] = (item.revision, item.digest)
+            if isinstance(item, Foreseen):
+                unforeseen.append(index)
+            else:
+                winners[key] = (index, item)
         elif result.outcome is Outcome.CONFLICT:
+            prov = item.provenance
             log.error(
                 "conflict on %s %s/%s at %s:%d@%d: %s",
-                prep.kind,
-                prep.owner,
-                prep.record_id,
-                item.provenance.topic,
-                item.provenance.partition,
-                item.provenance.offset,
+                item.kind,
+                item.owner,
+                item.record_id,
+                prov.topic,
+                prov.partition,
+                prov.offset,
                 result.detail,
             )
         results.append(result)
-    states = {i: p.state for i, p in winners.values() if p.state is not None}
-    write_states(conn, list(states.values()), rows=rows, now=now, stored=stored)
-    written = {i: state_digest(state) for i, state in states.items()}
-    _log_events(conn, items, prepared, results, written, rows, now, origin)
-    return results
+    if unforeseen:
+        raise Unforeseen(unforeseen)
+    return Decisions(results, dict(winners.values()))
 
 
-def _load(load: Callable[[Incoming], Event] | None, item: Incoming) -> Event:
-    if load is None:
-        raise ValueError(f"no event for {item.provenance} and no way to load it")
-    return load(item)
+def _problem(item: Candidate, validate: Validate | None) -> str | None:
+    """Why an item that would change a record must not, or None."""
+    verdict = item.verdict if isinstance(item, Prepared) else None
+    if isinstance(verdict, Invalid):
+        return verdict.problem
+    if isinstance(verdict, Unchecked) and validate is not None:
+        return validate(verdict.event, item.kind)
+    return None  # valid, or foreseen (validated when prepared again)
 
 
-def _prepare(item: Incoming, admit: Admit | None, rows: RowBuilder) -> Prepared | Filtered | Result:
-    if item.error is not None:
-        return Result(Outcome.REJECTED, item.error)
-    if item.prepared is not None:
-        return item.prepared
-    if item.event is None:
-        return Result(Outcome.REJECTED, "not decoded")
+def _prepared(item: Item, admit: Admit | None, rows: RowBuilder) -> Refused | Filtered | Candidate:
+    if not isinstance(item, Decoded):
+        return item
     try:
-        return prepare(item.event, item.provenance, rows, admit)
+        return prepare(item, rows, admit)
     except NotARecord as exc:
-        return Result(Outcome.REJECTED, str(exc))
+        return Refused(item.provenance, "NotARecord", str(exc), item.event)
 
 
-def _decide(prep: Prepared, stored: tuple[int, str] | None) -> Result:
-    revision = prep.revision
+def _rule(item: Candidate, stored: tuple[int, str] | None) -> Result:
+    revision = item.revision
     if stored is None or revision > stored[0]:
         return Result(Outcome.APPLIED)
     if revision < stored[0]:
         return Result(Outcome.STALE, f"revision {revision} < stored {stored[0]}")
-    if prep.digest == stored[1]:
+    if item.digest == stored[1]:
         return Result(Outcome.DUPLICATE)
     return Result(
         Outcome.CONFLICT,
-        f"revision {revision} stored with digest {stored[1][:12]}, event has {prep.digest[:12]}",
+        f"revision {revision} stored with digest {stored[1][:12]}, event has {item.digest[:12]}",
     )
 
 
-def _current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey, tuple[int, str]]:
+def current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey, tuple[int, str]]:
     """Stored (revision, digest) of the given records, looked up by record id."""
     found: dict[RecordKey, tuple[int, str]] = {}
     record_ids = sorted({key[2] for key in keys})
@@ -181,8 +217,7 @@ def _current_revisions(conn: Connection, keys: set[RecordKey]) -> dict[RecordKey
 
 def _log_events(
     conn: Connection,
-    items: Sequence[Incoming],
-    prepared: Sequence[Prepared | Filtered | Result],
+    items: Sequence[Refused | Filtered | Candidate],
     results: Sequence[Result],
     written: dict[int, str],  # item index -> digest of the state it wrote
     rows: RowBuilder,
@@ -194,13 +229,8 @@ def _log_events(
     head = lock_head(conn)  # held to the commit: one writer at a time extends the chain
     previous = head.hash
     out = []
-    for index, (item, prep, result) in enumerate(zip(items, prepared, results, strict=True)):
-        if isinstance(prep, Prepared):
-            log_head, identity = prep.head, prep.identity
-        elif isinstance(prep, Filtered):  # not ours to know which record it was
-            log_head, identity = prep.head, NO_IDENTITY
-        else:
-            log_head, identity = _rejected_log(item, rows)
+    for index, (item, result) in enumerate(zip(items, results, strict=True)):
+        log_head, identity = _log_columns(item, rows)
         tail = (result.outcome.value, result.detail, logged_at, origin, written.get(index))
         row = log_head + identity + tail
         previous = link(previous, row)
@@ -211,14 +241,15 @@ def _log_events(
         move_head(conn, head, int(position), previous, len(out))
 
 
-def _rejected_log(item: Incoming, rows: RowBuilder) -> tuple[Row, Row]:
-    """An item rejected before it could be decided on: the record it names, if it names
-    one, but no kind or digest."""
-    ahead = item.prepared
-    if isinstance(ahead, Prepared):
-        return ahead.head, (None, *ahead.identity[1:-1], None)
-    if isinstance(ahead, Filtered):
-        return ahead.head, NO_IDENTITY
+def _log_columns(item: Refused | Filtered | Candidate, rows: RowBuilder) -> tuple[Row, Row]:
+    if isinstance(item, Prepared | Foreseen):
+        return item.head, item.identity
+    if isinstance(item, Filtered):  # not ours to know which record it was
+        return item.head, NO_IDENTITY
+    # Refused before it could be decided on: the record it names, if it was decoded, but
+    # no kind or digest.
+    if item.columns is not None:
+        return item.columns
     if item.event is None:
         return rows.log_head(item.provenance, None), NO_IDENTITY
     return rows.log_head(item.provenance, item.event), rows.log_identity(item.event)

@@ -3,7 +3,9 @@
 In ONE database transaction, in this order:
   1. lock the batch's partitions' offset rows and drop what lies before the stored offsets
      (another process of the same group applied it while both held the partition),
-  2. apply the rest (record rows and event-log rows, services/sync/apply.py),
+  2. apply the rest (record rows and event-log rows, services/sync/apply.py); should an item
+     the decode worker foresaw to lose win (apply raises Unforeseen before writing), prepare
+     it again from its bytes and apply the batch again,
   3. store the next offset of every partition in the batch,
   4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
   5. commit.
@@ -18,18 +20,21 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 from casebus.events import Event
-from services.sync.apply import Incoming, Outcome, Result, apply_batch
-from services.sync.decode import Consumed, TransientFault
+from services.sync.apply import Outcome, Result, Unforeseen, apply_batch
+from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
+from services.sync.items import Decoded, Filtered, Foreseen, Item, Refused
 from services.sync.offsets import claim_offsets, save_offsets
+from services.sync.prepare import Admit
 from services.sync.report import SyncReport
+from services.sync.rows import NO_IDENTITY
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +60,8 @@ def is_transient_db_error(exc: BaseException) -> bool:
 @dataclass
 class Checkpoint:
     engine: Engine
-    admit: Callable[[Event, str], bool]
-    check: Callable[[Incoming, str], str | None]  # validates an event about to be applied
-    load: Callable[[Incoming], Event]  # decodes an item prepared ahead without its event
+    decoder: BatchDecoder  # validates, and decodes a foreseen item again
+    admit: Admit
     dead_letters: DeadLetters
     report: SyncReport
     group: str | None  # whose offsets are locked and stored (None: none are)
@@ -84,15 +88,7 @@ class Checkpoint:
         with self.engine.begin() as conn:
             stored = self._claim(conn, next_offsets)  # 1
             consumed = self._not_yet_applied(consumed, stored)
-            results = apply_batch(  # 2
-                conn,
-                [c.incoming for c in consumed],
-                admit=self.admit,
-                check=self.check,
-                load=self.load,
-                origin=self.origin,
-                rewrite=self.rewrite,
-            )
+            results = self._apply(conn, consumed)  # 2
             if self.group is not None:  # 3
                 for tp, offset in stored.items():
                     next_offsets[tp] = max(next_offsets[tp], offset)
@@ -103,6 +99,34 @@ class Checkpoint:
         self.report.stages["apply and write"] += time.perf_counter() - started - inline
         self.report.dead_lettered += dead
         return results
+
+    def _apply(self, conn: Connection, consumed: Sequence[Consumed]) -> list[Result]:
+        items = [c.item for c in consumed]
+        try:
+            return self._apply_items(conn, items)
+        except Unforeseen as exc:  # rare: nothing was written, prepare those again
+            log.info("%s; preparing them again", exc)
+            for i in exc.indexes:
+                foreseen = items[i]
+                assert isinstance(foreseen, Foreseen)
+                items[i] = self.decoder.redecode(foreseen)
+            return self._apply_items(conn, items)
+
+    def _apply_items(self, conn: Connection, items: Sequence[Item]) -> list[Result]:
+        return apply_batch(
+            conn,
+            items,
+            admit=self.admit,
+            validate=self._validate,
+            origin=self.origin,
+            rewrite=self.rewrite,
+        )
+
+    def _validate(self, event: Event, kind: str) -> str | None:
+        started = time.perf_counter()
+        problem = self.decoder.check(event, kind)
+        self.report.stages["validate"] += time.perf_counter() - started
+        return problem
 
     def _claim(self, conn: Connection, partitions: Mapping[Partition, int]) -> dict[Partition, int]:
         if self.group is None:
@@ -128,8 +152,11 @@ class Checkpoint:
         dead = 0
         for c, result in zip(consumed, results, strict=True):
             if result.outcome in _TO_DLQ:
-                error_class = c.error_class or result.error_class or "RevisionConflict"
-                message = c.error_message or result.detail or ""
+                if isinstance(c.item, Refused):
+                    error_class, message = c.item.error_class, c.item.message
+                else:
+                    error_class = result.error_class or "RevisionConflict"
+                    message = result.detail or ""
                 self.dead_letters.send(c.record, error_class, message)
                 dead += 1
         if dead:
@@ -146,6 +173,18 @@ class Checkpoint:
                 if is_transient_db_error(exc):
                     raise TransientFault(f"database: {exc}") from exc
                 why = f"cannot apply: {type(exc).__name__}: {exc}"
-                bad = replace(c.incoming, error=why)
-                results.extend(self._commit([Consumed(c.record, bad, "ApplyError", why)]))
+                results.extend(self._commit([Consumed(c.record, _refused(c.item, why))]))
         return results
+
+
+def _refused(item: Item, why: str) -> Refused:
+    """An item the database would not take, refused with the columns naming its record."""
+    if isinstance(item, Refused):
+        return item._replace(error_class="ApplyError", message=why)
+    if isinstance(item, Decoded):
+        return Refused(item.provenance, "ApplyError", why, item.event)
+    if isinstance(item, Filtered):
+        return Refused(item.provenance, "ApplyError", why, columns=(item.head, NO_IDENTITY))
+    # Its record, without the kind or digest of a decision.
+    identity = (None, *item.identity[1:-1], None)
+    return Refused(item.provenance, "ApplyError", why, columns=(item.head, identity))

@@ -24,7 +24,6 @@ from sqlalchemy.exc import DBAPIError
 
 from casebus.config import Settings, Subscription
 from casebus.gctune import batch_gc
-from services.sync.apply import Incoming
 from services.sync.checkpoint import Checkpoint, is_transient_db_error
 from services.sync.coverage import Coverage, StuckWatch, measure
 from services.sync.decode import BatchDecoder, Consumed, TransientFault
@@ -89,9 +88,8 @@ class SyncConsumer:
         self._backoff = Backoff(settings.sync.retry_max_seconds)
         self.checkpoint = Checkpoint(
             engine,
+            decoder,
             admit=lambda event, kind: admits(sub, event, kind),
-            check=self._check,
-            load=decoder.event_of,
             dead_letters=dead_letters,
             report=self.report,
             group=group,
@@ -219,12 +217,6 @@ class SyncConsumer:
         consumed = self.decoder.decode(batch.records)
         self.report.stages["decode"] += time.perf_counter() - started
         return consumed
-
-    def _check(self, item: Incoming, kind: str) -> str | None:
-        started = time.perf_counter()
-        problem = self.decoder.check(self.decoder.event_of(item), kind)
-        self.report.stages["validate"] += time.perf_counter() - started
-        return problem
 
     def _process(self, batch: _Batch) -> None:
         self.checkpoint.commit(self._decoded(batch))

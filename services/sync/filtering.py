@@ -6,12 +6,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from casebus.config import Subscription
-from services.sync.records import TOPIC_BY_KIND
+from casebus.topics import TOPIC_BY_FAMILY
 
 
 def admits(sub: Subscription, event: Mapping[str, Any], kind: str) -> bool:
     """Whether `sub`'s agency receives this record (an event, or a stored `records` row)."""
-    if TOPIC_BY_KIND[kind] not in sub.topics:
+    if TOPIC_BY_FAMILY[kind] not in sub.topics:
         return False
     handling = str(event["handling"])
     if handling not in sub.handling:

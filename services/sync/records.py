@@ -8,18 +8,11 @@ from typing import Any, NewType
 
 import orjson
 
-from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, Event, EventType
+from casebus.events import Event, EventType
 
 RecordKey = NewType("RecordKey", tuple[str, str, str])  # (kind, owner, record_id)
 
 KINDS = ("penalty", "lead", "transfer", "action", "case")
-TOPIC_BY_KIND = {
-    "penalty": PENALTY_TOPIC,
-    "lead": LEAD_TOPIC,
-    "transfer": ACTION_TOPIC,
-    "action": ACTION_TOPIC,
-    "case": ACTION_TOPIC,
-}
 
 # Envelope fields that define a record revision. Left out on purpose: event_id,
 # published_at and producer, which change when the same revision is delivered again.

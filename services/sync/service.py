@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from contextlib import ExitStack, closing
 
 from sqlalchemy import Engine
@@ -14,6 +13,7 @@ from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
 from casebus.registry.client import registry_for
 from casebus.security.principals import sync as sync_principal
+from casebus.topics import TopicNames
 from services.sync.checkpoint import is_transient_db_error
 from services.sync.consumer import Backoff, SyncConsumer
 from services.sync.db.checkpoint import WalCheckpointer
@@ -25,8 +25,6 @@ from services.sync.prefetch import Prefetcher
 from services.sync.report import SyncReport
 
 log = logging.getLogger(__name__)
-
-TopicMap = Mapping[str, str]  # shared topic (casebus.penalty, ...) -> topic actually read
 
 
 def group_id(settings: Settings, agency: str) -> str:
@@ -41,16 +39,11 @@ def database_url(settings: Settings, agency: str) -> str:
     return settings.sync.db_url or settings.database_url(agency)
 
 
-def resolve_topics(
-    settings: Settings, agency: str, topics: TopicMap | None = None
-) -> dict[str, str]:
-    """Topic actually read -> its shared topic. Default: the subscription's topics as named;
-    `topics` (or settings.sync.topics, as "shared=actual" pairs) renames them."""
-    if topics is None:
-        topics = settings.sync.topic_map()
-    if topics is None:
-        topics = {t: t for t in settings.sync.subscription(agency).topics}
-    return {actual: shared for shared, actual in topics.items()}
+def topic_names(settings: Settings, agency: str, topics: TopicNames | None = None) -> TopicNames:
+    """The topics the agency's sync reads: the subscription's, under their own names; or
+    exactly those `topics` (else settings.sync.topics, "shared=actual" pairs) names."""
+    chosen = topics or settings.sync.topic_names()
+    return chosen or TopicNames.same(settings.sync.subscription(agency).topics)
 
 
 def connect_database(settings: Settings, agency: str, stop: threading.Event) -> Engine:
@@ -67,13 +60,13 @@ def connect_database(settings: Settings, agency: str, stop: threading.Event) -> 
 
 
 def _start_prefetch(
-    settings: Settings, logical: TopicMap, agency: str, lock: int | None, verify: bool
+    settings: Settings, names: TopicNames, agency: str, lock: int | None, verify: bool
 ) -> Prefetcher:
     fds = [lock] if lock is not None else []
     url = database_url(settings, agency)
     principal = sync_principal(agency)
     return Prefetcher(
-        settings, logical, agency, url, principal=principal, close_fds=fds, verify=verify
+        settings, names, agency, url, principal=principal, close_fds=fds, verify=verify
     )
 
 
@@ -89,7 +82,7 @@ def run_sync(
     settings: Settings,
     agency: str,
     *,
-    topics: TopicMap | None = None,
+    topics: TopicNames | None = None,
     until_idle: bool = False,
     stop: threading.Event | None = None,
     verify: bool = True,  # event signatures; False only in bench/sync.py's comparison run
@@ -97,14 +90,14 @@ def run_sync(
     """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
     stop = stop or threading.Event()
     sub = settings.sync.subscription(agency)
-    logical = resolve_topics(settings, agency, topics)
+    names = topic_names(settings, agency, topics)
     group = group_id(settings, agency)
     with ExitStack() as cleanup:
         lock = cleanup.enter_context(single_writer(database_url(settings, agency)))
         # Forked next: before any database connection or Kafka client (and its threads).
         prefetch = None
         if settings.sync.decode_ahead:
-            worker = _start_prefetch(settings, logical, agency, lock, verify)
+            worker = _start_prefetch(settings, names, agency, lock, verify)
             prefetch = cleanup.enter_context(closing(worker))
         engine = connect_database(settings, agency, stop)
         cleanup.callback(engine.dispose)
@@ -139,10 +132,10 @@ def run_sync(
             sub,
             engine=engine,
             consumer=consumer,
-            decoder=BatchDecoder(settings, registry, logical, verify=verify),
+            decoder=BatchDecoder(settings, registry, names, verify=verify),
             dead_letters=dead_letters,
             group=group,
-            topics=sorted(logical),
+            topics=names.actual_names(),
             prefetch=prefetch,
         )
         report = runner.run(stop, until_idle=until_idle)
@@ -151,7 +144,7 @@ def run_sync(
 
 
 def sync_until_idle(
-    settings: Settings, agency: str, *, topics: TopicMap | None = None
+    settings: Settings, agency: str, *, topics: TopicNames | None = None
 ) -> SyncReport:
     """Sync `agency` until every partition is read to its end; counts per outcome."""
     return run_sync(settings, agency, topics=topics, until_idle=True)

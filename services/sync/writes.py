@@ -1,8 +1,8 @@
 """Bulk writes of record states: one statement per table and batch, each dialect's own.
 
 Rows arrive as tuples in a given column order with values already bind-processed
-(`write_tuples`, fed by services/sync/rows.py), or as dicts keyed by column name (`insert_rows`,
-`upsert`, `insert_missing`), processed here; only how they reach the database differs by
+(`write_tuples`, fed by services/sync/rows.py), or as dicts keyed by column name (`upsert`),
+processed here; only how they reach the database differs by
 dialect:
 - SQLite: a driver-level executemany of one statement (in process, no round trips);
 - PostgreSQL: COPY (for upserts into a temporary stage, merged by one INSERT ... SELECT ...
@@ -198,11 +198,6 @@ def stored_revisions(conn: Connection, record_ids: Sequence[str]) -> Iterator[An
         yield from conn.exec_driver_sql(f"{head} IN ({', '.join('?' * len(chunk))})", chunk)
 
 
-def insert_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
-    """Plain INSERT of every row (tables without conflicts: event log, lead children)."""
-    _write(conn, table, rows, None, update=False)
-
-
 def upsert(
     conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
 ) -> None:
@@ -211,9 +206,3 @@ def upsert(
     Rows must not repeat a key (PostgreSQL refuses to update one row twice in a statement).
     """
     _write(conn, table, rows, keys, update=True)
-
-
-def insert_missing(
-    conn: Connection, table: Table, rows: Sequence[dict[str, Any]], keys: Sequence[str]
-) -> None:
-    _write(conn, table, rows, keys, update=False)

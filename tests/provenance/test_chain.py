@@ -15,7 +15,7 @@ from services.sync.apply import apply_batch
 from services.sync.chain import read_head
 from services.sync.db.engine import open_database
 from services.sync.heads import PublishedHead
-from services.sync.prepare import Incoming, Provenance
+from services.sync.items import Decoded, Provenance
 from tests.provenance.helpers import rehash
 from tests.sync.helpers import lead, penalty
 
@@ -46,7 +46,7 @@ def settings() -> Settings:
 
 def _apply(engine: Engine, events: list[dict[str, object]], start: int = 0) -> None:
     items = [
-        Incoming(Provenance("casebus.penalty", 0, start + i, 1), e) for i, e in enumerate(events)
+        Decoded(Provenance("casebus.penalty", 0, start + i, 1), e) for i, e in enumerate(events)
     ]
     with engine.begin() as conn:
         apply_batch(conn, items)

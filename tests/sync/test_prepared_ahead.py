@@ -5,15 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 
 from casebus.config import Settings
 from casebus.events import Event
-from services.sync.apply import Incoming, Outcome, Provenance, apply_batch
+from services.sync.apply import Outcome, Unforeseen, apply_batch
 from services.sync.db.engine import open_database
-from services.sync.prepare import Prepared, prepare
+from services.sync.items import Decoded, Foreseen, Item, Provenance
+from services.sync.prepare import prepare
 from services.sync.reconcile import reconcile_databases
-from services.sync.rows import RowBuilder
+from services.sync.rows import EVENT_LOG, RowBuilder
 from tests.sync.helpers import event_log, lead, penalty
 
 AGENCY = "510500-SAMR"
@@ -31,27 +34,30 @@ def test_rows_left_out_ahead_are_prepared_again_when_the_event_wins(
     inline_url = f"sqlite:///{tmp_path / 'inline.sqlite'}"
     inline = open_database(inline_url)
     with inline.begin() as conn:
-        items = [Incoming(p, e) for p, e in zip(provenance, events, strict=True)]
+        items = [Decoded(p, e) for p, e in zip(provenance, events, strict=True)]
         expected = apply_batch(conn, items)
     inline.dispose()
 
     # Ahead: every event without its rows (as if a worker had seen higher revisions), and
-    # without the event itself; apply must load it, prepare it in full and store the same.
+    # without the event itself; apply must say which win, before writing anything, and
+    # once those are decoded again and applied, the database must hold the same.
     rows = RowBuilder(make_url(db_url).get_dialect()())
-    ahead = []
+    ahead: list[Item] = []
     for p, e in zip(provenance, events, strict=True):
-        prep = prepare(e, p, rows, None, lambda key, revision: True)
-        assert isinstance(prep, Prepared) and prep.state is None
-        ahead.append(Incoming(p, None, prepared=prep))
+        prep = prepare(Decoded(p, e), rows, None, foresee=lambda key, revision: True)
+        assert isinstance(prep, Foreseen)
+        ahead.append(prep)
     loaded: list[int] = []
-
-    def load(item: Incoming) -> Event:
-        loaded.append(item.provenance.offset)
-        return events[item.provenance.offset]
 
     engine = open_database(db_url)
     with engine.begin() as conn:
-        results = apply_batch(conn, ahead, load=load)
+        with pytest.raises(Unforeseen) as unforeseen:
+            apply_batch(conn, ahead)
+        assert event_log_rows(conn) == 0
+        for i in unforeseen.value.indexes:
+            loaded.append(ahead[i].provenance.offset)
+            ahead[i] = Decoded(ahead[i].provenance, events[ahead[i].provenance.offset])
+        results = apply_batch(conn, ahead)
     engine.dispose()
 
     assert [r.outcome for r in results] == [r.outcome for r in expected] == [Outcome.APPLIED] * 4
@@ -61,3 +67,7 @@ def test_rows_left_out_ahead_are_prepared_again_when_the_event_wins(
     assert report.identical and report.compared == 2, report.lines()
     logged = [(e.offset, e.outcome, e.digest, e.event_id) for e in event_log(db_url)]
     assert logged == [(e.offset, e.outcome, e.digest, e.event_id) for e in event_log(inline_url)]
+
+
+def event_log_rows(conn: Connection) -> int:
+    return int(conn.scalar(select(func.count()).select_from(EVENT_LOG)) or 0)
