@@ -8,22 +8,27 @@ Python that writes every field in order: 9 µs for the same event.
 The generated code accepts only values whose encoding is known to match fastavro's exactly:
 exact built-in types (`str`, `int` within range, tz-aware `datetime`, `date`, `Decimal`,
 `uuid.UUID`, `list`, `dict`). Anything else (a subclass, a missing field, a value out of
-range, a lone surrogate) makes `encode` return None, and the caller writes with fastavro,
-which produces its own bytes or its own error. Schemas with features not compiled here
-(maps, fixed, floats, unions other than null + one type) give no encoder at all.
+range, a lone surrogate) makes the encoder return None, and the caller writes with fastavro,
+which produces its own bytes or its own error. Every such fallback is counted by its reason
+(`CompiledEncoder.fallbacks`, the field and the rule) and logged: once per reason at INFO,
+and an unexpected exception (a bug here, not a value) at ERROR with its traceback. Schemas
+with features not compiled here (maps, fixed, floats, unions other than null + one type)
+give no encoder at all, which is logged with the feature.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 from casebus.codegen import Source
 
-Encoder = Callable[[Any], "bytes | None"]  # None: not encoded here, ask fastavro
+log = logging.getLogger(__name__)
 
 _SMALL = 1 << 14
 
@@ -49,7 +54,8 @@ _EPOCH_DAYS = dt.date(1970, 1, 1).toordinal()
 
 
 class _Mismatch(Exception):
-    """The value is not one this encoder writes; fastavro decides."""
+    """The value is not one this encoder writes (the message says where and why); fastavro
+    decides."""
 
 
 def _zz(n: int) -> bytes:
@@ -68,10 +74,11 @@ def _decimal(value: Decimal, precision: int, scale: int) -> bytes:
     """fastavro's prepare_bytes_decimal: the unscaled integer, two's complement, big-endian."""
     sign, digits, exponent = value.as_tuple()
     if not isinstance(exponent, int) or len(digits) > precision:
-        raise _Mismatch  # NaN/Infinity, or too many digits: fastavro raises its own error
+        # fastavro raises its own error for these.
+        raise _Mismatch("a decimal that is NaN, infinite or longer than its precision")
     delta = exponent + scale
     if delta < 0:
-        raise _Mismatch
+        raise _Mismatch("a decimal with more places than its scale")
     unscaled = 0
     for digit in digits:
         unscaled = unscaled * 10 + digit
@@ -98,12 +105,16 @@ class _Writer(Source):
         self.namespaces = [""]  # the enclosing namespace, which nested names inherit
         self.active: set[int] = set()  # records being written: a reference back recurses
 
-    def datum(self, schema: Any, v: str, depth: int) -> None:
+    def fail(self, depth: int, line: str, where: str) -> None:
+        """Emit a line whose `_fail()` says which field failed."""
+        self.emit(depth, line.replace("_fail()", f"_fail({where!r})"))
+
+    def datum(self, schema: Any, v: str, depth: int, where: str = "value") -> None:
         """Write the value in variable `v` (already bound) for `schema`."""
         if isinstance(schema, str) and schema in self.named:
             schema = self.named[schema]
         if isinstance(schema, list):
-            self.union(schema, v, depth)
+            self.union(schema, v, depth, where)
             return
         kind = schema["type"] if isinstance(schema, dict) else schema
         logical = schema.get("logicalType") if isinstance(schema, dict) else None
@@ -117,37 +128,39 @@ class _Writer(Source):
                 raise _Unsupported("recursive record")
             self.active.add(id(schema))
             self.namespaces.append(schema.get("namespace", self.namespaces[-1]))
-            self.record(schema, v, depth)
+            self.record(schema, v, depth, where)
             self.namespaces.pop()
             self.active.discard(id(schema))
         elif kind == "array":
-            self.array(schema["items"], v, depth)
+            self.array(schema["items"], v, depth, where)
         elif kind == "enum":
             symbols = self.const({s: _VARINT[i << 1] for i, s in enumerate(schema["symbols"])})
-            self.emit(depth, f"o += {symbols}[{v}] if type({v}) is str else _fail()")
+            self.fail(depth, f"o += {symbols}[{v}] if type({v}) is str else _fail()", where)
         elif (kind, logical) in _LEAVES:
             for line in _LEAVES[(kind, logical)](self, schema, v):
-                self.emit(depth, line)
+                self.fail(depth, line, where)
         else:
             raise _Unsupported(f"{kind} ({logical})")
 
-    def record(self, schema: dict[str, Any], v: str, depth: int) -> None:
-        self.emit(depth, f"if type({v}) is not dict: _fail()")
+    def record(self, schema: dict[str, Any], v: str, depth: int, where: str) -> None:
+        self.fail(depth, f"if type({v}) is not dict: _fail()", where)
         for field in schema["fields"]:
-            inner = self.var("v")
-            self.emit(depth, f"{inner} = {v}[{field['name']!r}]")  # missing: fastavro decides
-            self.datum(field["type"], inner, depth)
+            inner, name = self.var("v"), field["name"]
+            path = name if where == "value" else f"{where}.{name}"
+            # Missing (a KeyError): fastavro decides.
+            self.emit(depth, f"{inner} = {v}[{name!r}]")
+            self.datum(field["type"], inner, depth, path)
 
-    def array(self, items: Any, v: str, depth: int) -> None:
+    def array(self, items: Any, v: str, depth: int, where: str) -> None:
         item = self.var("i")
-        self.emit(depth, f"if type({v}) is not list: _fail()")
+        self.fail(depth, f"if type({v}) is not list: _fail()", where)
         self.emit(depth, f"if {v}:")
         self.emit(depth + 1, f"o += _zz(len({v}))")
         self.emit(depth + 1, f"for {item} in {v}:")
-        self.datum(items, item, depth + 2)
+        self.datum(items, item, depth + 2, f"{where}[]")
         self.emit(depth, 'o += b"\\x00"')
 
-    def union(self, branches: list[Any], v: str, depth: int) -> None:
+    def union(self, branches: list[Any], v: str, depth: int, where: str) -> None:
         others = [i for i, b in enumerate(branches) if b != "null"]
         if len(others) != 1 or len(branches) > 2:
             raise _Unsupported("union other than null + one type")
@@ -160,7 +173,7 @@ class _Writer(Source):
             self.emit(depth, "else:")
             depth += 1
         self.emit(depth, f"o += {_VARINT[index << 1]!r}")
-        self.datum(branches[index], v, depth)
+        self.datum(branches[index], v, depth, where)
 
 
 def _string(w: _Writer, schema: Any, v: str) -> list[str]:
@@ -240,18 +253,52 @@ _LEAVES: dict[tuple[str, str | None], Callable[[_Writer, Any, str], list[str]]] 
 }
 
 
-def _fail() -> None:
-    raise _Mismatch
+def _fail(where: str) -> None:
+    raise _Mismatch(f"{where}: not a value this encoder writes")
 
 
-def compile_encoder(schema: Any) -> Encoder | None:
+class CompiledEncoder:
+    """Calls the generated function; None (and a counted, logged reason) when fastavro must
+    write the value instead."""
+
+    def __init__(self, write: Callable[[Any], bytes], name: str) -> None:
+        self._write, self.name = write, name
+        self.fallbacks: Counter[str] = Counter()  # reason -> values left to fastavro
+
+    def __call__(self, datum: Any) -> bytes | None:
+        try:
+            return self._write(datum)
+        except _Mismatch as exc:
+            self._fell_back(str(exc))
+        except KeyError as exc:
+            self._fell_back(f"{exc.args[0]}: missing")
+        except UnicodeEncodeError:
+            self._fell_back("a string that is not valid Unicode (a lone surrogate)")
+        except Exception as exc:  # a bug here, not a bad value: fastavro still writes it
+            reason = f"encoder error {type(exc).__name__}"
+            if not self.fallbacks[reason]:
+                log.error(
+                    "%s encoder: %s; fastavro writes instead", self.name, reason, exc_info=True
+                )
+            self.fallbacks[reason] += 1
+        return None
+
+    def _fell_back(self, reason: str) -> None:
+        if not self.fallbacks[reason]:
+            log.info("%s encoder: %s; fastavro writes such values", self.name, reason)
+        self.fallbacks[reason] += 1
+
+
+def compile_encoder(schema: Any) -> CompiledEncoder | None:
     """An encoder for an inlined JSON schema (as schemas.schema_for_topic gives it), or None
     when the schema uses something not compiled here."""
+    name = schema.get("name", "?") if isinstance(schema, dict) else str(schema)
     w = _Writer()
     w.emit(1, "o = bytearray()")
     try:
         w.datum(schema, "d", 1)
-    except _Unsupported:
+    except _Unsupported as exc:
+        log.info("%s: no generated encoder (%s); fastavro writes every value", name, exc)
         return None
     scope: dict[str, Any] = {
         "_fail": _fail,
@@ -268,11 +315,4 @@ def compile_encoder(schema: Any) -> Encoder | None:
     write: Callable[[Any], bytes] = w.define(
         "def write(d):", "\n    return bytes(o)\n", "<avro encoder>", scope
     )
-
-    def encode(datum: Any) -> bytes | None:
-        try:
-            return write(datum)
-        except Exception:  # whatever the value is, fastavro has the last word on it
-            return None
-
-    return encode
+    return CompiledEncoder(write, name)

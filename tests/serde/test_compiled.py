@@ -207,3 +207,40 @@ def test_any_penalty_encodes_as_fastavro_does(
     ours = encode(event)
     assert ours is not None  # values of exactly the schema's types: the generated path
     assert ours == _fastavro(PENALTY, event)
+
+
+def test_fallbacks_are_counted_with_the_field_and_logged_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    encode = compile_encoder(PENALTY)
+    assert encode is not None
+    event = _penalty(fine_amount=1.5)  # a float: fastavro decides (and refuses it)
+    with caplog.at_level("INFO", logger="casebus.serde.compiled"):
+        assert encode(event) is None
+        assert encode(event) is None
+    assert encode.fallbacks == {"penalty.fine_amount: not a value this encoder writes": 2}
+    assert [r.getMessage() for r in caplog.records] == [
+        "PenaltyEvent encoder: penalty.fine_amount: not a value this encoder writes; "
+        "fastavro writes such values"
+    ]
+    missing = sample_penalty_event()
+    del missing["region"]
+    assert encode(missing) is None
+    assert encode.fallbacks["region: missing"] == 1
+
+
+def test_an_encoder_bug_is_logged_with_its_traceback_and_fastavro_still_writes(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    encode = compile_encoder(PENALTY)
+    assert encode is not None
+
+    def broken(datum: Any) -> bytes:
+        raise AttributeError("generated code refers to a missing name")
+
+    encode._write = broken
+    with caplog.at_level("ERROR", logger="casebus.serde.compiled"):
+        assert encode(sample_penalty_event()) is None
+    assert encode.fallbacks == {"encoder error AttributeError": 1}
+    (record,) = caplog.records
+    assert record.exc_info is not None and "AttributeError" in record.getMessage()
