@@ -27,6 +27,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 test: $(STAMP) lint
 	@if [ -z "$$CASEBUS_KAFKA_BOOTSTRAP$$CASEBUS_TEST_KAFKA_BOOTSTRAP" ]; then \

@@ -238,7 +238,7 @@ def test_feed_show_prints_what_a_platform_sees(
         "CASEBUS_FEEDS__TOPIC_PREFIX": feeds.feeds.topic_prefix,
     }
     out = subprocess.run(
-        [sys.executable, "-m", "casebus", "feed", "show", "jd", "--json"],
+        [sys.executable, "-m", "services.cli", "feed", "show", "jd", "--json"],
         env={**os.environ, **env},
         capture_output=True,
         text=True,
@@ -247,7 +247,7 @@ def test_feed_show_prints_what_a_platform_sees(
     body = json.loads(out)
     assert body["platform"] == JD and list(body["leads"]) == ["510500-SAMR/V1"]
     table = subprocess.run(
-        [sys.executable, "-m", "casebus", "feed", "show", "PLATFORM-JD"],
+        [sys.executable, "-m", "services.cli", "feed", "show", "PLATFORM-JD"],
         env={**os.environ, **env, "COLUMNS": "200"},
         capture_output=True,
         text=True,
@@ -312,7 +312,7 @@ def test_sigkill_at_random_points_a_read_committed_reader_sees_each_record_once(
     for _ in range(6):
         with log.open("ab") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "casebus", "feed", "run"],
+                [sys.executable, "-m", "services.cli", "feed", "run"],
                 env=env,
                 stdout=out,
                 stderr=subprocess.STDOUT,
@@ -325,7 +325,7 @@ def test_sigkill_at_random_points_a_read_committed_reader_sees_each_record_once(
     streamer.join(timeout=120)
     assert streamer.error is None
     final = subprocess.run(
-        [sys.executable, "-m", "casebus", "feed", "run", "--until-idle"],
+        [sys.executable, "-m", "services.cli", "feed", "run", "--until-idle"],
         env=env,
         capture_output=True,
         text=True,

@@ -23,7 +23,7 @@ from tests.fixtures.kafka import free_port
 def casebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "CASEBUS_KAFKA_BOOTSTRAP"}
     return subprocess.run(
-        [sys.executable, "-m", "casebus", *args],
+        [sys.executable, "-m", "services.cli", *args],
         env={**base, **env},
         capture_output=True,
         text=True,

@@ -25,7 +25,7 @@ AGENCY = "500110-SAMR"
 
 def _audit(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "casebus", "audit", "verify", AGENCY, "--json"],
+        [sys.executable, "-m", "services.cli", "audit", "verify", AGENCY, "--json"],
         env=env,
         capture_output=True,
         timeout=120,

@@ -176,7 +176,7 @@ def test_sigkill_during_fresh_leaves_the_old_database_and_a_rerun_completes(
     before = records(url)
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=url)
     env["CASEBUS_SYNC__BATCH_SIZE"] = "200"  # many small transactions: a long rebuild
-    args = [sys.executable, "-m", "casebus", "replay", "--into", AGENCY, "--all", "--fresh"]
+    args = [sys.executable, "-m", "services.cli", "replay", "--into", AGENCY, "--all", "--fresh"]
     rebuild = Path(f"{tmp_path / 'agency.sqlite'}.rebuild")
     midway = 0
     for pause in (0.0, 0.3, 0.8):

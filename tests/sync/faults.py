@@ -69,7 +69,7 @@ class Streamer(threading.Thread):
 def sync_env(
     settings: Settings, *, bootstrap: str, db_url: str, batch_size: int = 200
 ) -> dict[str, str]:
-    """Environment for `python -m casebus sync run` equal to `settings`' sync overrides."""
+    """Environment for `python -m services.cli sync run` equal to `settings`' sync overrides."""
     return {
         **os.environ,
         "CASEBUS_KAFKA_BOOTSTRAP": bootstrap,
@@ -91,7 +91,7 @@ STARTED: list[subprocess.Popen[bytes]] = []  # ended by `end_started` after each
 def start_sync(
     env: dict[str, str], log: Path, *, until_idle: bool = False
 ) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "casebus", "sync", "run", AGENCY]
+    args = [sys.executable, "-m", "services.cli", "sync", "run", AGENCY]
     with log.open("ab") as out:
         process = subprocess.Popen(
             args + (["--until-idle"] if until_idle else []),

@@ -20,8 +20,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from casebus.cli.common import CommandError
 from casebus.config import load_settings
+from services.cli.common import CommandError
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 
-from casebus.cli.common import CommandError
 from casebus.config import load_settings
 from casebus.contracts.partner import contract_subjects
 from casebus.registry import RegistryError, registry_for
 from casebus.security.principals import admin
 from casebus.serde import SchemaRegistryUnavailable
+from services.cli.common import CommandError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

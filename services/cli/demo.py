@@ -13,6 +13,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from casebus.demo import run_demo
+    from services.cli.demo_flow import run_demo
 
     return run_demo(load_settings())

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import time
 
-from casebus.cli.common import (
-    command_error,
-    ensure_configured_topics,
-    secure_local_broker,
-)
 from casebus.config import Settings, load_settings
 from casebus.kafka.broker import wait_until_ready
 from casebus.kafka.clients import connection_options
@@ -17,6 +12,11 @@ from casebus.kafka.jars import BrokerSetupError
 from casebus.security.principals import admin
 from casebus.security.secrets import MissingSecret
 from casebus.security.setup import local_kafka
+from services.cli.common import (
+    command_error,
+    ensure_configured_topics,
+    secure_local_broker,
+)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

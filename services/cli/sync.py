@@ -7,8 +7,8 @@ import signal
 import threading
 from types import FrameType
 
-from casebus.cli.common import CommandError
 from casebus.config import load_settings
+from services.cli.common import CommandError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,12 +10,12 @@ import argparse
 import os
 import shlex
 
-from casebus.cli.common import CommandError, command_error
 from casebus.config import load_settings
 from casebus.kafka.clients import make_super_admin
 from casebus.security.principals import all_principals
 from casebus.security.secrets import MissingSecret, SecretStore, env_name
 from casebus.security.users import CredentialError, ensure_users
+from services.cli.common import CommandError, command_error
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from casebus.cli.common import CommandError
 from casebus.config import load_settings
+from services.cli.common import CommandError
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -10,9 +10,9 @@ import argparse
 import json
 from datetime import UTC, datetime
 
-from casebus.cli.common import CommandError, command_error
 from casebus.config import TrustedKey, load_settings
 from casebus.provenance import keys
+from services.cli.common import CommandError, command_error
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -24,7 +24,6 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
-from casebus.cli.common import ensure_configured_topics, secure_local_broker
 from casebus.config import Settings
 from casebus.contracts.partner import contract_subjects
 from casebus.contracts.samples import sample_penalty_event
@@ -39,6 +38,7 @@ from casebus.registry.client import RegistryClient, registry_for
 from casebus.security.principals import REPLAY, admin
 from casebus.security.principals import connector as connector_principal
 from casebus.security.setup import local_kafka
+from services.cli.common import ensure_configured_topics, secure_local_broker
 
 SYNCED_AGENCIES = ("510500-SAMR", "510500-PSB", "500110-SAMR")
 # The sandbox's cross-region case: a Luzhou lead transferred to Qijiang, linked to Qijiang's.

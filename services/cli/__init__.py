@@ -13,8 +13,8 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from casebus.cli.common import CommandError
 from casebus.config import ConfigError
+from services.cli.common import CommandError
 
 COMMANDS = (
     "kafka",
@@ -48,7 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"casebus.cli.{name}").register(sub)
+        importlib.import_module(f"services.cli.{name}").register(sub)
     return parser
 
 

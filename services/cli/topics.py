@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from casebus.cli.common import ensure_configured_topics
 from casebus.config import load_settings
+from services.cli.common import ensure_configured_topics
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 
-from casebus.cli.common import command_error
 from casebus.config import load_settings
 from casebus.kafka.clients import make_super_admin
 from casebus.security import acls
 from casebus.security.secrets import MissingSecret
+from services.cli.common import command_error
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
