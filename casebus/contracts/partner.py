@@ -16,6 +16,7 @@ from functools import cache
 from typing import Any
 
 from casebus.config import Settings
+from casebus.contracts.model import Array, Enum, Node, Primitive, Record, Union, resolve
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic, subject_for_topic
 from casebus.events import LEAD_TOPIC
 
@@ -38,7 +39,9 @@ class PartnerContract:
 @cache
 def partner_contract() -> PartnerContract:
     exported: list[str] = []
-    schema, redact = _record(schema_for_topic(LEAD_TOPIC), "cn.casebus", {}, "", exported)
+    root = resolve(schema_for_topic(LEAD_TOPIC))
+    assert isinstance(root, Record)
+    schema, redact = _Walk(exported).record(root, "")
     schema["doc"] = (
         "合作平台线索: a lead as the platform it concerns sees it (the fields the lead contract "
         "marks casebus.visibility = partner). Topic casebus.feed.<platform>.leads, key "
@@ -67,68 +70,65 @@ def redact(event: dict[str, Any]) -> dict[str, Any]:
     return value
 
 
-def _full(name: str, namespace: str) -> str:
-    return name if "." in name else f"{namespace}.{name}"
+class _Walk:
+    """The partner form of the lead contract's model (casebus.contracts.model)."""
 
+    def __init__(self, exported: list[str]) -> None:
+        self.exported = exported
+        self.records: dict[int, tuple[str, Redact]] = {}  # partner name, redaction
+        self.enums: set[int] = set()  # defined in the partner schema already
 
-def _record(
-    node: dict[str, Any], namespace: str, named: dict[str, Redact], path: str, out: list[str]
-) -> tuple[dict[str, Any], Redact]:
-    full = _full(node["name"], node.get("namespace", namespace))
-    inner_ns = full.rsplit(".", 1)[0]
-    fields: list[dict[str, Any]] = []
-    pickers: list[tuple[str, Redact | None]] = []
-    for field in node["fields"]:
-        if field.get(VISIBILITY) != PARTNER:
-            continue
-        where = f"{path}{field['name']}"
-        kind, sub = _type(field["type"], inner_ns, named, f"{where}.", out)
-        fields.append({k: v for k, v in field.items() if k not in _DROP} | {"type": kind})
-        pickers.append((field["name"], sub))
-        if sub is None:
-            out.append(where)
+    def record(self, node: Record, path: str) -> tuple[dict[str, Any], Redact]:
+        fields: list[dict[str, Any]] = []
+        pickers: list[tuple[str, Redact | None]] = []
+        for f in node.fields:
+            if f.json.get(VISIBILITY) != PARTNER:
+                continue
+            where = f"{path}{f.name}"
+            kind, sub = self.type(f.type, f"{where}.")
+            fields.append({k: v for k, v in f.json.items() if k not in _DROP} | {"type": kind})
+            pickers.append((f.name, sub))
+            if sub is None:
+                self.exported.append(where)
 
-    def pick(value: dict[str, Any]) -> dict[str, Any]:
-        return {name: value[name] if sub is None else sub(value[name]) for name, sub in pickers}
+        def pick(value: dict[str, Any]) -> dict[str, Any]:
+            return {name: value[name] if sub is None else sub(value[name]) for name, sub in pickers}
 
-    named[full] = pick
-    renamed = _NAMES.get(full, "Partner" + full.rsplit(".", 1)[1])
-    record = {"type": "record", "name": renamed, "namespace": NAMESPACE, "fields": fields}
-    if "doc" in node:
-        record["doc"] = node["doc"]
-    return record, pick
+        renamed = _NAMES.get(node.fullname, "Partner" + node.name)
+        self.records[id(node)] = (renamed, pick)
+        record = {"type": "record", "name": renamed, "namespace": NAMESPACE, "fields": fields}
+        if "doc" in node.json:
+            record["doc"] = node.json["doc"]
+        return record, pick
 
-
-def _type(
-    node: Any, namespace: str, named: dict[str, Redact], path: str, out: list[str]
-) -> tuple[Any, Redact | None]:
-    """The partner form of a field type, and how to redact its values (None: as they are)."""
-    if isinstance(node, str):
-        full = _full(node, namespace)
-        if full in named:  # a record met before: refer to its partner name
-            return f"{NAMESPACE}.{_NAMES.get(full, 'Partner' + full.rsplit('.', 1)[1])}", named[
-                full
-            ]
-        return node, None
-    if isinstance(node, list):
-        branches = [_type(b, namespace, named, path, out) for b in node]
-        subs = [sub for _, sub in branches if sub is not None]
-        if len(subs) > 1:
-            raise ValueError(f"{path}: a union of several records cannot be redacted")
-        sub = subs[0] if subs else None
-        if sub is None:
-            return [kind for kind, _ in branches], None
-        only = sub
-        return [kind for kind, _ in branches], lambda v: None if v is None else only(v)
-    kind = node.get("type")
-    if kind == "record":
-        return _record(node, namespace, named, path, out)
-    if kind == "array":
-        items, sub = _type(node["items"], namespace, named, path, out)
-        if sub is None:
-            return {**node, "items": items}, None
-        each = sub
-        return {**node, "items": items}, lambda v: [each(x) for x in v]
-    if kind == "enum":  # keep it, under its own name (cn.casebus.EventType)
-        return {**node, "namespace": node.get("namespace", namespace)}, None
-    return node, None
+    def type(self, node: Node, path: str) -> tuple[Any, Redact | None]:
+        """The partner form of a field type, and how to redact its values (None: as is)."""
+        if isinstance(node, Record):
+            met = self.records.get(id(node))
+            if met is not None:  # a record met before: refer to its partner name
+                return f"{NAMESPACE}.{met[0]}", met[1]
+            return self.record(node, path)
+        if isinstance(node, Union):
+            branches = [self.type(b, path) for b in node.branches]
+            subs = [sub for _, sub in branches if sub is not None]
+            if len(subs) > 1:
+                raise ValueError(f"{path}: a union of several records cannot be redacted")
+            kinds = [kind for kind, _ in branches]
+            if not subs:
+                return kinds, None
+            only = subs[0]
+            return kinds, lambda v: None if v is None else only(v)
+        if isinstance(node, Array):
+            items, sub = self.type(node.items, path)
+            if sub is None:
+                return {**node.json, "items": items}, None
+            each = sub
+            return {**node.json, "items": items}, lambda v: [each(x) for x in v]
+        if isinstance(node, Enum):  # kept under its own name (cn.casebus.EventType)
+            if id(node) in self.enums:
+                return node.fullname, None
+            self.enums.add(id(node))
+            return {**node.json, "namespace": node.namespace}, None
+        if isinstance(node, Primitive):
+            return node.json, None
+        raise ValueError(f"{path}: {type(node).__name__} types cannot be exported")

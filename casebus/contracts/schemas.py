@@ -16,6 +16,7 @@ from typing import Any
 from fastavro import parse_schema
 
 from casebus.config import PROJECT_ROOT
+from casebus.contracts.model import full_name, inlined, resolve
 from casebus.topics import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC
 
 SCHEMA_DIR = PROJECT_ROOT / "schemas"
@@ -27,8 +28,6 @@ TOPIC_SCHEMAS: dict[str, str] = {
     LEAD_TOPIC: "LeadEvent",
     ACTION_TOPIC: "ActionEvent",
 }
-
-_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
 
 
 def subject_for_topic(topic: str) -> str:
@@ -42,47 +41,11 @@ def _named_types(directory: Path = SCHEMA_DIR) -> dict[str, dict[str, Any]]:
     types: dict[str, dict[str, Any]] = {}
     for path in sorted(directory.glob("*.avsc")):
         schema = json.loads(path.read_text(encoding="utf-8"))
-        full = _full_name(schema["name"], schema.get("namespace", NAMESPACE))
+        full = full_name(schema["name"], schema.get("namespace", NAMESPACE))
         if path.stem != schema["name"]:
             raise ValueError(f"{path}: file name must match the record name {schema['name']!r}")
         types[full] = schema
     return types
-
-
-def _full_name(name: str, namespace: str) -> str:
-    return name if "." in name else f"{namespace}.{name}"
-
-
-def _inline(node: Any, types: dict[str, dict[str, Any]], seen: set[str], namespace: str) -> Any:
-    if isinstance(node, str):
-        if node in _PRIMITIVES:
-            return node
-        full = _full_name(node, namespace)
-        if full in seen:
-            return full
-        if full not in types:
-            raise KeyError(f"unknown Avro type {node!r}")
-        seen.add(full)
-        return _inline(copy.deepcopy(types[full]), types, seen, namespace)
-    if isinstance(node, list):
-        return [_inline(branch, types, seen, namespace) for branch in node]
-    if not isinstance(node, dict):
-        return node
-    kind = node.get("type")
-    if kind in ("record", "error", "enum", "fixed"):
-        ns = node.get("namespace", namespace)
-        seen.add(_full_name(node["name"], ns))
-        if kind in ("record", "error"):
-            for field in node["fields"]:
-                field["type"] = _inline(field["type"], types, seen, ns)
-        return node
-    if kind == "array":
-        node["items"] = _inline(node["items"], types, seen, namespace)
-    elif kind == "map":
-        node["values"] = _inline(node["values"], types, seen, namespace)
-    else:
-        node["type"] = _inline(kind, types, seen, namespace)
-    return node
 
 
 def schema_for_record(name: str) -> dict[str, Any]:
@@ -92,7 +55,8 @@ def schema_for_record(name: str) -> dict[str, Any]:
 
 @cache
 def _schema_for_record(name: str) -> dict[str, Any]:
-    result: dict[str, Any] = _inline(_full_name(name, NAMESPACE), _named_types(), set(), NAMESPACE)
+    # Resolved as one model (casebus.contracts.model), written back self-contained.
+    result: dict[str, Any] = inlined(resolve(full_name(name, NAMESPACE), known=_named_types()))
     return result
 
 

@@ -16,6 +16,17 @@ from typing import Any
 
 from casebus.codegen import Source
 from casebus.contracts import text
+from casebus.contracts.model import (
+    Array,
+    Enum,
+    Node,
+    Primitive,
+    Record,
+    SchemaError,
+    Union,
+    is_null,
+    resolve,
+)
 
 Report = Callable[[str, str, object, str], None]  # field, rule, value, message
 Checker = Callable[[Any, str, Report], None]
@@ -31,36 +42,32 @@ _INT = (-(2**31), 2**31 - 1)
 
 def compile_schema(schema: Any) -> Checker:
     """A checker for an inlined JSON schema; field names decide the text limits."""
-    return _compile(schema, {}, "")
+    return _compile(resolve(schema), {}, "")
 
 
-def _compile(schema: Any, named: dict[str, Any], key: str) -> Checker:
-    if isinstance(schema, str) and schema in named:
-        return lambda d, p, r: named[schema](d, p, r)  # late-bound: recursive types
-    if isinstance(schema, list):
-        return _union([_compile(b, named, key) for b in schema], schema, named)
-    kind = schema["type"] if isinstance(schema, dict) else schema
-    if kind == "record":
-        return _record(schema, named)
-    if kind == "array":
-        return _array(_compile(schema["items"], named, key), key)
-    if kind == "enum":
-        for name in _names(schema):
-            named[name] = _enum_checker(schema)
-        return named[schema["name"]]
-    logical = schema.get("logicalType") if isinstance(schema, dict) else None
-    if kind == "string" and logical != "uuid":
-        return _string(text.max_length(key))
-    return _primitive(kind, logical)
+def _compile(node: Node, named: dict[int, Checker], key: str) -> Checker:
+    if isinstance(node, Record | Enum):
+        found = named.get(id(node))
+        if found is not None:
+            return found
+        if isinstance(node, Enum):
+            named[id(node)] = _enum_checker(node)
+            return named[id(node)]
+        return _record(node, named)
+    if isinstance(node, Union):
+        return _union([_compile(b, named, key) for b in node.branches], node)
+    if isinstance(node, Array):
+        return _array(_compile(node.items, named, key), key)
+    if isinstance(node, Primitive):
+        if node.kind == "string" and node.logical != "uuid":
+            return _string(text.max_length(key))
+        return _primitive(node.kind, node.logical)
+    raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
 
 
-def _names(schema: dict[str, Any]) -> tuple[str, str]:
-    return schema["name"], f"{schema.get('namespace', 'cn.casebus')}.{schema['name']}"
-
-
-def _record(schema: dict[str, Any], named: dict[str, Any]) -> Checker:
+def _record(node: Record, named: dict[int, Checker]) -> Checker:
     fields: list[tuple[str, Checker, bool]] = []
-    title = schema["name"]
+    title = node.name
 
     def check(datum: Any, path: str, report: Report) -> None:
         if type(datum) is not dict:
@@ -73,12 +80,9 @@ def _record(schema: dict[str, Any], named: dict[str, Any]) -> Checker:
             elif not optional:
                 report(prefix + name, "required", None, "is missing")
 
-    for name in _names(schema):
-        named[name] = check
-    for field in schema["fields"]:
-        fields.append(
-            (field["name"], _compile(field["type"], named, field["name"]), "default" in field)
-        )
+    named[id(node)] = check  # before the fields: a reference back finds it
+    for f in node.fields:
+        fields.append((f.name, _compile(f.type, named, f.name), f.has_default))
     return check
 
 
@@ -97,9 +101,9 @@ def _array(item: Checker, key: str) -> Checker:
     return check
 
 
-def _union(branches: list[Checker], schemas: list[Any], named: dict[str, Any]) -> Checker:
-    others = [(b, s) for b, s in zip(branches, schemas, strict=True) if s != "null"]
-    nullable = len(others) < len(branches)
+def _union(branches: list[Checker], node: Union) -> Checker:
+    others = [(b, n) for b, n in zip(branches, node.branches, strict=True) if not is_null(n)]
+    nullable = node.nullable
     if len(others) == 1:
         only = others[0][0]
 
@@ -112,6 +116,11 @@ def _union(branches: list[Checker], schemas: list[Any], named: dict[str, Any]) -
 
         return optional
 
+    # Each branch's field names, to try the one sharing most keys with the datum first.
+    ranked_fields = [
+        (b, n.field_names() if isinstance(n, Record) else frozenset()) for b, n in others
+    ]
+
     def check(datum: Any, path: str, report: Report) -> None:
         if datum is None:
             if not nullable:
@@ -120,8 +129,8 @@ def _union(branches: list[Checker], schemas: list[Any], named: dict[str, Any]) -
         found: list[Any] = []
         best: list[Any] | None = None
         keys = set(datum) if isinstance(datum, dict) else set()
-        # Try the branch sharing most keys with the datum first; stop at the first fit.
-        ranked = sorted(others, key=lambda bs: -len(keys & _fields(bs[1])))
+        # Stop at the first branch that fits.
+        ranked = sorted(ranked_fields, key=lambda bf: -len(keys & bf[1]))
         for branch, _ in ranked:
             found = []
             branch(datum, path, lambda *args, sink=found: sink.append(args))
@@ -131,24 +140,11 @@ def _union(branches: list[Checker], schemas: list[Any], named: dict[str, Any]) -
         for args in best or found:
             report(*args)
 
-    schema_fields: dict[int, set[str]] = {}
-
-    def _fields(s: Any) -> set[str]:
-        cached = schema_fields.get(id(s))
-        if cached is None:
-            cached = schema_fields[id(s)] = _lookup_fields(s)
-        return cached
-
-    def _lookup_fields(s: Any) -> set[str]:
-        if isinstance(s, dict) and s.get("type") == "record":
-            return {f["name"] for f in s["fields"]}
-        return set()  # a named reference: ranked last, still tried
-
     return check
 
 
-def _enum_checker(schema: dict[str, Any]) -> Checker:
-    title = schema["name"]
+def _enum_checker(node: Enum) -> Checker:
+    title = node.name
 
     def check(datum: Any, path: str, report: Report) -> None:
         # A string that is no symbol is reported by the code-table rule, with a hint.
@@ -212,83 +208,74 @@ def compile_quick(schema: Any) -> Quick:
 
     Generated as one straight-line function per schema (a call per field cost more than
     the checks themselves); unions of several types are left to the closures below."""
-    closures: dict[str, Any] = {}
-    _quick(schema, closures, "")  # every named type's closure, for the unions left to them
-    return _QuickSource(closures).build(schema)
+    return _QuickSource().build(resolve(schema))
 
 
 class _QuickSource(Source):
     """Writes the source of a Quick: each check returns False at the first failure."""
 
-    def __init__(self, closures: dict[str, Any]) -> None:
+    def __init__(self) -> None:
         super().__init__()
-        self.closures = closures
-        self.schemas: dict[str, Any] = {}  # named type -> its definition
-        self.active: set[str] = set()  # records being written (a reference back: recursion)
+        self.closures: dict[int, Quick] = {}  # per named type, for what is left to closures
+        self.active: set[int] = set()  # records being written (a reference back: recursion)
 
-    def build(self, schema: Any) -> Quick:
+    def build(self, node: Node) -> Quick:
         self.emit(1, "a = s.append")
-        self.node(schema, "d", "", 1)
+        self.node(node, "d", "", 1)
         quick: Quick = self.define("def quick(d, s):", "\n    return True\n", "<quick check>", {})
         return quick
 
-    def closure(self, schema: Any, v: str, key: str, depth: int) -> None:
-        check = self.const(_quick(schema, self.closures, key))
+    def closure(self, node: Node, v: str, key: str, depth: int) -> None:
+        check = self.const(_quick(node, self.closures, key))
         self.emit(depth, f"if not {check}({v}, s): return False")
 
-    def node(self, schema: Any, v: str, key: str, depth: int) -> None:
-        if isinstance(schema, str) and schema in self.closures:
-            if schema in self.active or schema not in self.schemas:
-                self.closure(schema, v, key, depth)  # recursive, or defined inside a union
-                return
-            schema = self.schemas[schema]
-        if isinstance(schema, list):
-            self.union(schema, v, key, depth)
-            return
-        kind = schema["type"] if isinstance(schema, dict) else schema
-        logical = schema.get("logicalType") if isinstance(schema, dict) else None
-        if kind in ("record", "enum"):
-            for name in _names(schema):
-                self.schemas[name] = schema
-        if kind == "record":
-            self.record(schema, v, depth)
-        elif kind == "array":
+    def node(self, node: Node, v: str, key: str, depth: int) -> None:
+        if isinstance(node, Union):
+            self.union(node, v, key, depth)
+        elif isinstance(node, Record):
+            if id(node) in self.active:
+                self.closure(node, v, key, depth)  # recursive
+            else:
+                self.record(node, v, depth)
+        elif isinstance(node, Array):
             item = self.var("i")
             limit = LIST_LIMITS.get(key, DEFAULT_LIST_LIMIT)
             self.emit(depth, f"if type({v}) is not list or len({v}) > {limit}: return False")
             self.emit(depth, f"for {item} in {v}:")
-            self.node(schema["items"], item, key, depth + 1)
-        elif kind == "enum":
+            self.node(node.items, item, key, depth + 1)
+        elif isinstance(node, Enum):
             self.emit(depth, f"if not isinstance({v}, str): return False")
-        elif kind == "string" and logical != "uuid":
+        elif isinstance(node, Primitive) and node.kind == "string" and node.logical != "uuid":
             limit = text.max_length(key)
             self.emit(depth, f"if type({v}) is not str or len({v}) > {limit}: return False")
             self.emit(depth, f"a({v})")
+        elif isinstance(node, Primitive):
+            self.leaf(node.kind, node.logical, v, depth)
         else:
-            self.leaf(kind, logical, v, depth)
+            raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
 
     def leaf(self, kind: str, logical: str | None, v: str, depth: int) -> None:
         test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
         self.emit(depth, f"if not {self.const(test)}({v}): return False")
 
-    def record(self, schema: dict[str, Any], v: str, depth: int) -> None:
-        self.active.update(_names(schema))
+    def record(self, node: Record, v: str, depth: int) -> None:
+        self.active.add(id(node))
         self.emit(depth, f"if type({v}) is not dict: return False")
-        for field in schema["fields"]:
-            name, inner = field["name"], self.var("v")
-            self.emit(depth, f"if {name!r} in {v}:")
-            self.emit(depth + 1, f"{inner} = {v}[{name!r}]")
-            self.node(field["type"], inner, name, depth + 1)
-            if "default" not in field:
+        for f in node.fields:
+            inner = self.var("v")
+            self.emit(depth, f"if {f.name!r} in {v}:")
+            self.emit(depth + 1, f"{inner} = {v}[{f.name!r}]")
+            self.node(f.type, inner, f.name, depth + 1)
+            if not f.has_default:
                 self.emit(depth, "else: return False")
-        self.active.difference_update(_names(schema))
+        self.active.discard(id(node))
 
-    def union(self, branches: list[Any], v: str, key: str, depth: int) -> None:
-        others = [b for b in branches if b != "null"]
+    def union(self, node: Union, v: str, key: str, depth: int) -> None:
+        others = node.others
         if len(others) != 1:
-            self.closure(branches, v, key, depth)
+            self.closure(node, v, key, depth)
             return
-        if len(others) < len(branches):
+        if node.nullable:
             self.emit(depth, f"if {v} is not None:")
             depth += 1
         else:
@@ -296,28 +283,29 @@ class _QuickSource(Source):
         self.node(others[0], v, key, depth)
 
 
-def _quick(schema: Any, named: dict[str, Any], key: str) -> Quick:
-    if isinstance(schema, str) and schema in named:
-        return lambda d, s: named[schema](d, s)  # late-bound: recursive types
-    if isinstance(schema, list):
-        return _quick_union([_quick(b, named, key) for b in schema], schema)
-    kind = schema["type"] if isinstance(schema, dict) else schema
-    if kind == "record":
-        return _quick_record(schema, named)
-    if kind == "array":
-        return _quick_array(_quick(schema["items"], named, key), key)
-    if kind == "enum":
-        for name in _names(schema):
-            named[name] = _quick_enum
-        return _quick_enum
-    logical = schema.get("logicalType") if isinstance(schema, dict) else None
-    if kind == "string" and logical != "uuid":
-        return _quick_string(text.max_length(key))
-    test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
-    return lambda d, s: test(d)
+def _quick(node: Node, named: dict[int, Quick], key: str) -> Quick:
+    if isinstance(node, Record | Enum):
+        found = named.get(id(node))
+        if found is not None:
+            return found
+        if isinstance(node, Enum):
+            named[id(node)] = _quick_enum
+            return _quick_enum
+        return _quick_record(node, named)
+    if isinstance(node, Union):
+        return _quick_union([_quick(b, named, key) for b in node.branches], node)
+    if isinstance(node, Array):
+        return _quick_array(_quick(node.items, named, key), key)
+    if isinstance(node, Primitive):
+        if node.kind == "string" and node.logical != "uuid":
+            return _quick_string(text.max_length(key))
+        kind, logical = node.kind, node.logical
+        test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
+        return lambda d, s: test(d)
+    raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
 
 
-def _quick_record(schema: dict[str, Any], named: dict[str, Any]) -> Quick:
+def _quick_record(node: Record, named: dict[int, Quick]) -> Quick:
     fields: list[tuple[str, Quick, bool]] = []
 
     def check(datum: Any, strings: list[str]) -> bool:
@@ -331,12 +319,9 @@ def _quick_record(schema: dict[str, Any], named: dict[str, Any]) -> Quick:
                 return False
         return True
 
-    for name in _names(schema):
-        named[name] = check
-    for field in schema["fields"]:
-        fields.append(
-            (field["name"], _quick(field["type"], named, field["name"]), "default" in field)
-        )
+    named[id(node)] = check  # before the fields: a reference back finds it
+    for f in node.fields:
+        fields.append((f.name, _quick(f.type, named, f.name), f.has_default))
     return check
 
 
@@ -351,9 +336,9 @@ def _quick_array(item: Quick, key: str) -> Quick:
     return check
 
 
-def _quick_union(branches: list[Quick], schemas: list[Any]) -> Quick:
-    others = [b for b, s in zip(branches, schemas, strict=True) if s != "null"]
-    nullable = len(others) < len(branches)
+def _quick_union(branches: list[Quick], node: Union) -> Quick:
+    others = [b for b, n in zip(branches, node.branches, strict=True) if not is_null(n)]
+    nullable = node.nullable
 
     def check(datum: Any, strings: list[str]) -> bool:
         if datum is None:

@@ -27,6 +27,7 @@ from decimal import Decimal
 from typing import Any
 
 from casebus.codegen import Source
+from casebus.contracts.model import Array, Enum, Node, Primitive, Record, Union, is_null, resolve
 
 log = logging.getLogger(__name__)
 
@@ -101,57 +102,45 @@ class _Writer(Source):
 
     def __init__(self) -> None:
         super().__init__()
-        self.named: dict[str, Any] = {}  # name and full name -> definition
-        self.namespaces = [""]  # the enclosing namespace, which nested names inherit
         self.active: set[int] = set()  # records being written: a reference back recurses
 
     def fail(self, depth: int, line: str, where: str) -> None:
         """Emit a line whose `_fail()` says which field failed."""
         self.emit(depth, line.replace("_fail()", f"_fail({where!r})"))
 
-    def datum(self, schema: Any, v: str, depth: int, where: str = "value") -> None:
-        """Write the value in variable `v` (already bound) for `schema`."""
-        if isinstance(schema, str) and schema in self.named:
-            schema = self.named[schema]
-        if isinstance(schema, list):
-            self.union(schema, v, depth, where)
-            return
-        kind = schema["type"] if isinstance(schema, dict) else schema
-        logical = schema.get("logicalType") if isinstance(schema, dict) else None
-        if isinstance(schema, dict) and kind in ("record", "enum"):
-            namespace = schema.get("namespace", self.namespaces[-1])
-            self.named[schema["name"]] = schema
-            if namespace:
-                self.named[f"{namespace}.{schema['name']}"] = schema
-        if kind == "record":
-            if id(schema) in self.active:
+    def datum(self, node: Node, v: str, depth: int, where: str = "value") -> None:
+        """Write the value in variable `v` (already bound) for `node`."""
+        if isinstance(node, Union):
+            self.union(node, v, depth, where)
+        elif isinstance(node, Record):
+            if id(node) in self.active:
                 raise _Unsupported("recursive record")
-            self.active.add(id(schema))
-            self.namespaces.append(schema.get("namespace", self.namespaces[-1]))
-            self.record(schema, v, depth, where)
-            self.namespaces.pop()
-            self.active.discard(id(schema))
-        elif kind == "array":
-            self.array(schema["items"], v, depth, where)
-        elif kind == "enum":
-            symbols = self.const({s: _VARINT[i << 1] for i, s in enumerate(schema["symbols"])})
+            self.active.add(id(node))
+            self.record(node, v, depth, where)
+            self.active.discard(id(node))
+        elif isinstance(node, Array):
+            self.array(node.items, v, depth, where)
+        elif isinstance(node, Enum):
+            symbols = self.const({s: _VARINT[i << 1] for i, s in enumerate(node.symbols)})
             self.fail(depth, f"o += {symbols}[{v}] if type({v}) is str else _fail()", where)
-        elif (kind, logical) in _LEAVES:
-            for line in _LEAVES[(kind, logical)](self, schema, v):
+        elif isinstance(node, Primitive) and (node.kind, node.logical) in _LEAVES:
+            for line in _LEAVES[(node.kind, node.logical)](self, node, v):
                 self.fail(depth, line, where)
+        elif isinstance(node, Primitive):
+            raise _Unsupported(f"{node.kind} ({node.logical})")
         else:
-            raise _Unsupported(f"{kind} ({logical})")
+            raise _Unsupported(type(node).__name__.lower())
 
-    def record(self, schema: dict[str, Any], v: str, depth: int, where: str) -> None:
+    def record(self, node: Record, v: str, depth: int, where: str) -> None:
         self.fail(depth, f"if type({v}) is not dict: _fail()", where)
-        for field in schema["fields"]:
-            inner, name = self.var("v"), field["name"]
-            path = name if where == "value" else f"{where}.{name}"
+        for f in node.fields:
+            inner = self.var("v")
+            path = f.name if where == "value" else f"{where}.{f.name}"
             # Missing (a KeyError): fastavro decides.
-            self.emit(depth, f"{inner} = {v}[{name!r}]")
-            self.datum(field["type"], inner, depth, path)
+            self.emit(depth, f"{inner} = {v}[{f.name!r}]")
+            self.datum(f.type, inner, depth, path)
 
-    def array(self, items: Any, v: str, depth: int, where: str) -> None:
+    def array(self, items: Node, v: str, depth: int, where: str) -> None:
         item = self.var("i")
         self.fail(depth, f"if type({v}) is not list: _fail()", where)
         self.emit(depth, f"if {v}:")
@@ -160,12 +149,13 @@ class _Writer(Source):
         self.datum(items, item, depth + 2, f"{where}[]")
         self.emit(depth, 'o += b"\\x00"')
 
-    def union(self, branches: list[Any], v: str, depth: int, where: str) -> None:
-        others = [i for i, b in enumerate(branches) if b != "null"]
+    def union(self, node: Union, v: str, depth: int, where: str) -> None:
+        branches = node.branches
+        others = [i for i, b in enumerate(branches) if not is_null(b)]
         if len(others) != 1 or len(branches) > 2:
             raise _Unsupported("union other than null + one type")
         index = others[0]
-        if isinstance(branches[index], list):
+        if isinstance(branches[index], Union):
             raise _Unsupported("nested union")
         if len(branches) == 2:
             self.emit(depth, f"if {v} is None:")
@@ -176,7 +166,7 @@ class _Writer(Source):
         self.datum(branches[index], v, depth, where)
 
 
-def _string(w: _Writer, schema: Any, v: str) -> list[str]:
+def _string(w: _Writer, node: Primitive, v: str) -> list[str]:
     b = w.var("b")
     return [
         f"if type({v}) is not str: _fail()",
@@ -187,41 +177,43 @@ def _string(w: _Writer, schema: Any, v: str) -> list[str]:
     ]
 
 
-def _uuid(w: _Writer, schema: Any, v: str) -> list[str]:
-    return [f"if type({v}) is _UUID: {v} = str({v})", *_string(w, schema, v)]  # prepare_uuid
+def _uuid(w: _Writer, node: Primitive, v: str) -> list[str]:
+    return [f"if type({v}) is _UUID: {v} = str({v})", *_string(w, node, v)]  # prepare_uuid
 
 
-def _integer(bounds: tuple[int, int]) -> Callable[[_Writer, Any, str], list[str]]:
-    def lines(w: _Writer, schema: Any, v: str) -> list[str]:
+def _integer(bounds: tuple[int, int]) -> Callable[[_Writer, Primitive, str], list[str]]:
+    def lines(w: _Writer, node: Primitive, v: str) -> list[str]:
         low, high = bounds
         return [f"if type({v}) is not int or not {low} <= {v} <= {high}: _fail()", f"o += _zz({v})"]
 
     return lines
 
 
-def _timestamp_millis(w: _Writer, schema: Any, v: str) -> list[str]:
+def _timestamp_millis(w: _Writer, node: Primitive, v: str) -> list[str]:
     return [
         f"if type({v}) is _DATETIME and {v}.tzinfo is not None: {v} = _millis({v})",
-        *_integer(_LONG)(w, schema, v),
+        *_integer(_LONG)(w, node, v),
     ]
 
 
-def _date(w: _Writer, schema: Any, v: str) -> list[str]:
+def _date(w: _Writer, node: Primitive, v: str) -> list[str]:
     return [
         f"if type({v}) is _DATE: {v} = {v}.toordinal() - {_EPOCH_DAYS}",
-        *_integer(_INT)(w, schema, v),
+        *_integer(_INT)(w, node, v),
     ]
 
 
-def _bytes_decimal(w: _Writer, schema: Any, v: str) -> list[str]:
-    precision, scale = int(schema["precision"]), int(schema.get("scale", 0))
+def _bytes_decimal(w: _Writer, node: Primitive, v: str) -> list[str]:
+    if node.precision is None:
+        raise _Unsupported("decimal without a precision")
+    precision, scale = node.precision, node.scale
     return [
         f"if type({v}) is _DECIMAL: {v} = _decimal({v}, {precision}, {scale})",
-        *_bytes(w, schema, v),
+        *_bytes(w, node, v),
     ]
 
 
-def _bytes(w: _Writer, schema: Any, v: str) -> list[str]:
+def _bytes(w: _Writer, node: Primitive, v: str) -> list[str]:
     n = w.var("n")
     return [
         f"if type({v}) is not bytes: _fail()",
@@ -231,15 +223,15 @@ def _bytes(w: _Writer, schema: Any, v: str) -> list[str]:
     ]
 
 
-def _boolean(w: _Writer, schema: Any, v: str) -> list[str]:
+def _boolean(w: _Writer, node: Primitive, v: str) -> list[str]:
     return [f"if type({v}) is not bool: _fail()", f'o += b"\\x01" if {v} else b"\\x00"']
 
 
-def _null(w: _Writer, schema: Any, v: str) -> list[str]:
+def _null(w: _Writer, node: Primitive, v: str) -> list[str]:
     return [f"if {v} is not None: _fail()"]
 
 
-_LEAVES: dict[tuple[str, str | None], Callable[[_Writer, Any, str], list[str]]] = {
+_LEAVES: dict[tuple[str, str | None], Callable[[_Writer, Primitive, str], list[str]]] = {
     ("null", None): _null,
     ("boolean", None): _boolean,
     ("string", None): _string,
@@ -296,7 +288,7 @@ def compile_encoder(schema: Any) -> CompiledEncoder | None:
     w = _Writer()
     w.emit(1, "o = bytearray()")
     try:
-        w.datum(schema, "d", 1)
+        w.datum(resolve(schema), "d", 1)
     except _Unsupported as exc:
         log.info("%s: no generated encoder (%s); fastavro writes every value", name, exc)
         return None

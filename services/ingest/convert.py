@@ -13,6 +13,7 @@ from decimal import Decimal, InvalidOperation
 from functools import cache
 from typing import Any
 
+from casebus.contracts.model import Array, Field, Named, Node, Primitive, Record, Union, resolve
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import Violation
 from casebus.events import action_branch
@@ -22,23 +23,9 @@ SERVER_FIELDS = ("event_id", "published_at")
 
 class Converter:
     def __init__(self, topic: str) -> None:
-        self.schema = schema_for_topic(topic)
-        self.named: dict[str, Any] = {}
-        self._collect(self.schema, "cn.casebus")
-
-    def _collect(self, node: Any, ns: str) -> None:
-        if isinstance(node, list):
-            for n in node:
-                self._collect(n, ns)
-        elif isinstance(node, dict):
-            if node.get("type") in ("record", "enum", "fixed"):
-                ns = node.get("namespace", ns)
-                self.named[f"{ns}.{node['name']}"] = node
-                self.named[node["name"]] = node
-                for f in node.get("fields", []):
-                    self._collect(f["type"], ns)
-            elif node.get("type") == "array":
-                self._collect(node["items"], ns)
+        root = resolve(schema_for_topic(topic))
+        assert isinstance(root, Record)
+        self.fields = [f for f in root.fields if f.name not in SERVER_FIELDS]
 
     def event(self, raw: Any, out: list[Violation]) -> dict[str, Any]:
         if not isinstance(raw, dict):
@@ -50,55 +37,50 @@ class Converter:
                 branch = action_branch(raw["event_type"])
             except ValueError:
                 branch = None
-        fields = [f for f in self.schema["fields"] if f["name"] not in SERVER_FIELDS]
-        return self._record(fields, raw, "", out, branch)
+        return self._record(self.fields, raw, "", out, branch)
 
     def _record(
         self,
-        fields: list[Any],
+        fields: list[Field],
         raw: dict[str, Any],
         path: str,
         out: list[Violation],
         branch: str | None = None,
     ) -> dict[str, Any]:
         result: dict[str, Any] = {}
-        for field in fields:
-            name, where = field["name"], f"{path}{field['name']}"
+        for f in fields:
+            name, where = f.name, f"{path}{f.name}"
             if name not in raw or raw[name] is None:
-                if "default" in field:
-                    result[name] = field["default"]
-                elif _nullable(field["type"]):
+                if f.has_default:
+                    result[name] = f.default
+                elif isinstance(f.type, Union) and f.type.nullable:
                     result[name] = None
                 else:
                     out.append(Violation(where, "required", None, f"{where}: is required"))
                 continue
-            result[name] = self._value(field["type"], raw[name], where, out, branch)
+            result[name] = self._value(f.type, raw[name], where, out, branch)
         return result
 
-    def _value(self, t: Any, v: Any, where: str, out: list[Violation], branch: str | None) -> Any:
-        if isinstance(t, str) and t in self.named:
-            t = self.named[t]
-        if isinstance(t, list):
-            options = [b for b in t if b != "null"]
+    def _value(
+        self, node: Node, v: Any, where: str, out: list[Violation], branch: str | None
+    ) -> Any:
+        if isinstance(node, Union):
+            options = node.others
             if branch and len(options) > 1:  # the action union: event_type picks the record
-                options = [b for b in options if _name(self.named.get(b, b)) == branch] or options
+                options = tuple(b for b in options if isinstance(b, Named) and b.name == branch)
+                options = options or node.others
             return self._value(options[0], v, where, out, None)
-        if isinstance(t, dict):
-            kind, logical = t.get("type"), t.get("logicalType")
-            if kind == "record":
-                if not isinstance(v, dict):
-                    return _bad(out, where, "type", v, "must be an object")
-                return self._record(t["fields"], v, where + ".", out)
-            if kind == "array":
-                if not isinstance(v, list):
-                    return _bad(out, where, "type", v, "must be an array")
-                return [
-                    self._value(t["items"], x, f"{where}[{i}]", out, None) for i, x in enumerate(v)
-                ]
-            if kind == "enum":
-                return v
-            return _logical(logical, v, where, out)
-        return v  # primitives: the validator checks their types
+        if isinstance(node, Record):
+            if not isinstance(v, dict):
+                return _bad(out, where, "type", v, "must be an object")
+            return self._record(node.fields, v, where + ".", out)
+        if isinstance(node, Array):
+            if not isinstance(v, list):
+                return _bad(out, where, "type", v, "must be an array")
+            return [self._value(node.items, x, f"{where}[{i}]", out, None) for i, x in enumerate(v)]
+        if isinstance(node, Primitive):
+            return _logical(node.logical, v, where, out)
+        return v  # enums and the rest: the validator checks them
 
 
 def _logical(logical: str | None, v: Any, where: str, out: list[Violation]) -> Any:
@@ -121,14 +103,6 @@ def _logical(logical: str | None, v: Any, where: str, out: list[Violation]) -> A
 
 def _bad(out: list[Violation], where: str, rule: str, value: Any, message: str) -> None:
     out.append(Violation(where, rule, value, f"{where}: {message}"))
-
-
-def _nullable(t: Any) -> bool:
-    return isinstance(t, list) and "null" in t
-
-
-def _name(node: Any) -> str:
-    return str(node.get("name")) if isinstance(node, dict) else str(node).rsplit(".", 1)[-1]
 
 
 @cache

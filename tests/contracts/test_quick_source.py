@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from casebus.contracts import typecheck
+from casebus.contracts.model import resolve
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.contracts.schemas import schema_for_topic
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, PENALTY_TOPIC, EventType
@@ -27,7 +28,7 @@ def test_generated_quick_agrees_with_the_closures() -> None:
     for topic, event in samples:
         schema = schema_for_topic(topic)
         generated = typecheck.compile_quick(schema)
-        closures = typecheck._quick(schema, {}, "")
+        closures = typecheck._quick(resolve(schema), {}, "")
         for path in _paths(event):
             variants: list[Any] = [_replaced(event, path, new) for new in _SUBSTITUTES]
             if path:
