@@ -146,8 +146,6 @@ def main() -> None:
     InMemory.pages = source_pages(settings, args.events)
     connector = InMemory(config, settings, SourceSession())
     ensure_keys(settings)  # this run's own signing keys, under its var dir
-    # Forked before any producer exists, as the connector runner does.
-    workers = None if args.in_process else PageWorkers(settings, {config.name: connector})
 
     def publisher_for(sign: bool) -> tuple[Publisher, KafkaProducer]:
         producer = make_producer(settings, client_id="bench-runner", principal=principal)
@@ -165,14 +163,19 @@ def main() -> None:
 
     def run(sign: bool) -> tuple[float, float, float, Publisher]:
         """Seconds, runner CPU and worker CPU of one full run (its own checkpoints)."""
+        cpu, children = time.process_time(), _children_cpu()
+        # Forked before this run's producer, as the connector runner does; closed (and so
+        # waited for) before the children's CPU is read.
+        workers = None if args.in_process else PageWorkers(settings, {config.name: connector})
         publisher, producer = publisher_for(sign)
         store = CheckpointStore.for_var_dir(var / ("signed" if sign else "unsigned"))
-        cpu, children = time.process_time(), _children_cpu()
         started = time.perf_counter()
         report = run_connector(connector, publisher, store, workers=workers)
         seconds = time.perf_counter() - started
         assert report.error is None and report.published == args.events, report
         producer.close()
+        if workers is not None:
+            workers.close()
         return seconds, time.process_time() - cpu, _children_cpu() - children, publisher
 
     # Unsigned only as the comparison: the same pipeline without signatures.
@@ -196,8 +199,6 @@ def main() -> None:
     bare_s = time.perf_counter() - started
     bare_cpu = time.process_time() - cpu
     bare.close()
-    if workers is not None:
-        workers.close()
 
     n = args.events
     runner_rate, bare_rate = n / runner_s, n / bare_s
