@@ -71,7 +71,7 @@ class InMemory(MarketSupervision):
 
 
 def source_pages(settings: Settings, n: int) -> list[Page]:
-    cfg = settings.sandbox.model_copy(update={"invalid_share": 0.0, "records_per_system": 300})
+    cfg = {**settings.sandbox, "invalid_share": 0.0, "records_per_system": 300}
     world = build_world(settings.model_copy(update={"sandbox": cfg}))
     base = [v.body for h, v in world["samr-luzhou"].current(0) if h.kind == "penalty"]
     records: list[SourceRecord] = []

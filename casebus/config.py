@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, ClassVar, Literal, Self, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -41,6 +41,9 @@ CompatibilityLevel = Literal[
     "FULL",
     "FULL_TRANSITIVE",
 ]
+
+
+S = TypeVar("S", bound="Section")
 
 
 class ConfigError(Exception):
@@ -192,25 +195,22 @@ class ConnectorConfig(_Model):
     worker_min_page: int = Field(200, ge=0)
 
 
-class SandboxSettings(_Model):
-    host: str = "127.0.0.1"
-    port: int = Field(8090, ge=1, le=65535)
-    seed: int = 20241
-    invalid_share: float = Field(0.05, ge=0, le=1)
-    error_rate: float = Field(0.02, ge=0, le=1)
-    rate_limit_per_second: float = Field(50, gt=0)
-    records_per_system: int = Field(30, ge=1, le=100_000)
-    latency_ms: float = Field(0, ge=0)  # added to every data request (tests slow it down)
-    retry_after_seconds: int = Field(1, ge=0)  # sent with 429
+class Section(_Model):
+    """Settings one service owns: its model (services/<name>/settings.py) of one table of
+    the config (`[sandbox]`), overridable as CASEBUS_<TABLE>__<KEY>. The core keeps the
+    table as it was given; the service validates it when it first asks (`Model.of`), and
+    the command line validates every such table right after loading."""
+
+    table: ClassVar[str]
+
+    @classmethod
+    def of(cls, settings: Settings) -> Self:
+        return settings.section(cls)
 
 
-class IngestSettings(_Model):
-    host: str = "127.0.0.1"
-    port: int = Field(8082, ge=1, le=65535)
-    # Agency X's token: env <prefix><X, "-" → "_">, e.g. CASEBUS_INGEST_TOKEN_510500_SAMR.
-    token_env_prefix: str = "CASEBUS_INGEST_TOKEN_"
-    max_batch: int = Field(1000, ge=1)
-    kafka_timeout_seconds: float = Field(10, gt=0)  # longer than this without acks: 503
+# Tables validated by a service's own model rather than here.
+SERVICE_TABLES = ("sandbox", "ingest")
+_SECTIONS: dict[tuple[int, type[Section]], tuple[object, Section]] = {}
 
 
 # -- sync (config/sync.toml) -----------------------------------------------------------------
@@ -357,8 +357,8 @@ class Settings(BaseSettings):
     agencies: tuple[Agency, ...] = ()
     platforms: tuple[Platform, ...] = ()
     connectors: tuple[ConnectorConfig, ...] = ()
-    sandbox: SandboxSettings = SandboxSettings()
-    ingest: IngestSettings = IngestSettings()
+    sandbox: dict[str, Any] = Field(default_factory=dict)  # services/sandbox/settings.py
+    ingest: dict[str, Any] = Field(default_factory=dict)  # services/ingest/settings.py
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()
@@ -437,6 +437,20 @@ class Settings(BaseSettings):
         given = self.provenance.trust_file
         return PROJECT_ROOT / given if given else self.keys_dir / "trust.toml"
 
+    def section(self, model: type[S]) -> S:
+        """The service's settings, validated once per table given (ConfigError naming the
+        key and the rule otherwise)."""
+        raw = getattr(self, model.table)
+        known = _SECTIONS.get((id(raw), model))
+        if known is not None and known[0] is raw:
+            return known[1]  # type: ignore[return-value]
+        try:
+            value = model.model_validate(raw)
+        except ValidationError as exc:
+            raise ConfigError("invalid configuration:\n" + _describe(exc, model.table)) from None
+        _SECTIONS[(id(raw), model)] = (raw, value)  # holds `raw`: its id is not reused
+        return value
+
     def database_url(self, agency_code: str) -> str:
         agency = self.agency(agency_code)
         if agency.db_url:
@@ -469,8 +483,12 @@ def load_settings(**overrides: object) -> Settings:
     try:
         return Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
-        lines = []
-        for err in exc.errors():
-            key = ".".join(str(p) for p in err["loc"]) or "(root)"
-            lines.append(f"  {key}: {err['msg']}")
-        raise ConfigError(f"invalid configuration in {path}:\n" + "\n".join(lines)) from None
+        raise ConfigError(f"invalid configuration in {path}:\n" + _describe(exc)) from None
+
+
+def _describe(exc: ValidationError, table: str = "") -> str:
+    lines = []
+    for err in exc.errors():
+        key = ".".join(str(p) for p in (table, *err["loc"]) if p != "") or "(root)"
+        lines.append(f"  {key}: {err['msg']}")
+    return "\n".join(lines)

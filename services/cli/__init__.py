@@ -13,8 +13,13 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from casebus.config import ConfigError
+from casebus.config import ConfigError, Section, load_settings
 from services.cli.common import CommandError
+from services.ingest.settings import IngestSettings
+from services.sandbox.settings import SandboxSettings
+
+# The services' own settings models (casebus.config.Section): one per SERVICE_TABLES entry.
+SECTIONS: tuple[type[Section], ...] = (SandboxSettings, IngestSettings)
 
 COMMANDS = (
     "kafka",
@@ -62,12 +67,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
+        check_sections()
         return int(args.handler(args) or 0)
     except (CommandError, ConfigError) as exc:
         print(f"casebus {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+def check_sections() -> None:
+    """Every table a service validates with its own model, validated now: a bad value
+    fails at start, naming the key and the rule, whichever command runs."""
+    settings = load_settings()
+    for model in SECTIONS:
+        model.of(settings)
 
 
 if __name__ == "__main__":

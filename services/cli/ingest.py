@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from casebus.config import load_settings
+from services.ingest.settings import IngestSettings
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -22,7 +23,8 @@ def _serve(args: argparse.Namespace) -> int:
     from services.ingest.app import create_app
 
     settings = load_settings()
-    host = args.host or settings.ingest.host
-    port = args.port or settings.ingest.port
+    own = IngestSettings.of(settings)
+    host = args.host or own.host
+    port = args.port or own.port
     uvicorn.run(create_app(settings), host=host, port=port)
     return 0

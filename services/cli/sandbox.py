@@ -20,7 +20,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if args.port:
-        cfg = settings.sandbox.model_copy(update={"port": args.port})
-        settings = settings.model_copy(update={"sandbox": cfg})
+        settings = settings.model_copy(update={"sandbox": {**settings.sandbox, "port": args.port}})
     serve(settings)
     return 0

@@ -34,6 +34,7 @@ from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from services.ingest.convert import converter
 from services.ingest.producer import KafkaUnavailable, Record, TransactionalPublisher
+from services.ingest.settings import IngestSettings
 
 DESCRIPTION = """
 Agency systems push **one event** (a JSON object) or **a batch** (`{"events": [...]}`, at
@@ -85,11 +86,11 @@ def create_app(
     serializers = {
         t: AvroSerializer(registry, names[t], schema=schema_for_topic(t)) for t in TOPIC_SCHEMAS
     }
+    own = IngestSettings.of(settings)
     publisher = TransactionalPublisher(
-        settings,
-        transactional_id or f"casebus-ingest-{settings.ingest.host}-{settings.ingest.port}",
+        settings, transactional_id or f"casebus-ingest-{own.host}-{own.port}"
     )
-    prefix = settings.ingest.token_env_prefix
+    prefix = own.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
 
     def signed(caller: str, items: list[tuple[str, Event]]) -> list[Record]:
@@ -148,14 +149,17 @@ def create_app(
         except ValueError:
             return _errors(422, [(None, Violation("(body)", "json", None, "not JSON"))])
         raw = body["events"] if isinstance(body, dict) and "events" in body else [body]
-        if not isinstance(raw, list) or not raw or len(raw) > settings.ingest.max_batch:
+        if not isinstance(raw, list) or not raw or len(raw) > own.max_batch:
             return _errors(
                 422,
                 [
                     (
                         None,
                         Violation(
-                            "events", "size", None, f"1 to {settings.ingest.max_batch} events"
+                            "events",
+                            "size",
+                            None,
+                            f"1 to {own.max_batch} events",
                         ),
                     )
                 ],

@@ -20,6 +20,7 @@ from kafka import KafkaProducer
 from casebus.config import Settings
 from casebus.kafka.clients import make_producer
 from casebus.security.principals import INGEST
+from services.ingest.settings import IngestSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -55,7 +56,7 @@ class TransactionalPublisher:
     def __init__(self, settings: Settings, transactional_id: str) -> None:
         self.settings = settings
         self.transactional_id = transactional_id
-        self.timeout = settings.ingest.kafka_timeout_seconds
+        self.timeout = IngestSettings.of(settings).kafka_timeout_seconds
         self._producer: KafkaProducer | None = None
         self._lock = threading.Lock()  # one transaction at a time per producer
 

@@ -14,6 +14,7 @@ import uvicorn
 
 from casebus.config import Settings
 from services.sandbox.app import ROUTERS, create_app
+from services.sandbox.settings import SandboxSettings
 from services.sandbox.state import SandboxState, make_state
 
 log = logging.getLogger(__name__)
@@ -47,10 +48,11 @@ def start_sandbox(settings: Settings, *, port: int | None = None) -> SandboxHand
     """Serve the sandbox from a daemon thread; port 0 picks a free one. Returns once it
     answers; call `handle.stop()` to shut it down."""
     state = make_state(settings, dict(os.environ))
+    own = SandboxSettings.of(settings)
     config = uvicorn.Config(
         create_app(state),
-        host=settings.sandbox.host,
-        port=settings.sandbox.port if port is None else port,
+        host=own.host,
+        port=own.port if port is None else port,
         log_level="warning",
         access_log=False,
     )
@@ -60,7 +62,7 @@ def start_sandbox(settings: Settings, *, port: int | None = None) -> SandboxHand
     deadline = time.monotonic() + 15
     while not server.started:
         if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError(f"sandbox did not start on {settings.sandbox.host}:{config.port}")
+            raise RuntimeError(f"sandbox did not start on {own.host}:{config.port}")
         time.sleep(0.02)
     bound = server.servers[0].sockets[0].getsockname()[1]
 
@@ -68,7 +70,7 @@ def start_sandbox(settings: Settings, *, port: int | None = None) -> SandboxHand
         server.should_exit = True
         thread.join(timeout=10)
 
-    base = f"http://{settings.sandbox.host}:{bound}"
+    base = f"http://{own.host}:{bound}"
     log.info("sandbox serving on %s", base)
     return _handle(state, base, stop)
 
@@ -76,11 +78,16 @@ def start_sandbox(settings: Settings, *, port: int | None = None) -> SandboxHand
 def serve(settings: Settings) -> None:
     """Serve in the foreground until interrupted (`casebus sandbox serve`)."""
     state = make_state(settings, dict(os.environ))
-    base = f"http://{settings.sandbox.host}:{settings.sandbox.port}"
+    own = SandboxSettings.of(settings)
+    base = f"http://{own.host}:{own.port}"
     for name, secret in _handle(state, base, lambda: None).credentials.items():
         if name not in os.environ:
             print(f"export {name}={secret}", flush=True)
-    uvicorn.run(create_app(state), host=settings.sandbox.host, port=settings.sandbox.port)
+    uvicorn.run(
+        create_app(state),
+        host=own.host,
+        port=own.port,
+    )
 
 
 def with_sandbox_urls(settings: Settings, base_url: str, **connector_updates: object) -> Settings:

@@ -12,6 +12,7 @@ from typing import Any
 from casebus.config import Settings
 from services.sandbox.data.store import SystemData
 from services.sandbox.data.world import SYSTEMS, build_world
+from services.sandbox.settings import SandboxSettings
 
 # How each system's credentials look in the environment variable its connector names.
 PAIRED = {"alibaba", "jd", "douyin"}  # "<key>:<secret>"; agencies use one API key
@@ -96,7 +97,7 @@ def env_names(settings: Settings) -> dict[str, str]:
 
 
 def make_state(settings: Settings, environ: dict[str, str]) -> SandboxState:
-    cfg = settings.sandbox
+    cfg = SandboxSettings.of(settings)
     names = env_names(settings)
     creds = {}
     for system in SYSTEMS:

@@ -34,7 +34,7 @@ def event(n: int = 1, **changes: Any) -> dict[str, Any]:
 
 def _client(settings: Settings, registry_url: str, topics: dict[str, str]) -> TestClient:
     registry = settings.registry.model_copy(update={"url": registry_url})
-    ingest = settings.ingest.model_copy(update={"kafka_timeout_seconds": 4})
+    ingest = {**settings.ingest, "kafka_timeout_seconds": 4}
     s = settings.model_copy(update={"registry": registry, "ingest": ingest})
     return TestClient(create_app(s, topics=topics, transactional_id=f"casebus-ingest-test-{id(s)}"))
 

@@ -21,9 +21,7 @@ def test_same_seed_same_data_and_valid_codes() -> None:
         body = history.versions[0].body
         if history.kind == "penalty" and history.defect != "bad_check_digit":
             assert uscc.is_valid(body["party_uscc"]), body["party_uscc"]
-    other = build_world(
-        settings.model_copy(update={"sandbox": settings.sandbox.model_copy(update={"seed": 7})})
-    )
+    other = build_world(settings.model_copy(update={"sandbox": {**settings.sandbox, "seed": 7}}))
     assert [v.body for _, v in other["jd"].current(0)] != [v.body for _, v in one["jd"].current(0)]
 
 

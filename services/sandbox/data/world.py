@@ -8,6 +8,7 @@ from casebus.config import Settings
 from services.sandbox.data import agencies, cross_region, platforms, samr
 from services.sandbox.data.defects import DefectFields, spoil
 from services.sandbox.data.store import History, SystemData
+from services.sandbox.settings import SandboxSettings
 
 # Per system: which fields the defects spoil.
 DEFECT_FIELDS = {
@@ -25,7 +26,7 @@ SYSTEMS = tuple(DEFECT_FIELDS)
 
 
 def build_world(settings: Settings) -> dict[str, SystemData]:
-    cfg = settings.sandbox
+    cfg = SandboxSettings.of(settings)
     size = cfg.records_per_system
 
     def authority(code: str) -> dict[str, str]:
