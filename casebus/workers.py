@@ -56,8 +56,12 @@ class ForkedPool:
         close_fds: Sequence[int] = (),
     ) -> None:
         alive = [t.name for t in threading.enumerate() if t is not threading.main_thread()]
-        if alive:  # harmless only if none of them holds a lock the child will want
-            log.warning("forking workers beside running threads %s: start them first", alive)
+        if alive:
+            # The services fork first; the demo and the tests, one process playing several
+            # parts, cannot. Harmless as long as the child never takes a lock those threads
+            # use: it touches none of the parent's clients, and logging's locks are reset
+            # at the fork by Python itself.
+            log.debug("forking workers beside running threads %s", alive)
         self._pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("fork"),

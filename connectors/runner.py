@@ -229,8 +229,8 @@ class ConnectorSet:
 
 
 def _page_workers(settings: Settings, configs: Sequence[ConnectorConfig]) -> PageWorkers | None:
-    """Page workers, if any connector prepares its large pages in them."""
-    parallel = [c for c in configs if c.worker_min_page]
+    """Page workers, if any connector asks for pages large enough to prepare in them."""
+    parallel = [c for c in configs if 0 < c.worker_min_page <= c.page_size]
     if not parallel or not can_fork():
         return None
     # The workers' own copies: only `map` is called there, never the source's API.
