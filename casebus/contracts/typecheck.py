@@ -46,20 +46,16 @@ def compile_schema(schema: Any) -> Checker:
 
 
 def _compile(node: Node, named: dict[int, Checker], key: str) -> Checker:
-    if isinstance(node, Record | Enum):
-        found = named.get(id(node))
-        if found is not None:
-            return found
-        if isinstance(node, Enum):
-            named[id(node)] = _enum_checker(node)
-            return named[id(node)]
-        return _record(node, named)
+    if isinstance(node, Record):
+        return named.get(id(node)) or _record(node, named)  # met before: recursion
+    if isinstance(node, Enum):
+        return _enum_checker(node)
     if isinstance(node, Union):
         return _union([_compile(b, named, key) for b in node.branches], node)
     if isinstance(node, Array):
         return _array(_compile(node.items, named, key), key)
     if isinstance(node, Primitive):
-        if node.kind == "string" and node.logical != "uuid":
+        if _is_text(node):
             return _string(text.max_length(key))
         return _primitive(node.kind, node.logical)
     raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
@@ -170,13 +166,24 @@ def _string(limit: int) -> Checker:
 
 
 def _primitive(kind: str, logical: str | None) -> Checker:
-    test, expected = _TESTS[(kind, logical)] if (kind, logical) in _TESTS else _TESTS[(kind, None)]
+    test, expected = _type_test(kind, logical)
 
     def check(datum: Any, path: str, report: Report) -> None:
         if not test(datum):
             report(path, "type", datum, f"expected {expected}, got {type(datum).__name__}")
 
     return check
+
+
+def _is_text(node: Primitive) -> bool:
+    """A string the text policy applies to (a UUID is checked as a UUID)."""
+    return node.kind == "string" and node.logical != "uuid"
+
+
+def _type_test(kind: str, logical: str | None) -> tuple[Callable[[Any], bool], str]:
+    """The Avro type check of a primitive; a logical type without one of its own is
+    checked as its underlying type."""
+    return _TESTS.get((kind, logical)) or _TESTS[(kind, None)]
 
 
 def _int_in(bounds: tuple[int, int]) -> Callable[[Any], bool]:
@@ -245,7 +252,7 @@ class _QuickSource(Source):
             self.node(node.items, item, key, depth + 1)
         elif isinstance(node, Enum):
             self.emit(depth, f"if not isinstance({v}, str): return False")
-        elif isinstance(node, Primitive) and node.kind == "string" and node.logical != "uuid":
+        elif isinstance(node, Primitive) and _is_text(node):
             limit = text.max_length(key)
             self.emit(depth, f"if type({v}) is not str or len({v}) > {limit}: return False")
             self.emit(depth, f"a({v})")
@@ -255,7 +262,7 @@ class _QuickSource(Source):
             raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
 
     def leaf(self, kind: str, logical: str | None, v: str, depth: int) -> None:
-        test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
+        test = _type_test(kind, logical)[0]
         self.emit(depth, f"if not {self.const(test)}({v}): return False")
 
     def record(self, node: Record, v: str, depth: int) -> None:
@@ -284,23 +291,18 @@ class _QuickSource(Source):
 
 
 def _quick(node: Node, named: dict[int, Quick], key: str) -> Quick:
-    if isinstance(node, Record | Enum):
-        found = named.get(id(node))
-        if found is not None:
-            return found
-        if isinstance(node, Enum):
-            named[id(node)] = _quick_enum
-            return _quick_enum
-        return _quick_record(node, named)
+    if isinstance(node, Record):
+        return named.get(id(node)) or _quick_record(node, named)  # met before: recursion
+    if isinstance(node, Enum):
+        return _quick_enum
     if isinstance(node, Union):
         return _quick_union([_quick(b, named, key) for b in node.branches], node)
     if isinstance(node, Array):
         return _quick_array(_quick(node.items, named, key), key)
     if isinstance(node, Primitive):
-        if node.kind == "string" and node.logical != "uuid":
+        if _is_text(node):
             return _quick_string(text.max_length(key))
-        kind, logical = node.kind, node.logical
-        test = _TESTS[(kind, logical)][0] if (kind, logical) in _TESTS else _TESTS[(kind, None)][0]
+        test = _type_test(node.kind, node.logical)[0]
         return lambda d, s: test(d)
     raise SchemaError(f"{type(node).__name__} types are not used in casebus contracts")
 
