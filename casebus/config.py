@@ -198,8 +198,10 @@ class ConnectorConfig(_Model):
 class Section(_Model):
     """Settings one service owns: its model (services/<name>/settings.py) of one table of
     the config (`[sandbox]`), overridable as CASEBUS_<TABLE>__<KEY>. The core keeps the
-    table as it was given; the service validates it when it first asks (`Model.of`), and
-    the command line validates every such table right after loading."""
+    table as it was given (or, for a table that also holds shared keys, `[sync]` and
+    `[feeds]`, the keys its shared model does not know); the service validates it when it
+    first asks (`Model.of`), and the command line validates every such table right after
+    loading, so a misspelt key still fails at start."""
 
     table: ClassVar[str]
 
@@ -208,8 +210,8 @@ class Section(_Model):
         return settings.section(cls)
 
 
-# Tables validated by a service's own model rather than here.
-SERVICE_TABLES = ("sandbox", "ingest")
+# Tables validated (wholly, or but for their shared keys) by a service's own model.
+SERVICE_TABLES = ("sandbox", "ingest", "sync", "feeds")
 _SECTIONS: dict[tuple[int, type[Section]], tuple[object, Section]] = {}
 
 
@@ -239,8 +241,13 @@ class Subscription(_Model):
 
 
 class SyncSettings(_Model):
-    batch_size: int = Field(2000, ge=1)
-    poll_timeout_ms: int = Field(1000, ge=1)
+    """The `[sync]` keys every part shares: who subscribes to what, and the group, DLQ and
+    topic names the ACL plan (casebus/security/acls.py) grants. The sync's own knobs (batch
+    size, timeouts, the decode worker) sit in the same table, are kept as given here and
+    validated by the service's model (services/sync/settings.py, a `Section`)."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
     subscriptions: tuple[Subscription, ...] = ()
     # Overrides for tests and one-off runs, e.g. CASEBUS_SYNC__TOPICS='["casebus.lead=t.lead.1"]'
     # (shared topic=topic read); empty means the default named beside each.
@@ -248,21 +255,6 @@ class SyncSettings(_Model):
     db_url: str = ""  # Settings.database_url(agency)
     group_id: str = ""  # casebus.sync.<agency>
     dlq_topic: str = ""  # casebus.dlq.sync.<agency>
-    retry_max_seconds: float = Field(10.0, gt=0)  # backoff cap while the DB/registry is down
-    # Decode, prepare and validate the next batch in a forked worker process during a backlog
-    # (services/sync/prefetch.py): ~1.6x the events/s on 2 cores (bench/sync.py), for ~60 MB
-    # more memory. Off: one process does everything, batch after batch.
-    decode_ahead: bool = True
-    # Group membership (services/sync/coverage.py): dynamic members, so a restarted or added
-    # process always gets an assignment computed from the partitions the broker has now.
-    # A SIGKILLed member's partitions move to the others once its session times out.
-    session_timeout_ms: int = Field(10_000, ge=6_000)  # the broker's minimum is 6 s
-    # How old the partition list may be: topics created and partitions added are noticed
-    # (and the group rebalanced) within this long.
-    metadata_refresh_ms: int = Field(5_000, ge=500)
-    # Holding no partitions this long while subscribed partitions have unread events is
-    # "stuck": warned about, and the member rejoins the group.
-    stuck_after_seconds: float = Field(30.0, gt=0)
 
     def topic_names(self) -> TopicNames | None:
         """The topics read instead of the subscription's, when `topics` names them."""
@@ -282,7 +274,12 @@ class SyncSettings(_Model):
 
 
 class FeedSettings(_Model):
-    """The partner lead feeds (services/feeds/): casebus.lead -> casebus.feed.<p>.leads."""
+    """The partner lead feeds (services/feeds/): casebus.lead -> casebus.feed.<p>.leads.
+
+    The names here are shared (the ACL plan grants them); the service's own knobs in the
+    same `[feeds]` table are validated by services/feeds/settings.py."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
 
     source_topic: str = "casebus.lead"
     # Feed topic of platform p: f"{topic_prefix}{p.feed_name}.leads".
@@ -292,9 +289,8 @@ class FeedSettings(_Model):
     dlq_topic: str = "casebus.dlq.feeds"
     group_id: str = "casebus.feeds"
     transactional_id: str = "casebus.feeds"
-    batch_size: int = Field(500, ge=1)
-    poll_timeout_ms: int = Field(500, ge=1)
     # Off only for bench/feeds.py's comparison run: the same pipeline without transactions.
+    # Shared: transactional ids are granted only where transactions are used.
     transactions: bool = True
 
     def feed_topic(self, platform: Platform) -> str:
@@ -441,6 +437,8 @@ class Settings(BaseSettings):
         """The service's settings, validated once per table given (ConfigError naming the
         key and the rule otherwise)."""
         raw = getattr(self, model.table)
+        if isinstance(raw, BaseModel):  # a shared table: the service owns the other keys
+            raw = raw.model_extra
         known = _SECTIONS.get((id(raw), model))
         if known is not None and known[0] is raw:
             return known[1]  # type: ignore[return-value]

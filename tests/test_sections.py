@@ -7,8 +7,10 @@ import pytest
 
 from casebus.config import SERVICE_TABLES, ConfigError, load_settings
 from services.cli import SECTIONS, check_sections
+from services.feeds.settings import FeedTuning
 from services.ingest.settings import IngestSettings
 from services.sandbox.settings import SandboxSettings
+from services.sync.settings import SyncTuning
 
 pytestmark = pytest.mark.offline
 
@@ -39,4 +41,33 @@ def test_a_bad_value_names_the_table_key_and_rule(monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("CASEBUS_INGEST__MAX_BATCH", "10")
     monkeypatch.setenv("CASEBUS_INGEST__NO_SUCH_KEY", "1")
     with pytest.raises(ConfigError, match=r"ingest\.no_such_key: Extra inputs"):
+        check_sections()
+
+
+def test_a_shared_table_gives_its_service_only_the_keys_the_core_does_not_own(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CASEBUS_SYNC__BATCH_SIZE", "300")
+    monkeypatch.setenv("CASEBUS_SYNC__GROUP_ID", "casebus.sync.custom")
+    settings = load_settings()
+    assert SyncTuning.of(settings).batch_size == 300
+    assert SyncTuning.of(settings).decode_ahead  # the model's default
+    assert settings.sync.group_for("510500-SAMR") == "casebus.sync.custom"  # the core's key
+    assert FeedTuning.of(settings).batch_size == 500
+    copied = settings.model_copy(
+        update={"sync": settings.sync.model_copy(update={"decode_ahead": False})}
+    )
+    assert not SyncTuning.of(copied).decode_ahead
+    assert SyncTuning.of(settings).decode_ahead
+
+
+def test_a_misspelt_key_of_a_shared_table_still_fails_at_start(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CASEBUS_SYNC__BATCH_SIZ", "300")
+    with pytest.raises(ConfigError, match=r"sync\.batch_siz: Extra inputs"):
+        check_sections()
+    monkeypatch.delenv("CASEBUS_SYNC__BATCH_SIZ")
+    monkeypatch.setenv("CASEBUS_FEEDS__POLL_TIMEOUT_MS", "0")
+    with pytest.raises(ConfigError, match=r"feeds\.poll_timeout_ms: Input should be greater"):
         check_sections()

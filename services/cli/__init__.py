@@ -15,11 +15,13 @@ from collections.abc import Sequence
 
 from casebus.config import ConfigError, Section, load_settings
 from services.cli.common import CommandError
+from services.feeds.settings import FeedTuning
 from services.ingest.settings import IngestSettings
 from services.sandbox.settings import SandboxSettings
+from services.sync.settings import SyncTuning
 
 # The services' own settings models (casebus.config.Section): one per SERVICE_TABLES entry.
-SECTIONS: tuple[type[Section], ...] = (SandboxSettings, IngestSettings)
+SECTIONS: tuple[type[Section], ...] = (SandboxSettings, IngestSettings, SyncTuning, FeedTuning)
 
 COMMANDS = (
     "kafka",

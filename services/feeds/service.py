@@ -42,6 +42,7 @@ from casebus.registry.client import registry_for
 from casebus.security.principals import FEEDS
 from casebus.serde import AvroDeserializer, AvroSerializer, SerdeError, SerializationContext
 from services.feeds.decide import Verdict, decide
+from services.feeds.settings import FeedTuning
 from services.feeds.state import FeedState, LeadKey
 from services.feeds.visibility import audience
 from services.sync.records import content_digest
@@ -79,6 +80,7 @@ class FeedReport:
 class FeedService:
     def __init__(self, settings: Settings, *, client_id: str = "casebus-feeds") -> None:
         self.settings, self.fs = settings, settings.feeds
+        self.tuning = FeedTuning.of(settings)
         self.platforms: tuple[Platform, ...] = settings.platforms
         self.topics = {p.code: self.fs.feed_topic(p) for p in self.platforms}
         self.report = FeedReport()
@@ -107,7 +109,7 @@ class FeedService:
             self.fs.group_id,
             client_id,
             principal=FEEDS,
-            max_poll_records=self.fs.batch_size,
+            max_poll_records=self.tuning.batch_size,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_500,
         )
@@ -161,7 +163,7 @@ class FeedService:
         try:
             while not stop.is_set() and (limit is None or self.report.events < limit):
                 polled = self.consumer.poll(
-                    timeout_ms=self.fs.poll_timeout_ms, max_records=self.fs.batch_size
+                    timeout_ms=self.tuning.poll_timeout_ms, max_records=self.tuning.batch_size
                 )
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 if records:

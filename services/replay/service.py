@@ -53,6 +53,7 @@ from services.sync.service import (
     topic_names,
     wal_checkpointer,
 )
+from services.sync.settings import SyncTuning
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,7 @@ def replay(
 ) -> ReplayReport:
     agency = request.agency
     sub = settings.sync.subscription(agency)
+    tuning = SyncTuning.of(settings)
     names = _topics(settings, request)
     target = database_url(settings, agency)
     if request.fresh and request.case_id is not None:
@@ -137,7 +139,7 @@ def replay(
         url = rebuild.url if rebuild is not None else target
         # Forked before any Kafka client or database connection exists (casebus.workers).
         prefetch = None
-        if settings.sync.decode_ahead and request.case_id is None:
+        if tuning.decode_ahead and request.case_id is None:
             fds = [lock] if lock is not None else []
             prefetch = stack.enter_context(
                 closing(Prefetcher(settings, names, agency, url, principal=REPLAY, close_fds=fds))
@@ -178,7 +180,7 @@ def replay(
             checkpoint=checkpoint,
             decoder=decoder,
             prefetch=prefetch,
-            batch_size=settings.sync.batch_size,
+            batch_size=tuning.batch_size,
             progress=tracker.update,
         )
         if request.fresh and not request.dry_run:

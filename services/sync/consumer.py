@@ -31,6 +31,7 @@ from services.sync.filtering import admits
 from services.sync.membership import GroupWatch, ResumeFromStored
 from services.sync.prefetch import Prefetcher, Work, collect
 from services.sync.report import SyncReport
+from services.sync.settings import SyncTuning
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,8 @@ class SyncConsumer:
     ) -> None:
         self.settings, self.consumer, self.decoder = settings, consumer, decoder
         self.report = SyncReport(sub.agency)
-        self._backoff = Backoff(settings.sync.retry_max_seconds)
+        self.tuning = SyncTuning.of(settings)
+        self._backoff = Backoff(self.tuning.retry_max_seconds)
         self.checkpoint = Checkpoint(
             engine,
             decoder,
@@ -89,7 +91,7 @@ class SyncConsumer:
             engine,
             group,
             topics,
-            stuck_after=settings.sync.stuck_after_seconds,
+            stuck_after=self.tuning.stuck_after_seconds,
             rejoin=self._rejoin,
         )
         consumer.subscribe(self._topics, listener=self.resume)
@@ -97,12 +99,12 @@ class SyncConsumer:
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> SyncReport:
         """Poll, decode, apply and commit batch after batch, until `stop` (or idle).
 
-        With a `prefetch` worker (settings.sync.decode_ahead), once a poll returns a full
+        With a `prefetch` worker (SyncTuning.decode_ahead), once a poll returns a full
         batch (a backlog), batches are decoded and prepared one ahead by the worker: batch
         N+1 is polled and handed to it before batch N is applied.
         """
         started = time.monotonic()
-        batch_size, timeout = self.settings.sync.batch_size, self.settings.sync.poll_timeout_ms
+        batch_size, timeout = self.tuning.batch_size, self.tuning.poll_timeout_ms
         with batch_gc():
             self._loop(stop, until_idle, batch_size, timeout)
         self.finish_inflight()  # stopped: finish the batch in hand

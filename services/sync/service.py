@@ -23,6 +23,7 @@ from services.sync.dlq import DeadLetters
 from services.sync.heads import HeadPublisher
 from services.sync.prefetch import Prefetcher
 from services.sync.report import SyncReport
+from services.sync.settings import SyncTuning
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,7 @@ def topic_names(settings: Settings, agency: str, topics: TopicNames | None = Non
 
 def connect_database(settings: Settings, agency: str, stop: threading.Event) -> Engine:
     """The migrated agency database; waits (with backoff) while it cannot be reached."""
-    backoff = Backoff(settings.sync.retry_max_seconds)
+    backoff = Backoff(SyncTuning.of(settings).retry_max_seconds)
     while True:
         try:
             return open_database(database_url(settings, agency), sync_writer=True)
@@ -90,13 +91,14 @@ def run_sync(
     """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
     stop = stop or threading.Event()
     sub = settings.sync.subscription(agency)
+    tuning = SyncTuning.of(settings)
     names = topic_names(settings, agency, topics)
     group = group_id(settings, agency)
     with ExitStack() as cleanup:
         lock = cleanup.enter_context(single_writer(database_url(settings, agency)))
         # Forked next: before any database connection or Kafka client (and its threads).
         prefetch = None
-        if settings.sync.decode_ahead:
+        if tuning.decode_ahead:
             worker = _start_prefetch(settings, names, agency, lock, verify)
             prefetch = cleanup.enter_context(closing(worker))
         engine = connect_database(settings, agency, stop)
@@ -121,10 +123,10 @@ def run_sync(
             group,
             f"{group}-{threading.get_native_id()}",
             principal=principal,
-            max_poll_records=settings.sync.batch_size,
-            session_timeout_ms=settings.sync.session_timeout_ms,
-            heartbeat_interval_ms=settings.sync.session_timeout_ms // 4,
-            metadata_max_age_ms=settings.sync.metadata_refresh_ms,
+            max_poll_records=tuning.batch_size,
+            session_timeout_ms=tuning.session_timeout_ms,
+            heartbeat_interval_ms=tuning.session_timeout_ms // 4,
+            metadata_max_age_ms=tuning.metadata_refresh_ms,
         )
         cleanup.callback(consumer.close, autocommit=False)
         runner = SyncConsumer(

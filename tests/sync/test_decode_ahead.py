@@ -14,6 +14,7 @@ from casebus.config import Settings
 from services.sync.apply import Outcome
 from services.sync.reconcile import reconcile_databases
 from services.sync.service import sync_until_idle
+from services.sync.settings import SyncTuning
 from tests.sync.faults import AGENCY, start_sync, stream_events, sync_env
 from tests.sync.helpers import EventProducer, SyncTopics, event_log, sync_settings
 
@@ -60,7 +61,7 @@ def test_backlog_decoded_ahead_is_applied_as_inline(
     assert "wait for worker" not in reference.stages
 
     default = sync_settings(settings, registry_url=registry_url, db_url=db_url, topics=sync_topics)
-    assert default.sync.decode_ahead  # on unless turned off
+    assert SyncTuning.of(default).decode_ahead  # on unless turned off
 
     assert report.counts == reference.counts
     assert report.count(Outcome.REJECTED) >= 1

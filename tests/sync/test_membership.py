@@ -39,7 +39,7 @@ from tests.sync.test_faults import assert_same_as_reference, finish
 
 pytestmark = pytest.mark.slow
 
-SESSION_S = 10  # the sync's default session timeout (settings.sync.session_timeout_ms)
+SESSION_S = 10  # the sync's default session timeout (SyncTuning.session_timeout_ms)
 # Longest a started sync may hold no partitions: a SIGKILLed predecessor's session running
 # out, then one rebalance.
 ASSIGNED_WITHIN_S = SESSION_S + 15

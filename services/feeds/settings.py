@@ -1,0 +1,15 @@
+"""The feeds service's own knobs: the `[feeds]` table's keys other than the shared topic,
+group and transactional-id names (CASEBUS_FEEDS__*)."""
+
+from __future__ import annotations
+
+from pydantic import Field
+
+from casebus.config import Section
+
+
+class FeedTuning(Section):
+    table = "feeds"
+
+    batch_size: int = Field(500, ge=1)  # one Kafka transaction per polled batch
+    poll_timeout_ms: int = Field(500, ge=1)
