@@ -28,6 +28,7 @@ from casebus.serde.errors import (
     ValueSerializationError,
 )
 from casebus.serde.framing import HEADER_SIZE, header, unframe
+from casebus.serde.reader import Read, Unreadable, compile_decoder, decode
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,9 @@ class AvroDeserializer:
     """Decode a framed Avro value with its writer schema (from the registry, by id).
 
     With `reader_schema`, values are resolved to it (old events gain new fields' defaults);
-    values written with the reader schema itself skip resolution (several times faster).
+    values written with the reader schema itself skip resolution (several times faster), and
+    are read by a decoder generated for that schema (casebus.serde.reader), fastavro
+    reading (or refusing) any value that decoder cannot.
     """
 
     def __init__(
@@ -162,7 +165,8 @@ class AvroDeserializer:
         self._max = max_message_bytes
         self._reader_json = reader_schema
         self._reader = parse_schema(reader_schema) if reader_schema is not None else None
-        self._writers: dict[int, tuple[Any, Any]] = {}  # id -> (writer, reader or None)
+        # id -> (writer, reader or None: no resolution, generated decoder or None)
+        self._writers: dict[int, tuple[Any, Any, Read | None]] = {}
 
     def __call__(self, data: bytes, ctx: SerializationContext) -> dict[str, Any]:
         return self.decode(data, ctx).value
@@ -170,13 +174,21 @@ class AvroDeserializer:
     def decode(self, data: bytes, ctx: SerializationContext) -> Decoded:
         try:
             schema_id = unframe(data, topic=ctx.topic, max_message_bytes=self._max)
-            schemas = self._writers.get(schema_id)
-            if schemas is None:
-                schemas = self._fetch(schema_id, ctx.topic)
+            known = self._writers.get(schema_id)
+            if known is None:
+                known = self._fetch(schema_id, ctx.topic)
+            writer, reader, fast = known
+            if fast is not None:
+                try:
+                    value, end = decode(fast, data, HEADER_SIZE)
+                    if end == len(data) and isinstance(value, dict):
+                        return Decoded(schema_id, value)
+                except Unreadable:
+                    pass  # fastavro reads it, or says why it cannot
             buf = io.BytesIO(data)
             buf.seek(HEADER_SIZE)
             try:
-                value = schemaless_reader(buf, *schemas)
+                value = schemaless_reader(buf, writer, reader)
             except EOFError as exc:
                 raise TruncatedMessage(
                     f"Avro body ends early (schema id {schema_id}): {exc}", topic=ctx.topic
@@ -207,5 +219,6 @@ class AvroDeserializer:
         writer = json.loads(text)
         parsed = parse_schema(writer)
         reader = None if writer == self._reader_json else self._reader
-        self._writers[schema_id] = (parsed, reader)
-        return parsed, reader
+        fast = compile_decoder(writer) if reader is None else None
+        self._writers[schema_id] = (parsed, reader, fast)
+        return parsed, reader, fast

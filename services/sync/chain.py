@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -100,13 +100,25 @@ class Canon:
     """The canonical form of rows of one table in one column order."""
 
     normals: tuple[Normal, ...]
+    # The columns whose values change (most are hashed as they are): per-row work is
+    # theirs alone (every event's log row and every applied state is hashed).
+    changed: tuple[tuple[int, Normal], ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        changed = tuple((i, n) for i, n in enumerate(self.normals) if n is not _same)
+        object.__setattr__(self, "changed", changed)
 
     @classmethod
     def of(cls, table: Table, columns: Sequence[str]) -> Canon:
         return cls(tuple(_normal_for(table.c[name]) for name in columns))
 
     def __call__(self, row: Sequence[Any]) -> list[Any]:
-        return [n(v) for n, v in zip(self.normals, row, strict=True)]
+        if len(row) != len(self.normals):
+            raise ValueError(f"{len(row)} values for {len(self.normals)} columns")
+        out = list(row)
+        for i, normal in self.changed:
+            out[i] = normal(out[i])
+        return out
 
 
 _RECORD = Canon.of(RECORDS, RECORD_COLUMNS[:-1])  # applied_at is the writer's clock

@@ -18,7 +18,7 @@ Worker-built items cross a process boundary, pickled: they are named tuples of p
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from casebus.events import Event
 from services.sync.records import RecordKey
@@ -43,17 +43,6 @@ class RawRecord(NamedTuple):
     value: bytes | None
     key: bytes | None = None
     headers: tuple[tuple[str, bytes], ...] = ()
-
-    @classmethod
-    def of(cls, record: Any) -> RawRecord:
-        return cls(
-            record.topic,
-            record.partition,
-            record.offset,
-            record.value,
-            record.key,
-            tuple(record.headers or ()),
-        )
 
 
 class Refused(NamedTuple):

@@ -120,9 +120,9 @@ def _start_worker(
     _worker = _Worker(settings, names, agency, db_url, principal, verify)
 
 
-def _decode(raw: Sequence[RawRecord]) -> Work:
+def _decode(raw: Sequence[tuple[Any, ...]]) -> Work:
     assert _worker is not None
-    return _worker.run(raw)
+    return _worker.run([RawRecord._make(r) for r in raw])
 
 
 class Prefetcher:
@@ -148,7 +148,9 @@ class Prefetcher:
         )
 
     def submit(self, records: Sequence[Any]) -> Future[Work]:
-        raw = [RawRecord.of(r) for r in records]
+        # Plain tuples, made into RawRecords over there: pickling a named tuple calls back
+        # into Python for each one, and this process is the pipeline's busiest.
+        raw = [(r.topic, r.partition, r.offset, r.value, r.key, r.headers or ()) for r in records]
         return self._pool.submit(_decode, raw)
 
     def close(self) -> None:
