@@ -10,7 +10,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import inspect, select, text
 
 from casebus.config import Settings
 from casebus.events import EventType
@@ -75,9 +75,12 @@ def test_fresh_rebuild_equals_the_live_synced_database(
     try:
         with engine.connect() as conn:
             origins = set(conn.scalars(select(EventLogEntry.origin)))
+            # Left out during the load, built before the swap: the migrated set, no fewer.
+            indexes = {i["name"] for i in inspect(conn).get_indexes("event_log")}
     finally:
         engine.dispose()
     assert origins == {"replay"}
+    assert indexes == {"ix_event_log_case_id", "ix_event_log_position", "ix_event_log_record"}
     # The rebuilt database holds the sync's offsets: a sync started now has nothing to do.
     assert sync_until_idle(rebuilt, AGENCY).events == 0
 
