@@ -1,18 +1,37 @@
-"""Sync throughput: the batched sync consumer against a naive one, on SQLite and PostgreSQL.
+"""Sync throughput: the batched sync beside a naive consumer and a bare pipeline, per database.
 
     .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
-                                   [--processes 2]
+                                   [--processes 2] [--only-new-penalties]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in; each signed by its owner), then
 runs, each in a child process so its memory is its own: the real sync consumer (signatures
 verified, the event log hash-chained) into SQLite and into PostgreSQL, the same sync without
-the signature check (`unsigned`, the comparison of issue 12), and a naive consumer that
-applies and commits one event per transaction on a sample of the same topics, with the same
-database settings (on SQLite also once more with SQLite's own defaults, `naive*`: rollback
-journal and an fsync per commit). With
-`--processes N`, the sync also runs as N processes of one group into one PostgreSQL
-database, timed from the first start to the last exit beside one process timed the same way.
+the signature check (`unsigned`, the comparison of issue 12), the bare pipeline (`bare`,
+issue 14's baseline, below), and a naive consumer that applies and commits one event per
+transaction on a sample of the same topics, with the same database settings (on SQLite
+also once more with SQLite's own defaults, `naive*`: rollback journal and an fsync per
+commit). With `--processes N`, the sync also runs as N processes of one group into one
+PostgreSQL database, timed from the first start to the last exit beside one process timed
+the same way.
+`--only-new-penalties`: the topics get only new penalty records instead (revision 1 each;
+no revisions, duplicates or stale ones, no leads or actions), so that the sync and the bare
+pipeline process exactly the same events.
+
+The bare pipeline is what kafka-python, fastavro and the database driver cost at least:
+the sync's consumer options, principal and batch size; the penalty topic only, assigned
+(no group); each record's 5-byte header stripped and its body read with the writer schema
+fetched once from the registry; 15 scalar columns flattened into one table without keys or
+indexes (PostgreSQL: COPY; SQLite: executemany INSERT), one commit per batch; no signature
+check, validation, revision rule, event log or stored offsets. It reads only the penalty
+topic rather than decoding leads and actions to drop them: those would count as events
+processed without being written, making its events/s look cheaper than any event's real
+cost; with `--only-new-penalties` both process the same events. It is timed from its first
+poll to its last write (the topic's end offsets are read up front); the sync's time also
+holds its group join and the empty poll that tells it is caught up. The summary gives the
+batched sync's events/s as a share of the bare pipeline's, each over the events it
+processes.
+
 Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the benchmarks' own secured broker (SASL_SSL, SCRAM,
 ACLs; 127.0.0.1:39194, started if needed), the sync authenticating as its agency's principal;
 `--plaintext`: an open broker of their own (39192), for issue 11's comparison only.
@@ -22,11 +41,19 @@ dropped afterwards.
 Memory: the peak PSS of the sync process and its decode worker together, sampled every
 50 ms (PSS splits pages the two share, so the sum is what they take), beside each one's
 peak RSS (which counts shared pages in both).
+
+Time per event: each run's stages (µs/event, wall time inside the stage) by process. With a
+decode worker, decode, prepare and validate are its stages, poll, wait for worker and apply
+and write the main process's; the sync's report sums a stage wherever it ran, so the
+worker's decode and validate also hold the few batches the main process decodes itself
+before a backlog, and foreseen events it validates again. Beside them, each process's CPU
+per event (getrusage, from after the imports: set-up such as migrations included).
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import random
 import resource
@@ -46,6 +73,7 @@ from kafka.admin import NewTopic
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.bare import run_bare
 from bench.common import (
     choose_broker,
     family_of,
@@ -55,6 +83,7 @@ from bench.common import (
     pss_kb,
     start_registry,
 )
+from bench.stages import stage_lines, versus_bare
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.contracts.samples import (
     sample_action_event,
@@ -138,8 +167,20 @@ def event_stream(count: int, seed: int = 2025) -> list[tuple[int, int, int]]:
     return out
 
 
+def new_penalties(count: int) -> list[tuple[int, int, int]]:
+    """`count` new penalty records, revision 1 each: the events the sync and the bare
+    pipeline both process, one for one."""
+    return [(0, n, 1) for n in range(count)]
+
+
 def fill(
-    bootstrap: str, registry_url: str, topics: dict[str, str], count: int, var_dir: Path
+    bootstrap: str,
+    registry_url: str,
+    topics: dict[str, str],
+    count: int,
+    var_dir: Path,
+    *,
+    only_new_penalties: bool = False,
 ) -> None:
     """The events, encoded and signed as a connector's page worker does (EventEncoder: one
     signature per batch of an owner's events; keys under `var_dir`), pages of 1,000."""
@@ -158,7 +199,7 @@ def fill(
         compression_type="lz4",
     )
     started = time.monotonic()
-    stream = event_stream(count)
+    stream = new_penalties(count) if only_new_penalties else event_stream(count)
     for start in range(0, len(stream), 1000):
         page = [make_event(*spec) for spec in stream[start : start + 1000]]
         for out in encoder.encode_all(page):
@@ -269,12 +310,31 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     return {"events": done, "seconds": seconds, "counts": {}, "stages": stages}
 
 
+def _bare(base: dict[str, Any]) -> dict[str, Any]:
+    return run_bare(child_settings(base), base, sync_principal(AGENCY))
+
+
+def cpu_seconds(who: int) -> float:
+    usage = resource.getrusage(who)
+    return usage.ru_utime + usage.ru_stime
+
+
 def child_main(mode: str, base_json: str) -> None:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     base = json.loads(base_json)
-    result = run_naive(base) if mode == "naive" else run_batched(base)
+    run = {"naive": run_naive, "bare": _bare}.get(mode, run_batched)
+    # Imported before the CPU is read (what every mode runs on: about a second of CPU,
+    # which would weigh more on a small run than on a large one).
+    importlib.import_module("services.sync.service")
+    # CPU of this process (all its threads) and of its decode worker (joined by the end).
+    main, worker = cpu_seconds(resource.RUSAGE_SELF), cpu_seconds(resource.RUSAGE_CHILDREN)
+    result = run(base)
+    result["cpu"] = {
+        "main": cpu_seconds(resource.RUSAGE_SELF) - main,
+        "worker": cpu_seconds(resource.RUSAGE_CHILDREN) - worker,
+    }
     # Peak RSS of this process and of its decode worker (a child, joined by now).
     result["main_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     result["worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -319,6 +379,7 @@ def run_child(
         result["stages"] = {
             k: sum(r["stages"].get(k, 0.0) for r in results) for k in result["stages"]
         }
+        result["cpu"] = {k: sum(r["cpu"][k] for r in results) for k in result["cpu"]}
         result["main_mb"] = sum(r["main_mb"] for r in results)
         result["worker_mb"] = sum(r["worker_mb"] for r in results)
     result["pss_mb"] = peak_pss / 1024
@@ -415,6 +476,11 @@ def main() -> None:
     parser.add_argument(
         "--plaintext", action="store_true", help="an open broker: only for issue 11's comparison"
     )
+    parser.add_argument(
+        "--only-new-penalties",
+        action="store_true",
+        help="fill only new penalty records: the sync and the bare pipeline process the same",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:  # a child inherits the choice through the environment
@@ -426,21 +492,30 @@ def main() -> None:
     base, workdir = bench.base, bench.workdir
     results: dict[str, dict[str, Any]] = {}
     try:
-        fill(bench.bootstrap, bench.registry_url, bench.topics, args.events, workdir)
+        fill(
+            bench.bootstrap,
+            bench.registry_url,
+            bench.topics,
+            args.events,
+            workdir,
+            only_new_penalties=args.only_new_penalties,
+        )
         pg_admin = pg_admin_url()
+        # (database, mode, events, SQLite's defaults, processes)
         runs = [
-            ("sqlite", "batched", args.events, False),
-            ("sqlite", "unsigned", args.events, False),
-            ("sqlite", "naive", args.naive_events, False),
-            ("sqlite", "naive", args.naive_events, True),
-            ("postgresql", "batched", args.events, False),
-            ("postgresql", "unsigned", args.events, False),
-            ("postgresql", "naive", args.naive_events, False),
+            ("sqlite", "batched", args.events, False, 1),
+            ("sqlite", "bare", args.events, False, 1),
+            ("sqlite", "unsigned", args.events, False, 1),
+            ("sqlite", "naive", args.naive_events, False, 1),
+            ("sqlite", "naive", args.naive_events, True, 1),
+            ("postgresql", "batched", args.events, False, 1),
+            ("postgresql", "bare", args.events, False, 1),
+            ("postgresql", "unsigned", args.events, False, 1),
+            ("postgresql", "naive", args.naive_events, False, 1),
         ]
         if args.processes > 1:
-            runs.append(("postgresql", "batched", args.events, False))
-        for n, (db, mode, limit, defaults) in enumerate(runs):
-            processes = args.processes if n == 7 else 1
+            runs.append(("postgresql", "batched", args.events, False, args.processes))
+        for db, mode, limit, defaults, processes in runs:
             pg = PgDatabase(pg_admin) if db == "postgresql" else None
             name = f"{mode} {db}" + (" defaults" if defaults else "")
             name += f" x{processes}" if processes > 1 else ""
@@ -462,8 +537,7 @@ def main() -> None:
                 f"main {r['main_mb']:.0f} + worker {r['worker_mb']:.0f}  {r['counts']}",
                 flush=True,
             )
-            for stage, seconds in r["stages"].items():
-                print(f"{'':20} {stage:16} {1e6 * seconds / r['events']:7.1f} us/event")
+            print("\n".join(stage_lines(r)), flush=True)
     finally:
         bench.close()
     print()
@@ -480,6 +554,7 @@ def main() -> None:
             f"the check {unsigned['rate']:,.0f}/s = {batched['rate'] / unsigned['rate']:.0%} "
             "(target >= 90%)"
         )
+        print(versus_bare(results, db))
     if args.processes > 1:
         one, many = results["batched postgresql"], results[f"batched postgresql x{args.processes}"]
         print(
@@ -489,7 +564,9 @@ def main() -> None:
             f" = {one['wall'] / many['wall']:.2f}x (peak PSS {many['pss_mb']:.0f} MB in all)"
         )
     rates = {name: r["rate"] for name, r in results.items()}
-    print("SUMMARY " + json.dumps({"protocol": load_settings().kafka.security.protocol, **rates}))
+    protocol = load_settings().kafka.security.protocol
+    workload = "only new penalties" if args.only_new_penalties else "mixed"
+    print("SUMMARY " + json.dumps({"protocol": protocol, "workload": workload, **rates}))
     plain = results["naive sqlite defaults"]
     print(
         f"{'':10}  naive* (SQLite's defaults: rollback journal, fsync per commit): "
