@@ -85,7 +85,7 @@ def main() -> None:
                 # One case is rebuilt in a database that exists: the live-synced one.
                 file = "batched" if mode == "case" else mode
                 url = pg.url if pg else f"sqlite:///{workdir / f'{file}-{db}.sqlite'}"
-                child = {**base, "db_url": url, "limit": args.naive_events}
+                child = {**base, "db_url": url, "limit": args.naive_events, "verify": True}
                 try:
                     ran = (
                         run_child(mode, child, script=script) if script else run_child(mode, child)
