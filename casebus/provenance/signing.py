@@ -185,6 +185,10 @@ class Verifier:
         self._verified.add(seen)
         return True
 
+    def trusted(self, key_id: str) -> TrustedKey:
+        """The trust-list entry of a key `check_record` accepted (by its id)."""
+        return self._keys[key_id.encode()][0]
+
     @staticmethod
     def check_signer(entry: TrustedKey, owner: object, published_at: object) -> Refusal | None:
         """None if `entry` may sign for `owner` at `published_at`, else why not."""

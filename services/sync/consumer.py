@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from services.sync.decode import BatchDecoder, Consumed, TransientFault
 from services.sync.dlq import DeadLetters
 from services.sync.filtering import admits
 from services.sync.membership import GroupWatch, ResumeFromStored
-from services.sync.prefetch import Prefetcher, Work, collect
+from services.sync.prefetch import Pending, Prefetcher, collect
 from services.sync.report import SyncReport
 from services.sync.settings import SyncTuning
 
@@ -51,7 +50,7 @@ class Backoff:
 @dataclass(slots=True)
 class _Batch:
     records: Sequence[Any]
-    future: Future[Work] | None = None  # the worker's decoding, if it has one
+    future: Pending | None = None  # the worker's decoding, if it has one
 
 
 class SyncConsumer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from types import EllipsisType
 from typing import Any, NamedTuple
 
 from casebus.config import Settings, TrustedKey
@@ -32,8 +33,34 @@ log = logging.getLogger(__name__)
 MAX_VIOLATIONS_SHOWN = 5
 
 
+# A record's signature as checked before it is decoded (SignatureCheck): the id of the
+# trusted key that signed it, or why it is refused; None for a record without a value.
+Signature = str | Refusal | None
+
+
 class TransientFault(Exception):
     """The database, the registry or the broker cannot be reached: pause and retry."""
+
+
+class SignatureCheck:
+    """Who signed each record, checked on its bytes alone (casebus.provenance), before it is
+    decoded: inline by BatchDecoder, or by the process that holds the records while a decode
+    worker decodes them (services/sync/prefetch.py)."""
+
+    def __init__(self, settings: Settings, names: TopicNames) -> None:
+        self._verifier = Verifier(trust_list(settings), names.shared_names())
+        self._shared = {actual: shared for shared, actual in names.items()}
+
+    def __call__(self, record: Any) -> Signature:
+        if record.value is None:
+            return None  # refused as empty before any signature matters
+        signer = self._verifier.check_record(
+            self._shared[record.topic], record.key, record.value, record.headers or ()
+        )
+        return signer if isinstance(signer, Refusal) else signer.key_id
+
+    def trusted(self, key_id: str) -> TrustedKey:
+        return self._verifier.trusted(key_id)
 
 
 class Consumed(NamedTuple):
@@ -56,7 +83,7 @@ class BatchDecoder:
         verify: bool = True,
     ) -> None:
         self._settings = settings
-        self._verifier = Verifier(trust_list(settings), names.shared_names()) if verify else None
+        self._signatures = SignatureCheck(settings, names) if verify else None
         self._registry = registry
         self._shared = {actual: shared for shared, actual in names.items()}
         self._max = settings.validation.max_message_bytes
@@ -94,19 +121,23 @@ class BatchDecoder:
             raise TransientFault(f"cannot decode {prov} again: {again.reason}")
         return again
 
-    def decode_one(self, record: Any) -> Decoded | Refused:
-        """Verify and decode one record (refusals are not logged here: see log_rejected)."""
+    def decode_one(
+        self, record: Any, signature: Signature | EllipsisType = ...
+    ) -> Decoded | Refused:
+        """Verify and decode one record (refusals are not logged here: see log_rejected).
+        `signature`: what a SignatureCheck of the same trust list said, if one did."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return Refused(prov, "EmptyValue", "the record has no value (tombstone)")
-        if self._verifier is None:
+        if self._signatures is None:
             return self._decode_trusted(record, None)
-        signer = self._verifier.check_record(
-            self._shared[record.topic], record.key, record.value, record.headers or ()
-        )
-        if isinstance(signer, Refusal):
-            return Refused(prov, signer.reason, signer.message)
-        return self._decode_trusted(record, signer)
+        if signature is ...:
+            signature = self._signatures(record)
+        if isinstance(signature, Refusal):
+            return Refused(prov, signature.reason, signature.message)
+        if signature is None:
+            raise ValueError(f"{prov}: its signature was not checked")
+        return self._decode_trusted(record, self._signatures.trusted(signature))
 
     def _decode_trusted(self, record: Any, signer: TrustedKey | None) -> Decoded | Refused:
         prov = Provenance(record.topic, record.partition, record.offset)

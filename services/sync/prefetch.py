@@ -4,10 +4,12 @@ Per event, Avro decoding, validation and building the rows cost more CPU than de
 writing, and they depend on nothing but the bytes: a worker process (the machine's other
 core) decodes a batch and prepares each event with apply's own `prepare` (kind, digest,
 subscription filter, rows) and validates it, while the main process applies and commits the
-batch before it. The main process still decides and writes everything, batch after batch in
-order, in one transaction each. What comes back is items of plain values
-(services/sync/items.py), not the decoded events: several times cheaper to unpickle, which
-is most of what the main process saves.
+batch before it. The signatures are checked in the main process as it hands a batch over
+(they need only the record's bytes, and measured, the worker is the busier of the two): the
+worker decodes only what a trusted key signed. The main process still decides and writes
+everything, batch after batch in order, in one transaction each. What comes back is items
+of plain values (services/sync/items.py), not the decoded events: several times cheaper to
+unpickle, which is most of what the main process saves.
 
 Validation is speculative but never skipped: the worker validates every admitted event
 except one preceded in the stream by a valid event of the same record with a revision at
@@ -30,7 +32,7 @@ from casebus.events import Event
 from casebus.registry.client import registry_for
 from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
-from services.sync.decode import BatchDecoder, Consumed, log_rejected
+from services.sync.decode import BatchDecoder, Consumed, Signature, SignatureCheck, log_rejected
 from services.sync.filtering import admits
 from services.sync.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
 from services.sync.prepare import prepare
@@ -70,13 +72,13 @@ class _Worker:
         self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
         self.validating = 0.0  # seconds, this batch
 
-    def run(self, raw: Sequence[RawRecord]) -> Work:
+    def run(self, raw: Sequence[RawRecord], signatures: Sequence[Signature] | None) -> Work:
         """The batch's items, and the seconds spent decoding, preparing and validating."""
         out: list[Item] = []
         self.validating = preparing = 0.0
         started = time.perf_counter()
-        for record in raw:  # a TransientFault (registry down) fails the whole batch
-            decoded = self.decoder.decode_one(record)
+        for n, record in enumerate(raw):  # a TransientFault (registry down) fails the batch
+            decoded = self.decoder.decode_one(record, signatures[n] if signatures else ...)
             if isinstance(decoded, Refused):
                 out.append(decoded)
                 continue
@@ -120,9 +122,17 @@ def _start_worker(
     _worker = _Worker(settings, names, agency, db_url, principal, verify)
 
 
-def _decode(raw: Sequence[tuple[Any, ...]]) -> Work:
+def _decode(raw: Sequence[tuple[Any, ...]], signatures: Sequence[Signature] | None) -> Work:
     assert _worker is not None
-    return _worker.run([RawRecord._make(r) for r in raw])
+    return _worker.run([RawRecord._make(r) for r in raw], signatures)
+
+
+class Pending(NamedTuple):
+    """A batch handed to the worker: its work to come, and the seconds this process spent
+    checking its signatures."""
+
+    future: Future[Work]
+    verify_seconds: float
 
 
 class Prefetcher:
@@ -140,6 +150,9 @@ class Prefetcher:
         close_fds: Sequence[int] = (),  # descriptors the worker must not keep open
         verify: bool = True,  # signatures (False only in bench/sync.py's comparison run)
     ) -> None:
+        # Signatures are checked here, on the records' bytes, as a batch is handed over: the
+        # worker is the busier process (bench/sync.py), this one waits on it.
+        self._signatures = SignatureCheck(settings, names) if verify else None
         self._pool = ForkedPool(
             1,
             _start_worker,
@@ -147,21 +160,26 @@ class Prefetcher:
             close_fds=close_fds,
         )
 
-    def submit(self, records: Sequence[Any]) -> Future[Work]:
+    def submit(self, records: Sequence[Any]) -> Pending:
+        started = time.perf_counter()
+        check = self._signatures
+        signatures = [check(r) for r in records] if check is not None else None
+        verifying = time.perf_counter() - started
         # Plain tuples, made into RawRecords over there: pickling a named tuple calls back
-        # into Python for each one, and this process is the pipeline's busiest.
+        # into Python for each one.
         raw = [(r.topic, r.partition, r.offset, r.value, r.key, r.headers or ()) for r in records]
-        return self._pool.submit(_decode, raw)
+        return Pending(self._pool.submit(_decode, raw, signatures), verifying)
 
     def close(self) -> None:
         self._pool.close()
 
 
-def collect(records: Sequence[Any], future: Future[Work], report: SyncReport) -> list[Consumed]:
+def collect(records: Sequence[Any], pending: Pending, report: SyncReport) -> list[Consumed]:
     """The worker's items, beside their records (raises what the worker raised)."""
     started = time.perf_counter()
-    work = future.result()
+    work = pending.future.result()
     report.stages["wait for worker"] += time.perf_counter() - started
+    report.stages["verify"] += pending.verify_seconds
     report.stages["decode"] += work.decode_seconds
     report.stages["prepare"] += work.prepare_seconds
     report.stages["validate"] += work.validate_seconds

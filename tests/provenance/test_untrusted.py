@@ -75,6 +75,28 @@ def test_sync_and_replay_refuse_every_untrusted_event(
     named = {e.record_id: (e.detail or "").split(":", 1)[0] for e in rejected if e.record_id}
     assert named == {"F-forged": "WrongSigner", "F-expired": "KeyNotValid"}
 
+    # With batches small enough to be full, the sync hands them to its decode worker and
+    # checks the signatures in its own process: the same records refused, the same reasons.
+    ahead_url = f"sqlite:///{tmp_path}/ahead.sqlite"
+    ahead = s.model_copy(
+        update={
+            "sync": s.sync.model_copy(
+                update={
+                    "db_url": ahead_url,
+                    "group_id": f"{s.sync.group_id}.ahead",
+                    "batch_size": 2,
+                }
+            )
+        }
+    )
+    report = sync_until_idle(ahead, AGENCY)
+    assert "wait for worker" in report.stages and "verify" in report.stages
+    assert dict(report.counts) == {"applied": 3, "rejected": len(expected)}
+    assert records(ahead_url) == records(db_url)
+    refused = [e for e in event_log(ahead_url) if e.outcome == "rejected"]
+    where = sorted((e.partition, e.offset, e.detail) for e in refused)
+    assert where == sorted((e.partition, e.offset, e.detail) for e in rejected)
+
     # Replay decodes through the same check: a rebuild refuses the same records.
     rebuilt = s.model_copy(
         update={"sync": s.sync.model_copy(update={"db_url": f"sqlite:///{tmp_path}/r.sqlite"})}
