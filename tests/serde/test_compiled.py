@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from fastavro import parse_schema, schemaless_writer
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from casebus.contracts.samples import sample_lead_event, sample_penalty_event
 from casebus.contracts.schemas import schema_for_topic
 from casebus.events import EventType
 from casebus.serde.compiled import compile_encoder
+from tests.serde.strategies import penalties
 
 PENALTY = schema_for_topic("casebus.penalty")
 LEAD = schema_for_topic("casebus.lead")
@@ -179,29 +179,9 @@ def test_recursive_and_nested_names() -> None:
     assert encode({"a": "Y", "b": "X"}) == _fastavro(outer, {"a": "Y", "b": "X"})
 
 
-_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)  # no lone surrogates
-_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8)), timezone(timedelta(hours=-5))])
-
-
 @settings(max_examples=300, deadline=None)
-@given(
-    name=_TEXT,
-    remarks=st.none() | _TEXT,
-    fine=st.none() | st.decimals(min_value=-(10**11), max_value=10**11, places=6),
-    decided=st.dates(min_value=date(1, 1, 1)),
-    occurred=st.datetimes(min_value=datetime(1900, 1, 1), timezones=_ZONES),
-    revision=st.integers(min_value=-(2**63), max_value=2**63 - 1),
-)
-def test_any_penalty_encodes_as_fastavro_does(
-    name: str,
-    remarks: str | None,
-    fine: Decimal | None,
-    decided: date,
-    occurred: datetime,
-    revision: int,
-) -> None:
-    event = _penalty(party_name=name, remarks=remarks, fine_amount=fine, decision_date=decided)
-    event["occurred_at"], event["revision"] = occurred, revision
+@given(event=penalties())
+def test_any_penalty_encodes_as_fastavro_does(event: dict[str, Any]) -> None:
     encode = compile_encoder(PENALTY)
     assert encode is not None
     ours = encode(event)

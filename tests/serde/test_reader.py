@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.contracts.schemas import schema_for_topic
@@ -19,6 +16,7 @@ from casebus.serde.avro import AvroDeserializer, FixedIds, SerializationContext
 from casebus.serde.errors import MalformedMessage, TrailingBytes, TruncatedMessage
 from casebus.serde.framing import frame
 from casebus.serde.reader import Read, Unreadable, compile_decoder, decode
+from tests.serde.strategies import penalties
 
 pytestmark = pytest.mark.offline
 
@@ -64,36 +62,9 @@ def test_every_kind_of_event_reads_as_fastavro_reads_it(schema: Any, event: Any)
     _reads_as_fastavro(schema, _bytes(schema, event))
 
 
-_TEXT = st.text(st.characters(codec="utf-8"), max_size=40)
-_ZONES = st.sampled_from([UTC, timezone(timedelta(hours=8))])
-
-
 @settings(max_examples=300, deadline=None)
-@given(
-    name=_TEXT,
-    remarks=st.none() | _TEXT,
-    fine=st.none() | st.decimals(min_value=-(10**11), max_value=10**11, places=6),
-    decided=st.dates(min_value=date(1, 1, 1)),
-    occurred=st.datetimes(min_value=datetime(1, 1, 2), timezones=_ZONES),
-    revision=st.integers(min_value=-(2**63), max_value=2**63 - 1),
-)
-def test_any_penalty_reads_as_fastavro_reads_it(
-    name: str,
-    remarks: str | None,
-    fine: Decimal | None,
-    decided: date,
-    occurred: datetime,
-    revision: int,
-) -> None:
-    event = sample_penalty_event()
-    event["penalty"] = {
-        **event["penalty"],
-        "party_name": name,
-        "remarks": remarks,
-        "fine_amount": fine,
-        "decision_date": decided,
-    }
-    event["occurred_at"], event["revision"] = occurred, revision
+@given(event=penalties())
+def test_any_penalty_reads_as_fastavro_reads_it(event: dict[str, Any]) -> None:
     _reads_as_fastavro(PENALTY, _bytes(PENALTY, event))
 
 
