@@ -65,7 +65,7 @@ _DEFERRED = sorted(EVENT_LOG.indexes, key=lambda i: str(i.name))
 
 def start_rebuild(target: str, *, scratch: str | None = None) -> Rebuild:
     """A new, migrated, empty database beside `target` (or at `scratch`, a SQLite URL),
-    without the event log's secondary indexes (`Rebuild.build_indexes`)."""
+    without the event log's secondary indexes (`Rebuild.swap` builds them)."""
     rebuild = _new_database(target, scratch)
     with rebuild.engine.begin() as conn:
         for index in _DEFERRED:
