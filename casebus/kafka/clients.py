@@ -33,6 +33,9 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "auto_offset_reset": "earliest",
     "isolation_level": "read_committed",
     "max_poll_records": 2000,
+    # At most this much per fetch response (kafka-python's default is 50 MB): a consumer of
+    # many partitions otherwise holds up to 1 MB of every partition it reads at once.
+    "fetch_max_bytes": 4 * 1024 * 1024,
 }
 
 
