@@ -41,8 +41,8 @@ from services.sync.report import SyncReport
 from services.sync.rows import RowBuilder
 
 # Records remembered for the validation skip; forgotten all at once past this (bounded
-# memory whatever the topic's size; forgetting only means validating again).
-_SEEN_CAP = 200_000
+# memory whatever the topic's size, about 9 MB; forgetting only means validating again).
+_SEEN_CAP = 100_000
 
 
 class Work(NamedTuple):
