@@ -54,17 +54,18 @@ class Work(NamedTuple):
     validate_seconds: float
 
 
-class _Worker:
+class BatchPreparer:
+    """What the decode worker does with a batch (bench/pipeline.py runs it in process)."""
+
     def __init__(
         self,
         settings: Settings,
         names: TopicNames,
         agency: str,
         db_url: str,
-        principal: str,
+        registry: Any,  # the registry client schemas are fetched with
         verify: bool,
     ) -> None:
-        registry = registry_for(settings, principal)
         self.decoder = BatchDecoder(settings, registry, names, verify=verify)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
@@ -112,14 +113,15 @@ class _Worker:
         return prep._replace(verdict=VALID if problem is None else Invalid(problem))
 
 
-_worker: _Worker | None = None
+_worker: BatchPreparer | None = None
 
 
 def _start_worker(
     settings: Settings, names: TopicNames, agency: str, db_url: str, principal: str, verify: bool
 ) -> None:
     global _worker
-    _worker = _Worker(settings, names, agency, db_url, principal, verify)
+    registry = registry_for(settings, principal)
+    _worker = BatchPreparer(settings, names, agency, db_url, registry, verify)
 
 
 def _decode(raw: Sequence[tuple[Any, ...]], signatures: Sequence[Signature] | None) -> Work:
