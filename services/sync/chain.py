@@ -50,6 +50,8 @@ Normal = Callable[[Any], Any]
 
 def _instant(value: Any) -> Any:
     if isinstance(value, datetime):
+        if value.tzinfo is UTC:  # what the decoder gives (PostgreSQL's rows): drop "+00:00"
+            return value.isoformat(" ", "microseconds")[:26]
         if value.tzinfo is not None:
             value = value.astimezone(UTC).replace(tzinfo=None)
         return value.isoformat(" ", "microseconds")
