@@ -1,4 +1,4 @@
-"""The sync's CPU per event and stage, in one process, without a broker: a low-noise A/B tool.
+"""The sync's CPU per event and stage, in one process, without a broker: an A/B tool.
 
     .venv/bin/python bench/pipeline.py [--events 20000] [--only-new-penalties]
                                        [--postgres] [--rounds 3]
@@ -13,7 +13,9 @@ new SQLite file (or, with `--postgres`, a new PostgreSQL database). The registry
 in memory and the DLQ is not used (the workloads have no rejects). Each round is a new
 database; the best round's µs per event are printed per stage, and the process's CPU.
 What it leaves out is what bench/sync.py adds: kafka-python's polling and parsing, and two
-processes and the broker sharing two cores.
+processes and the broker sharing two cores. Rounds of one run still differ by ±10% here
+(the machine, not the code): compare best rounds, or count instructions with
+`valgrind --tool=callgrind` (2,000 events take two minutes), which repeat exactly.
 """
 
 from __future__ import annotations
