@@ -58,8 +58,8 @@ class BareTable:
     SQLite WAL, synchronous=NORMAL, its page cache; checkpoints in a thread, as the sync)."""
 
     def __init__(self, url: str) -> None:
-        from services.sync.db.engine import make_engine
-        from services.sync.service import wal_checkpointer
+        from agencydb.engine import make_engine
+        from agencydb.wal import WalFlusher
 
         self.engine = make_engine(url, sync_writer=True)
         self._proxy = self.engine.raw_connection()
@@ -70,7 +70,7 @@ class BareTable:
         cursor.execute(BARE_DDL)
         cursor.close()
         self.db.commit()
-        self.checkpointer = wal_checkpointer(self.engine)
+        self.checkpointer = WalFlusher.for_engine(self.engine)
 
     def write(self, rows: list[Row]) -> None:
         raise NotImplementedError
@@ -154,7 +154,7 @@ def run_bare(settings: Settings, base: dict[str, Any], principal: str) -> dict[s
 
     from casebus.gctune import batch_gc
     from casebus.serde.framing import HEADER_SIZE
-    from services.sync.settings import SyncTuning
+    from pipeline.settings import SyncTuning
 
     batch_size = SyncTuning.of(settings).batch_size
     topic = base["topics"]["casebus.penalty"]

@@ -8,7 +8,7 @@ two-core machine that also runs the broker its figures move ±10–30% from one 
 next, more than most single changes are worth. This runs the same code on bench/sync.py's
 events (signed by their owners, Avro-framed), batch by batch, in one process: the
 signature check the main process makes, the decode worker's batch (decode, prepare,
-validate: `BatchPreparer`), the pickling both ways between them, and the checkpoint into a
+validate: `DecodeWorkerJob`), the pickling both ways between them, and the checkpoint into a
 new SQLite file (or, with `--postgres`, a new PostgreSQL database). The registry is primed
 in memory and the DLQ is not used (the workloads have no rejects). Each round is a new
 database; the best round's µs per event are printed per stage, and the process's CPU.
@@ -32,22 +32,22 @@ from typing import Any, cast
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from agencydb.engine import open_database
 from bench.common import pg_admin_url
 from bench.sync import AGENCY, PgDatabase, event_stream, make_event, new_penalties
 from casebus.config import load_settings
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
+from casebus.filtering import admits
 from casebus.provenance.keys import ensure_keys
 from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
 from casebus.topics import TopicNames
-from services.sync.checkpoint import Checkpoint
-from services.sync.db.engine import open_database
-from services.sync.decode import Consumed, SignatureCheck
-from services.sync.dlq import DeadLetters
-from services.sync.filtering import admits
-from services.sync.items import RawRecord
-from services.sync.prefetch import BatchPreparer
-from services.sync.report import SyncReport
+from pipeline.checkpoint import Checkpoint
+from pipeline.decode_worker import DecodeWorkerJob
+from pipeline.dlq import DeadLetters
+from pipeline.inbound import Consumed, SignatureCheck
+from pipeline.items import RawRecord
+from pipeline.report import SyncReport
 
 PARTITIONS = 3
 
@@ -79,7 +79,7 @@ def one_round(
     names = TopicNames.same(TOPIC_SCHEMAS)
     sub = settings.sync.subscription(AGENCY)
     engine = open_database(url, sync_writer=True)
-    preparer = BatchPreparer(settings, names, AGENCY, url, registry, verify=True)
+    preparer = DecodeWorkerJob(settings, names, AGENCY, url, registry, verify=True)
     check = SignatureCheck(settings, names)
     report = SyncReport(AGENCY)
     checkpoint = Checkpoint(

@@ -67,7 +67,7 @@ def main() -> None:
     if args.child:
         child_main(*args.child)
         return
-    bench = Workspace.open("replay", PARTITIONS, args.batch_size, decode_ahead=True)
+    bench = Workspace.open("replay", PARTITIONS, args.batch_size, decode_worker=True)
     base, workdir = bench.base, bench.workdir
     here = str(Path(__file__).resolve())
     runs = [("live sync", "batched", None), ("fresh", "fresh", here), ("case", "case", here)]

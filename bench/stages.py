@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-# The decode worker's stages (services/sync/prefetch.py), when the run had one.
+# The decode worker's stages (pipeline/decode_worker.py), when the run had one.
 WORKER_STAGES = ("decode", "prepare", "validate")
 STAGE_ORDER = (
     "poll",

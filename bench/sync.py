@@ -93,10 +93,10 @@ from casebus.contracts.samples import (
 from casebus.contracts.schemas import TOPIC_SCHEMAS
 from casebus.events import Event, EventType, stable_event_id
 from casebus.kafka.clients import connection_options, make_super_admin
+from casebus.names import sync_dlq, sync_group
 from casebus.provenance.keys import ensure_keys
 from casebus.publish import EventEncoder
 from casebus.registry import RegistryClient
-from casebus.security.acls import sync_dlq_prefix, sync_group_prefix
 from casebus.security.principals import admin as admin_principal
 from casebus.security.principals import sync as sync_principal
 from casebus.topics import TopicNames
@@ -215,7 +215,7 @@ def fill(
 
 def bench_group() -> str:
     """A new consumer group under the sync principal's own prefix (its ACLs cover it)."""
-    return f"{sync_group_prefix(AGENCY)}.bench-{uuid.uuid4().hex[:8]}"
+    return f"{sync_group(AGENCY)}.bench-{uuid.uuid4().hex[:8]}"
 
 
 def child_settings(base: dict[str, Any]) -> Settings:
@@ -227,7 +227,7 @@ def child_settings(base: dict[str, Any]) -> Settings:
             "group_id": base.get("group") or bench_group(),
             "dlq_topic": base["dlq"],
             "batch_size": base["batch_size"],
-            "decode_ahead": base["decode_ahead"],
+            "decode_worker": base["decode_worker"],
         }
     )
     registry = settings.registry.model_copy(update={"url": base["registry_url"]})
@@ -255,12 +255,12 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
     the real consumer does), store its offset, commit."""
     from kafka import TopicPartition
 
+    from agencydb.engine import open_database
+    from agencydb.offsets import save_offsets
+    from casebus.filtering import admits
     from casebus.kafka.clients import make_consumer
-    from services.sync.apply import apply_batch
-    from services.sync.db.engine import open_database
-    from services.sync.decode import BatchDecoder
-    from services.sync.filtering import admits
-    from services.sync.offsets import save_offsets
+    from pipeline.apply import apply_batch
+    from pipeline.inbound import Inbound
 
     settings = child_settings(base)
     sub = settings.sync.subscription(AGENCY)
@@ -269,7 +269,7 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
         engine.dispose()
         engine = create_engine(base["db_url"])
     registry = RegistryClient(base["registry_url"])
-    decoder = BatchDecoder(settings, registry, TopicNames(base["topics"]))
+    decoder = Inbound(settings, registry, TopicNames(base["topics"]))
     consumer = make_consumer(settings, None, "bench-naive", principal=sync_principal(AGENCY))
     parts = [
         TopicPartition(a, p)
@@ -419,7 +419,7 @@ class Workspace:
     base: dict[str, Any]  # what every child is given
 
     @classmethod
-    def open(cls, name: str, partitions: int, batch_size: int, *, decode_ahead: bool) -> Workspace:
+    def open(cls, name: str, partitions: int, batch_size: int, *, decode_worker: bool) -> Workspace:
         workdir = PROJECT_ROOT / "var" / "bench" / f"{name}-{uuid.uuid4().hex[:8]}"
         workdir.mkdir(parents=True)
         bootstrap = kafka_bootstrap()
@@ -429,7 +429,7 @@ class Workspace:
         suffix = uuid.uuid4().hex[:8]
         topics = {s: f"bench.{s.split('.')[1]}.{suffix}" for s in SHARED}
         # Under the sync principal's own DLQ prefix: its ACLs cover it.
-        dlq = f"{sync_dlq_prefix(AGENCY)}.bench-{suffix}"
+        dlq = f"{sync_dlq(AGENCY)}.bench-{suffix}"
         audit = f"bench.audit.{suffix}"
         admin.create_topics(
             [NewTopic(t, partitions, 1) for t in topics.values()]
@@ -444,7 +444,7 @@ class Workspace:
             "audit": audit,
             "var_dir": str(workdir),
             "batch_size": batch_size,
-            "decode_ahead": decode_ahead,
+            "decode_worker": decode_worker,
         }
         return cls(bootstrap, registry, registry_url, admin, topics, base)
 
@@ -465,7 +465,7 @@ def main() -> None:
     parser.add_argument("--naive-events", type=int, default=5_000)
     parser.add_argument("--batch-size", type=int, default=2000)
     parser.add_argument(
-        "--inline", action="store_true", help="no decode worker (sync.decode_ahead = false)"
+        "--inline", action="store_true", help="no decode worker (sync.decode_worker = false)"
     )
     parser.add_argument(
         "--processes",
@@ -488,7 +488,7 @@ def main() -> None:
     if args.child:
         child_main(*args.child)
         return
-    bench = Workspace.open("sync", PARTITIONS, args.batch_size, decode_ahead=not args.inline)
+    bench = Workspace.open("sync", PARTITIONS, args.batch_size, decode_worker=not args.inline)
     base, workdir = bench.base, bench.workdir
     results: dict[str, dict[str, Any]] = {}
     try:

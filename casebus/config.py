@@ -26,6 +26,7 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from casebus import names
 from casebus.topics import TopicNames
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -219,7 +220,7 @@ _SECTIONS: dict[tuple[int, type[Section]], tuple[object, Section]] = {}
 
 
 class Subscription(_Model):
-    """What one agency's database receives (services/sync/filtering.py applies it).
+    """What one agency's database receives (casebus/filtering.py applies it).
 
     A record is admitted when its topic is listed, its handling code is listed, and it is
     the agency's own, or of one of `regions`, or shared with one of `regions` or with the
@@ -244,7 +245,7 @@ class SyncSettings(_Model):
     """The `[sync]` keys every part shares: who subscribes to what, and the group, DLQ and
     topic names the ACL plan (casebus/security/acls.py) grants. The sync's own knobs (batch
     size, timeouts, the decode worker) sit in the same table, are kept as given here and
-    validated by the service's model (services/sync/settings.py, a `Section`)."""
+    validated by the service's model (pipeline/settings.py, a `Section`)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
@@ -261,10 +262,16 @@ class SyncSettings(_Model):
         return TopicNames.parse(self.topics) if self.topics else None
 
     def group_for(self, agency: str) -> str:
-        return self.group_id or f"casebus.sync.{agency}"
+        return self.group_id or names.sync_group(agency)
 
     def dlq_for(self, agency: str) -> str:
-        return self.dlq_topic or f"casebus.dlq.sync.{agency}"
+        return self.dlq_topic or names.sync_dlq(agency)
+
+    def names_for(self, agency: str, topics: TopicNames | None = None) -> TopicNames:
+        """The topics the agency's sync reads: exactly `topics`, else `topics` of this table
+        ("shared=actual" pairs), else the subscription's, under their own names."""
+        chosen = topics or self.topic_names()
+        return chosen or TopicNames.same(self.subscription(agency).topics)
 
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:
@@ -286,9 +293,9 @@ class FeedSettings(_Model):
     topic_prefix: str = "casebus.feed."
     # Compacted changelog of what each platform holds, restored at start (services/feeds/state.py).
     state_topic: str = "casebus.feeds.state"
-    dlq_topic: str = "casebus.dlq.feeds"
-    group_id: str = "casebus.feeds"
-    transactional_id: str = "casebus.feeds"
+    dlq_topic: str = names.FEEDS_DLQ
+    group_id: str = names.FEEDS_GROUP
+    transactional_id: str = names.FEEDS_TRANSACTIONAL_ID
     # Off only for bench/feeds.py's comparison run: the same pipeline without transactions.
     # Shared: transactional ids are granted only where transactions are used.
     transactions: bool = True
@@ -448,6 +455,11 @@ class Settings(BaseSettings):
             raise ConfigError("invalid configuration:\n" + _describe(exc, model.table)) from None
         _SECTIONS[(id(raw), model)] = (raw, value)  # holds `raw`: its id is not reused
         return value
+
+    def sync_database_url(self, agency_code: str) -> str:
+        """The database the agency's sync writes: `[sync] db_url` (tests, one-off runs) or
+        the agency's own."""
+        return self.sync.db_url or self.database_url(agency_code)
 
     def database_url(self, agency_code: str) -> str:
         agency = self.agency(agency_code)

@@ -3,13 +3,13 @@ headers, plus headers saying what went wrong and where the record was read."""
 
 from __future__ import annotations
 
-from typing import Any
+from casebus.ids import ConsumedRecord
 
 ERROR_HEADER_PREFIX = "casebus.error."
 
 
 def dlq_headers(
-    record: Any, error_class: str, message: str, consumer: str
+    record: ConsumedRecord, error_class: str, message: str, consumer: str
 ) -> list[tuple[str, bytes]]:
     """The record's own headers, then the error's: class, message, topic, partition, offset."""
     extra = {

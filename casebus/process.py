@@ -53,7 +53,7 @@ def start_service(
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("ab") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "services.cli", *args],
+            [sys.executable, "-m", "cli", *args],
             env={**os.environ, **(env or {})},
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -2,7 +2,7 @@
 
 `run_connectors_once(settings)` runs each configured connector once (the demo, `--once`);
 `run_scheduled(settings)` runs them on their interval or cron with APScheduler, one run
-of a connector at a time. SIGTERM (see services.cli.connectors) sets the stop event: the
+of a connector at a time. SIGTERM (see cli.connectors) sets the stop event: the
 current page is finished, flushed and checkpointed, then the run ends.
 
 Large pages are mapped, validated and serialized in worker processes while this process

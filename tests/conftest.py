@@ -3,6 +3,8 @@
 Each area keeps its fixtures in tests/fixtures/<area>.py, loaded here as plugins.
 """
 
+import pytest
+
 pytest_plugins = [
     "tests.fixtures.kafka",
     "tests.fixtures.registry",
@@ -10,3 +12,19 @@ pytest_plugins = [
     "tests.fixtures.sandbox",
     "tests.fixtures.keys",
 ]
+
+# What an offline test (`make unit`) must not ask for: each needs Kafka or PostgreSQL.
+_SERVER_FIXTURES = frozenset({"kafka_bootstrap", "kafka_admin", "registry_url", "pg_url"})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Refuse, at collection, an `offline` test that depends on a server fixture."""
+    wrong = []
+    for item in items:
+        if item.get_closest_marker("offline") is None or item.get_closest_marker("postgres"):
+            continue
+        needs = _SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        if needs:
+            wrong.append(f"{item.nodeid}: {', '.join(sorted(needs))}")
+    if wrong:
+        raise pytest.UsageError("offline tests that need a server:\n" + "\n".join(wrong))

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import uuid
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from casebus.events import _EVENT_ID_NAMESPACE, EventType, stable_event_id
+
+pytestmark = pytest.mark.offline
 
 _TYPES = st.sampled_from([*EventType, *(e.value for e in EventType), "penalty.issued"])
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import pytest
 
 from casebus.config import SERVICE_TABLES, ConfigError, load_settings
-from services.cli import SECTIONS, check_sections
+from cli import SECTIONS, check_sections
+from pipeline.settings import SyncTuning
 from services.feeds.settings import FeedTuning
 from services.ingest.settings import IngestSettings
 from services.sandbox.settings import SandboxSettings
-from services.sync.settings import SyncTuning
 
 pytestmark = pytest.mark.offline
 
@@ -51,14 +51,14 @@ def test_a_shared_table_gives_its_service_only_the_keys_the_core_does_not_own(
     monkeypatch.setenv("CASEBUS_SYNC__GROUP_ID", "casebus.sync.custom")
     settings = load_settings()
     assert SyncTuning.of(settings).batch_size == 300
-    assert SyncTuning.of(settings).decode_ahead  # the model's default
+    assert SyncTuning.of(settings).decode_worker  # the model's default
     assert settings.sync.group_for("510500-SAMR") == "casebus.sync.custom"  # the core's key
     assert FeedTuning.of(settings).batch_size == 500
     copied = settings.model_copy(
-        update={"sync": settings.sync.model_copy(update={"decode_ahead": False})}
+        update={"sync": settings.sync.model_copy(update={"decode_worker": False})}
     )
-    assert not SyncTuning.of(copied).decode_ahead
-    assert SyncTuning.of(settings).decode_ahead
+    assert not SyncTuning.of(copied).decode_worker
+    assert SyncTuning.of(settings).decode_worker
 
 
 def test_a_misspelt_key_of_a_shared_table_still_fails_at_start(

@@ -27,6 +27,7 @@ from kafka.admin import (
     ResourceType,
 )
 
+from casebus import names
 from casebus.config import Settings
 from casebus.security import principals as p
 from casebus.topics import REJECTS_TOPIC, SHARED_TOPICS, TopicNames
@@ -76,23 +77,6 @@ class Grant:
         )
 
 
-INGEST_TXN_PREFIX = "casebus-ingest"
-
-
-def sync_group_prefix(agency: str) -> str:
-    """Groups a sync may use: its default `casebus.sync.<agency>` and any name below it."""
-    return f"casebus.sync.{agency}"
-
-
-def sync_dlq_prefix(agency: str) -> str:
-    return f"casebus.dlq.sync.{agency}"
-
-
-def platform_group_prefix(feed_name: str) -> str:
-    """A platform's own consumer groups: `casebus.feed.<p>.` and any name below it."""
-    return f"casebus.feed.{feed_name}."
-
-
 def plan(settings: Settings) -> frozenset[Grant]:
     grants: set[Grant] = set()
 
@@ -108,7 +92,7 @@ def plan(settings: Settings) -> frozenset[Grant]:
             add(p.connector(owner), "topic", topic, "write")
     for topic in publish:
         add(p.INGEST, "topic", topic, "write")
-    add(p.INGEST, "transactional-id", INGEST_TXN_PREFIX, "write", prefixed=True)
+    add(p.INGEST, "transactional-id", names.INGEST_TXN_PREFIX, "write", prefixed=True)
 
     renames = settings.sync.topic_names() or TopicNames({})
     for sub in settings.sync.subscriptions:
@@ -117,8 +101,8 @@ def plan(settings: Settings) -> frozenset[Grant]:
             add(name, "topic", topic, "read")
         # Its own group and DLQ, and any name below them; or exactly the ones config names.
         group, dlq = settings.sync.group_id, settings.sync.dlq_topic
-        add(name, "group", group or sync_group_prefix(sub.agency), "read", prefixed=not group)
-        add(name, "topic", dlq or sync_dlq_prefix(sub.agency), "write", "create", prefixed=not dlq)
+        add(name, "group", group or names.sync_group(sub.agency), "read", prefixed=not group)
+        add(name, "topic", dlq or names.sync_dlq(sub.agency), "write", "create", prefixed=not dlq)
         add(name, "topic", settings.provenance.audit_topic, "write")  # its chain heads
 
     fs = settings.feeds
@@ -135,7 +119,7 @@ def plan(settings: Settings) -> frozenset[Grant]:
         add(
             p.platform(platform.feed_name),
             "group",
-            platform_group_prefix(platform.feed_name),
+            names.platform_group_prefix(platform.feed_name),
             "read",
             prefixed=True,
         )
@@ -147,12 +131,12 @@ def plan(settings: Settings) -> frozenset[Grant]:
     # Replay and `casebus status`: read every topic, describe every group, write nothing.
     for spec in settings.topics:
         add(p.REPLAY, "topic", spec.name, "read")
-    add(p.REPLAY, "topic", "casebus.dlq.", "read", prefixed=True)
+    add(p.REPLAY, "topic", names.DLQ_PREFIX, "read", prefixed=True)
     # What a replay cannot decode goes to the agency's sync DLQ, as it would in sync.
-    add(p.REPLAY, "topic", "casebus.dlq.sync.", "write", "create", prefixed=True)
-    # The chain head of a database it rebuilt or repaired (services/sync/heads.py).
+    add(p.REPLAY, "topic", names.SYNC_DLQ_PREFIX, "write", "create", prefixed=True)
+    # The chain head of a database it rebuilt or repaired (pipeline/heads.py).
     add(p.REPLAY, "topic", settings.provenance.audit_topic, "read", "write")
-    add(p.REPLAY, "group", "casebus.", "describe", prefixed=True)
+    add(p.REPLAY, "group", names.GROUP_PREFIX, "describe", prefixed=True)
     add(p.REPLAY, "cluster", "kafka-cluster", "describe")
     return frozenset(grants)
 

@@ -20,15 +20,9 @@ from typing import Any
 from kafka import TopicPartition
 from sqlalchemy import Connection, Engine, select
 
-from casebus.config import Settings
-from casebus.kafka.clients import make_consumer
-from casebus.provenance.keys import trust_list
-from casebus.provenance.signing import Refusal, Verifier
-from casebus.security.principals import REPLAY
-from services.sync.chain import CHAINED, GENESIS, Head, link, read_head, state_digest
-from services.sync.db.models import LeadEvidence, LeadItem, table_of
-from services.sync.heads import PublishedHead
-from services.sync.rows import (
+from agencydb.chain import CHAINED, GENESIS, Head, link, read_head, state_digest
+from agencydb.models import LeadEvidence, LeadItem, table_of
+from agencydb.rows import (
     EVENT_LOG,
     EVIDENCE_COLUMNS,
     ITEM_COLUMNS,
@@ -38,6 +32,12 @@ from services.sync.rows import (
     RECORDS,
     StateRows,
 )
+from casebus.config import Settings
+from casebus.kafka.clients import make_consumer
+from casebus.provenance.keys import trust_list
+from casebus.provenance.signing import Refusal, Verifier
+from casebus.security.principals import REPLAY
+from pipeline.heads import PublishedHead
 
 Key = tuple[str, str, str]
 _POLL_MS = 1000
@@ -263,7 +263,7 @@ def _last_written(conn: Connection) -> dict[Key, tuple[int, str]]:
 
 
 def _stored_states(conn: Connection) -> Iterator[tuple[Key, StateRows]]:
-    """Each stored record as the rows the writer wrote (services.sync.rows' orders)."""
+    """Each stored record as the rows the writer wrote (agencydb.rows' orders)."""
     children: dict[str, dict[tuple[str, str], list[tuple[Any, ...]]]] = {}
     for name, model, cols in (
         ("items", LeadItem, ITEM_COLUMNS),

@@ -30,34 +30,47 @@ from kafka.errors import KafkaError, ProducerFencedError
 
 from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
-from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
-from casebus.contracts.validation import validate_event
-from casebus.dlq import dlq_headers
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
-from casebus.provenance.keys import load_signing_key, trust_list
-from casebus.provenance.signing import Refusal, Signer, Verifier
+from casebus.provenance.keys import load_signing_key
+from casebus.provenance.signing import Signer
+from casebus.records import content_digest
 from casebus.registry.client import registry_for
+from casebus.retry import Backoff, RetryAfter
+from casebus.revisions import Outcome
 from casebus.security.principals import FEEDS
-from casebus.serde import AvroDeserializer, AvroSerializer, SerdeError, SerializationContext
-from services.feeds.decide import Verdict, decide
+from casebus.serde import AvroSerializer, SerdeError, SerializationContext
+from casebus.topics import TopicNames
+from pipeline.dlq import DeadLetters
+from pipeline.inbound import Inbound
+from pipeline.items import Refused
+from services.feeds.route import route
 from services.feeds.settings import FeedTuning
 from services.feeds.state import FeedState, LeadKey
 from services.feeds.visibility import audience
-from services.sync.records import content_digest
 
 log = logging.getLogger(__name__)
 
 REVISION_HEADER = "casebus.revision"
 _RESTORE_POLL_MS = 500
+FEED_RETRY_MAX_SECONDS = 10.0  # the backoff's cap while the broker or registry is away
+# The outcomes a lead event can have here, in the report's order.
+FEED_OUTCOMES = (
+    Outcome.APPLIED,
+    Outcome.STALE,
+    Outcome.DUPLICATE,
+    Outcome.CONFLICT,
+    Outcome.REJECTED,
+)
 
 
 @dataclass
 class FeedReport:
-    counts: dict[str, int] = field(default_factory=dict)  # verdict -> lead events
+    counts: dict[str, int] = field(default_factory=dict)  # outcome -> lead events
     produced: int = 0  # feed records (values and tombstones)
     retracted: int = 0
+    unseen: int = 0  # applied, but no platform may see it and none held it
     dead_lettered: int = 0
     transactions: int = 0
     aborted: int = 0
@@ -68,10 +81,11 @@ class FeedReport:
         return sum(self.counts.values())
 
     def summary(self) -> str:
-        parts = ", ".join(f"{v.value} {self.counts.get(v.value, 0)}" for v in Verdict)
+        parts = ", ".join(f"{o.value} {self.counts.get(o.value, 0)}" for o in FEED_OUTCOMES)
         rate = self.events / self.seconds if self.seconds else 0.0
         return (
             f"feeds: {self.events} lead events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
+            f"{self.unseen} seen by no platform; "
             f"{self.produced} feed records ({self.retracted} retractions), "
             f"DLQ {self.dead_lettered}, {self.transactions} transactions, {self.aborted} aborted"
         )
@@ -88,16 +102,15 @@ class FeedService:
         contract = partner_contract()
         self._redact = contract.redact
         self._serializer = AvroSerializer(self._registry, LEAD_TOPIC, schema=contract.schema)
-        self._decoder = AvroDeserializer(
-            self._registry,
-            max_message_bytes=settings.validation.max_message_bytes,
-            reader_schema=schema_for_topic(LEAD_TOPIC),
+        self._inbound = Inbound(
+            settings, self._registry, TopicNames({LEAD_TOPIC: self.fs.source_topic})
         )
-        self._verifier = Verifier(trust_list(settings), tuple(TOPIC_SCHEMAS))
+        self._backoff = Backoff(FEED_RETRY_MAX_SECONDS)
         self._signer = Signer(load_signing_key(settings, settings.provenance.feeds_owner))
         self._ensure_topics()
         txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
         self.producer: KafkaProducer = make_producer(settings, client_id, principal=FEEDS, **txn)
+        self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
         if self.fs.transactions:
             # Fences an earlier instance and aborts the transaction it left open, so the
             # state restored next is what was committed.
@@ -167,21 +180,19 @@ class FeedService:
                 )
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 if records:
-                    self._process(records)
+                    self._process(records, stop)
                 elif until_idle and self._idle():
                     break
         finally:
             self.report.seconds = time.monotonic() - started
         return self.report
 
-    def _process(self, records: Sequence[Any]) -> None:
+    def _process(self, records: Sequence[Any], stop: threading.Event) -> None:
         try:
             self._in_transaction(records)
         except ProducerFencedError:
             raise  # another instance took over: this one must stop
-        except (KafkaError, SerdeError) as exc:
-            if isinstance(exc, SerdeError) and not exc.transient:
-                raise
+        except (KafkaError, RetryAfter) as exc:
             log.warning("batch not committed (%s); reading it again", exc)
             self.report.aborted += 1
             self.state.abort()
@@ -191,7 +202,9 @@ class FeedService:
                 except KafkaError as abort_exc:
                     log.warning("abort failed: %s", abort_exc)
             self._rewind()
-            time.sleep(1.0)
+            self._backoff.wait(stop, exc.retry_after if isinstance(exc, RetryAfter) else None)
+            return
+        self._backoff.reset()
 
     def _in_transaction(self, records: Sequence[Any]) -> None:
         if self.fs.transactions:
@@ -211,73 +224,60 @@ class FeedService:
         self.report.transactions += 1
 
     def _forward(self, record: Any) -> None:
-        signer = self._verifier.check_record(
-            LEAD_TOPIC, record.key, record.value, record.headers or ()
-        )
-        if isinstance(signer, Refusal):
-            self._dead_letter(record, signer.reason, signer.message)
+        item = self._inbound.decode_one(record)  # signature, decode, signer, topic
+        if isinstance(item, Refused):
+            self._refuse(record, item.error_class, item.message)
             return
-        try:
-            event = self._decoder(record.value, SerializationContext(record.topic))
-        except SerdeError as exc:
-            if exc.transient:
-                raise
-            inner = getattr(exc, "inner", exc)  # the value side's own error
-            self._dead_letter(record, type(inner).__name__, str(exc))
-            return
-        refused = Verifier.check_signer(signer, event.get("owner"), event.get("published_at"))
-        if refused is not None:
-            self._dead_letter(record, refused.reason, refused.message)
-            return
+        event = item.event
         key: LeadKey = f"{event['owner']}/{event['record_id']}"
         digest = content_digest(event, "lead")
         previous = self.state.get(key)
-        decision = decide(previous, event["revision"], digest, audience(event, self.platforms))
-        if decision.seen is not None:  # it changes something: it must be valid (as in sync)
-            problems = validate_event(LEAD_TOPIC, event, settings=self.settings)
-            if problems:
-                why = "; ".join(p.message for p in problems[:5])
-                self._dead_letter(record, "ValidationError", why)
+        routed = route(previous, event["revision"], digest, audience(event, self.platforms))
+        if routed.seen is not None:  # it changes something: it must be valid (as in sync)
+            problem = self._inbound.check(event, "lead")
+            if problem is not None:
+                self._refuse(record, "ValidationError", problem)
                 return
-        verdict = decision.verdict
-        self.report.counts[verdict.value] = self.report.counts.get(verdict.value, 0) + 1
-        if verdict is Verdict.CONFLICT:
-            assert previous is not None
-            why = f"revision {event['revision']} forwarded with another content"
-            self._dead_letter(record, "RevisionConflict", why)
-        if decision.seen is None:
+        outcome = routed.result.outcome
+        self.report.counts[outcome.value] = self.report.counts.get(outcome.value, 0) + 1
+        self.report.unseen += routed.unseen
+        if outcome is Outcome.CONFLICT:
+            self.dead_letters.send(record, "RevisionConflict", routed.result.detail or "")
+            self.report.dead_lettered += 1
+        if routed.seen is None:
             return
         key_bytes = key.encode()
         revision = [(REVISION_HEADER, str(event["revision"]).encode())]
-        if decision.publish:
+        if routed.publish:
             partner = self._redact(event)
-            for code in sorted(decision.publish):
+            for code in sorted(routed.publish):
                 topic = self.topics[code]
-                value = self._serializer(partner, SerializationContext(topic))
+                value = self._serialize(partner, topic)
                 headers = self._signer.sign(topic, key_bytes, value, revision)
                 self.producer.send(topic, key=key_bytes, value=value, headers=headers)
                 self.report.produced += 1
-        for code in sorted(decision.retract):
+        for code in sorted(routed.retract):
             topic = self.topics[code]
             headers = self._signer.sign(topic, key_bytes, None, revision)
             self.producer.send(topic, key=key_bytes, value=None, headers=headers)
             self.report.produced += 1
             self.report.retracted += 1
-        self.producer.send(self.fs.state_topic, key=key_bytes, value=decision.seen.to_bytes())
-        self.state.put(key, decision.seen)
+        self.producer.send(self.fs.state_topic, key=key_bytes, value=routed.seen.to_bytes())
+        self.state.put(key, routed.seen)
 
-    def _dead_letter(self, record: Any, error_class: str, message: str) -> None:
-        log.warning(
-            "to DLQ %s: %s:%d@%d %s: %s",
-            self.fs.dlq_topic,
-            record.topic,
-            record.partition,
-            record.offset,
-            error_class,
-            message,
+    def _serialize(self, partner: dict[str, Any], topic: str) -> bytes:
+        try:
+            return self._serializer(partner, SerializationContext(topic))
+        except SerdeError as exc:
+            if exc.transient:  # the registry is away: the batch is aborted and read again
+                raise RetryAfter(f"registry: {exc}") from exc
+            raise
+
+    def _refuse(self, record: Any, error_class: str, message: str) -> None:
+        self.report.counts[Outcome.REJECTED.value] = (
+            self.report.counts.get(Outcome.REJECTED.value, 0) + 1
         )
-        headers = dlq_headers(record, error_class, message, self.fs.group_id)
-        self.producer.send(self.fs.dlq_topic, key=record.key, value=record.value, headers=headers)
+        self.dead_letters.send(record, error_class, message)
         self.report.dead_lettered += 1
 
     def _rewind(self) -> None:

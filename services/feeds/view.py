@@ -12,10 +12,10 @@ from rich.table import Table
 
 from casebus.config import Platform, Settings
 from casebus.kafka.clients import make_consumer
+from casebus.records import canonical_json
 from casebus.registry.client import registry_for
 from casebus.security.principals import platform as platform_principal
 from casebus.serde import AvroDeserializer, SerializationContext
-from services.sync.records import canonical_json
 
 
 @dataclass(frozen=True, slots=True)

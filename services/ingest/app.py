@@ -27,6 +27,7 @@ from casebus.events import (
     topic_for_event_type,
     utc_now,
 )
+from casebus.names import INGEST_TXN_PREFIX
 from casebus.provenance.keys import MissingKey
 from casebus.publish import Signers, event_headers, violation_json
 from casebus.registry.client import registry_for
@@ -88,7 +89,7 @@ def create_app(
     }
     own = IngestSettings.of(settings)
     publisher = TransactionalPublisher(
-        settings, transactional_id or f"casebus-ingest-{own.host}-{own.port}"
+        settings, transactional_id or f"{INGEST_TXN_PREFIX}-{own.host}-{own.port}"
     )
     prefix = own.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)

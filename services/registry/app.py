@@ -19,14 +19,14 @@ from starlette.concurrency import run_in_threadpool
 from casebus.contracts.compatibility import compatibility_problems
 from services.registry import compat
 from services.registry.access import REALM, Access, Caller, Denied
-from services.registry.state import Outcome, RegistryState, Version, error
+from services.registry.state import RegistryState, Reply, Version, error
 from services.registry.store import KafkaStore, StoreUnavailable
 
 CONTENT_TYPE = "application/vnd.schemaregistry.v1+json"
 
 
 class ApiError(Exception):
-    def __init__(self, outcome: Outcome) -> None:
+    def __init__(self, outcome: Reply) -> None:
         self.outcome = outcome
 
 
@@ -89,7 +89,7 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     async def _unavailable(request: Request, exc: StoreUnavailable) -> JSONResponse:
         return reply({"error_code": 50003, "message": str(exc)}, 503)
 
-    async def read(func: Callable[[RegistryState], Outcome]) -> Any:
+    async def read(func: Callable[[RegistryState], Reply]) -> Any:
         outcome = store.read(func)
         if outcome.status == 404:
             await run_in_threadpool(store.sync)
@@ -124,8 +124,8 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     async def subjects(request: Request, deleted: bool = False) -> JSONResponse:
         who = caller(request)
 
-        def names(state: RegistryState) -> Outcome:
-            return Outcome(
+        def names(state: RegistryState) -> Reply:
+            return Reply(
                 body=sorted(
                     s
                     for s, vs in state.subjects.items()
@@ -140,12 +140,10 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     async def versions(request: Request, subject: str, deleted: bool = False) -> JSONResponse:
         may_read(request, subject)
 
-        def numbers(state: RegistryState) -> Outcome:
+        def numbers(state: RegistryState) -> Reply:
             found = [v.version for v in state.subjects.get(subject, []) if deleted or not v.deleted]
             return (
-                Outcome(body=found)
-                if found
-                else error(404, 40401, f"Subject '{subject}' not found.")
+                Reply(body=found) if found else error(404, 40401, f"Subject '{subject}' not found.")
             )
 
         return reply(await read(numbers))
@@ -156,9 +154,9 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     ) -> JSONResponse:
         may_read(request, subject)
 
-        def one(state: RegistryState) -> Outcome:
+        def one(state: RegistryState) -> Reply:
             found = state.find(subject, version, deleted=deleted)
-            return Outcome(body=describe(state, found.body)) if found.ok else found
+            return Reply(body=describe(state, found.body)) if found.ok else found
 
         return reply(await read(one))
 
@@ -188,14 +186,14 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
         text = await _schema_from(request)
         _, identity = _normalise(text)
 
-        def find(state: RegistryState) -> Outcome:
+        def find(state: RegistryState) -> Reply:
             versions = [v for v in state.subjects.get(subject, []) if deleted or not v.deleted]
             if not versions:
                 return error(404, 40401, f"Subject '{subject}' not found.")
             schema_id = state.ids.get(identity)
             for v in versions:
                 if v.schema_id == schema_id:
-                    return Outcome(body=describe(state, v))
+                    return Reply(body=describe(state, v))
             return error(404, 40403, "Schema not found")
 
         return reply(await read(find))
@@ -218,7 +216,7 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
         text = await _schema_from(request)
         stored, _ = _normalise(text)
 
-        def judge(state: RegistryState) -> Outcome:
+        def judge(state: RegistryState) -> Reply:
             found = state.find(subject, version)
             if not found.ok:
                 return found
@@ -233,7 +231,7 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             body: dict[str, Any] = {"is_compatible": not issues}
             if verbose:
                 body["messages"] = issues
-            return Outcome(body=body)
+            return Reply(body=body)
 
         return reply(await read(judge))
 
@@ -252,9 +250,9 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     ) -> JSONResponse:
         may_read(request, subject)
 
-        def level(state: RegistryState) -> Outcome:
+        def level(state: RegistryState) -> Reply:
             if subject in state.levels or defaultToGlobal:
-                return Outcome(body={"compatibilityLevel": state.level(subject)})
+                return Reply(body={"compatibilityLevel": state.level(subject)})
             return error(
                 404,
                 40408,
@@ -289,13 +287,13 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     return app
 
 
-def _with(found: Outcome, func: Callable[[Any], Any]) -> Outcome:
-    return Outcome(body=func(found.body)) if found.ok else found
+def _with(found: Reply, func: Callable[[Any], Any]) -> Reply:
+    return Reply(body=func(found.body)) if found.ok else found
 
 
-def _schema(state: RegistryState, schema_id: int) -> Outcome:
+def _schema(state: RegistryState, schema_id: int) -> Reply:
     text = state.schemas.get(schema_id)
-    return Outcome(body=text) if text is not None else error(404, 40403, "Schema not found")
+    return Reply(body=text) if text is not None else error(404, 40403, "Schema not found")
 
 
 def _normalise(text: str) -> tuple[str, str]:

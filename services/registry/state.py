@@ -27,7 +27,7 @@ class Version:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Reply:
     """The answer to one request: `body` on success, else HTTP status and Confluent code."""
 
     status: int = 200
@@ -40,8 +40,8 @@ class Outcome:
         return self.status < 400
 
 
-def error(status: int, code: int, message: str) -> Outcome:
-    return Outcome(status=status, error_code=code, message=message)
+def error(status: int, code: int, message: str) -> Reply:
+    return Reply(status=status, error_code=code, message=message)
 
 
 @dataclass
@@ -63,14 +63,14 @@ class RegistryState:
     def live(self, subject: str) -> list[Version]:
         return [v for v in self.subjects.get(subject, []) if not v.deleted]
 
-    def find(self, subject: str, version: int | str, *, deleted: bool = False) -> Outcome:
+    def find(self, subject: str, version: int | str, *, deleted: bool = False) -> Reply:
         """The version (int or "latest", -1 meaning latest) of a subject, or 404."""
         versions = self.subjects.get(subject, [])
         visible = versions if deleted else [v for v in versions if not v.deleted]
         if not visible:
             return error(404, 40401, f"Subject '{subject}' not found.")
         if version in ("latest", -1, "-1"):
-            return Outcome(body=visible[-1])
+            return Reply(body=visible[-1])
         try:
             number = int(version)
         except (TypeError, ValueError):
@@ -79,10 +79,10 @@ class RegistryState:
             return error(422, 42202, f"The specified version '{version}' is not a valid id.")
         for candidate in visible:
             if candidate.version == number:
-                return Outcome(body=candidate)
+                return Reply(body=candidate)
         return error(404, 40402, f"Version {number} not found.")
 
-    def precheck_register(self, subject: str, text: str) -> Outcome:
+    def precheck_register(self, subject: str, text: str) -> Reply:
         """What registering would answer now (handlers call it before writing to the log)."""
         try:
             stored, identity = compat.normalise(text)
@@ -91,17 +91,17 @@ class RegistryState:
         existing_id = self.ids.get(identity)
         for version in self.live(subject):
             if version.schema_id == existing_id:
-                return Outcome(body={"id": existing_id, "version": version.version, "new": False})
+                return Reply(body={"id": existing_id, "version": version.version, "new": False})
         olds = [self.schemas[v.schema_id] for v in self.live(subject)]
         issues = compat.problems(stored, olds, self.level(subject))
         if issues:
             message = "Schema being registered is incompatible with an earlier schema: "
             return error(409, 409, message + "; ".join(issues))
-        return Outcome(body={"new": True})
+        return Reply(body={"new": True})
 
     # -- applying log records ------------------------------------------------------------
 
-    def apply(self, record: dict[str, Any]) -> Outcome:
+    def apply(self, record: dict[str, Any]) -> Reply:
         kind = record.get("kind")
         if kind == "register":
             return self._register(str(record["subject"]), str(record["schema"]))
@@ -116,7 +116,7 @@ class RegistryState:
         log.warning("skipping registry log record of unknown kind %r", kind)
         return error(500, 50001, f"unknown record kind {kind!r}")
 
-    def _register(self, subject: str, text: str) -> Outcome:
+    def _register(self, subject: str, text: str) -> Reply:
         check = self.precheck_register(subject, text)
         if not check.ok or not check.body["new"]:
             return check
@@ -129,18 +129,18 @@ class RegistryState:
         versions = self.subjects.setdefault(subject, [])
         number = max((v.version for v in versions), default=0) + 1
         versions.append(Version(subject, number, schema_id))
-        return Outcome(body={"id": schema_id, "version": number, "new": True})
+        return Reply(body={"id": schema_id, "version": number, "new": True})
 
-    def _config(self, subject: object, level: str) -> Outcome:
+    def _config(self, subject: object, level: str) -> Reply:
         if not compat.valid_level(level):
             return error(422, 42203, f"Invalid compatibility level {level!r}.")
         if subject is None:
             self.global_level = level
         else:
             self.levels[str(subject)] = level
-        return Outcome(body={"compatibility": level})
+        return Reply(body={"compatibility": level})
 
-    def _delete_subject(self, subject: str, permanent: bool) -> Outcome:
+    def _delete_subject(self, subject: str, permanent: bool) -> Reply:
         versions = self.subjects.get(subject, [])
         if not versions:
             return error(404, 40401, f"Subject '{subject}' not found.")
@@ -153,15 +153,15 @@ class RegistryState:
                 )
             del self.subjects[subject]
             self.levels.pop(subject, None)
-            return Outcome(body=[v.version for v in versions])
+            return Reply(body=[v.version for v in versions])
         live = [v for v in versions if not v.deleted]
         if not live:
             return error(404, 40404, f"Subject '{subject}' was soft deleted.")
         for version in live:
             version.deleted = True
-        return Outcome(body=[v.version for v in live])
+        return Reply(body=[v.version for v in live])
 
-    def _delete_version(self, subject: str, version: object, permanent: bool) -> Outcome:
+    def _delete_version(self, subject: str, version: object, permanent: bool) -> Reply:
         found = self.find(subject, str(version), deleted=permanent)
         if not found.ok:
             return found
@@ -178,4 +178,4 @@ class RegistryState:
                 del self.subjects[subject]
         else:
             target.deleted = True
-        return Outcome(body=target.version)
+        return Reply(body=target.version)

@@ -22,7 +22,7 @@ from kafka.errors import TopicAlreadyExistsError
 from casebus.config import Settings
 from casebus.kafka.clients import connection_options, make_admin
 from casebus.security.principals import REGISTRY
-from services.registry.state import Outcome, RegistryState
+from services.registry.state import RegistryState, Reply
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -41,7 +41,7 @@ class KafkaStore:
         self.state = RegistryState(default_level=settings.registry.compatibility)
         self._cond = threading.Condition()
         self._applied = 0  # next offset to apply
-        self._outcomes: dict[str, Outcome] = {}  # request id -> outcome, for waiting writers
+        self._outcomes: dict[str, Reply] = {}  # request id -> outcome, for waiting writers
         self._waiting: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -144,7 +144,7 @@ class KafkaStore:
         with self._cond:
             return func(self.state)
 
-    def write(self, kind: str, **fields: Any) -> Outcome:
+    def write(self, kind: str, **fields: Any) -> Reply:
         """Append a request record and return the outcome the log replay gives it."""
         assert self._producer is not None, "store not started"
         request = uuid.uuid4().hex
@@ -159,7 +159,7 @@ class KafkaStore:
             offset = future.get(timeout=self._timeout).offset
             self._wait_for(lambda: self._applied > offset)
             with self._cond:
-                return self._outcomes.pop(request, Outcome(500, 50001, "request was not applied"))
+                return self._outcomes.pop(request, Reply(500, 50001, "request was not applied"))
         except StoreUnavailable:
             raise
         except Exception as exc:

@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Engine, inspect, select
 
-from services.sync.db.models import PAYLOAD_MODELS, LeadEvidence, LeadItem, Record
+from agencydb.models import PAYLOAD_MODELS, LeadEvidence, LeadItem, Record
 
 Key = tuple[str, str, str]  # (kind, owner, record_id)
 # Bookkeeping, not content: when this database applied the record.

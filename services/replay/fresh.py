@@ -26,8 +26,8 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-from services.sync.db.engine import open_database
-from services.sync.rows import EVENT_LOG
+from agencydb.engine import open_database
+from agencydb.rows import EVENT_LOG
 
 log = logging.getLogger(__name__)
 

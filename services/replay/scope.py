@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -19,21 +18,9 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
 from casebus.topics import ACTION_TOPIC, TopicNames
+from pipeline.sources import Scope
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class Scope:
-    starts: dict[TopicPartition, int]
-    ends: dict[TopicPartition, int]  # exclusive: the end offsets when the replay started
-    cases: frozenset[str] | None = None  # None: every key
-    records: Mapping[TopicPartition, Sequence[Any]] = field(default_factory=dict)  # --case
-
-    @property
-    def total(self) -> int:
-        """Offsets to read (an upper bound on the events: commit markers count too)."""
-        return sum(max(0, self.ends[tp] - self.starts[tp]) for tp in self.ends)
 
 
 def partition_for(key: bytes, partitions: int) -> int:

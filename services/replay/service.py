@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack, closing, contextmanager
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -26,34 +27,25 @@ from typing import Any
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.engine import make_url
 
+from agencydb.engine import make_engine, open_database, single_writer
+from agencydb.models import CaseLink, Record
+from agencydb.offsets import save_offsets
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin, make_consumer
-from casebus.registry.client import RegistryClient, registry_for
+from casebus.registry.client import RegistryClient
+from casebus.retry import Backoff
 from casebus.security.principals import REPLAY
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from casebus.topics import ACTION_TOPIC, TOPIC_BY_FAMILY, TopicNames
+from pipeline.heads import HeadPublisher
+from pipeline.loop import BatchLoop
+from pipeline.report import SyncReport
+from pipeline.settings import SyncTuning
+from pipeline.sink import open_sink
+from pipeline.sources import AssignedSource, Scope
 from services.replay.diff import Difference, compare
 from services.replay.fresh import Rebuild, start_rebuild
-from services.replay.runner import apply_scope
-from services.replay.scope import Scope, case_closure, whole
-from services.sync.checkpoint import Checkpoint
-from services.sync.db.engine import make_engine, open_database, single_writer
-from services.sync.db.models import CaseLink, Record
-from services.sync.decode import BatchDecoder
-from services.sync.dlq import DeadLetters
-from services.sync.filtering import admits
-from services.sync.heads import HeadPublisher
-from services.sync.offsets import save_offsets
-from services.sync.prefetch import Prefetcher
-from services.sync.report import SyncReport
-from services.sync.service import (
-    database_url,
-    dlq_topic,
-    group_id,
-    topic_names,
-    wal_checkpointer,
-)
-from services.sync.settings import SyncTuning
+from services.replay.scope import case_closure, whole
 
 log = logging.getLogger(__name__)
 
@@ -105,25 +97,29 @@ class ReplayReport:
         return body
 
 
-Progress = Callable[[int, int, int], None]  # (offsets read, events applied, offsets in scope)
+@dataclass(frozen=True, slots=True)
+class Progress:
+    read: int  # offsets read so far (a case's records: events applied)
+    applied: int  # events applied so far
+    total: int  # offsets in the scope
+
+
+OnProgress = Callable[[Progress], None]
 
 
 def replay(
-    settings: Settings, request: ReplayRequest, progress: Progress | None = None
+    settings: Settings, request: ReplayRequest, progress: OnProgress | None = None
 ) -> ReplayReport:
     agency = request.agency
-    sub = settings.sync.subscription(agency)
     tuning = SyncTuning.of(settings)
     names = _topics(settings, request)
-    target = database_url(settings, agency)
+    target = settings.sync_database_url(agency)
     if request.fresh and request.case_id is not None:
         raise ReplayError("--fresh rebuilds a whole database: use it with --all")
     if request.fresh and not request.dry_run:
         _no_live_sync(settings, agency)
     # Before anything opens (and so creates) the database: the links it holds, if any.
     known = stored_links(target) if request.case_id is not None else None
-    report = SyncReport(agency)
-    out = ReplayReport(request, report, database=target)
     started = time.monotonic()
     with ExitStack() as stack:
         rebuild: Rebuild | None = None
@@ -137,81 +133,72 @@ def replay(
             lock = stack.enter_context(single_writer(target))
             rebuild = start_rebuild(target)
         url = rebuild.url if rebuild is not None else target
-        # Forked before any Kafka client or database connection exists (casebus.workers).
-        prefetch = None
-        if tuning.decode_ahead and request.case_id is None:
-            fds = [lock] if lock is not None else []
-            prefetch = stack.enter_context(
-                closing(Prefetcher(settings, names, agency, url, principal=REPLAY, close_fds=fds))
-            )
-        engine: Engine = rebuild.engine if rebuild is not None else open_database(url)
+        sink = open_sink(
+            stack,
+            settings,
+            agency,
+            names,
+            principal=REPLAY,
+            url=url,
+            connect=(lambda: rebuild.engine)
+            if rebuild is not None
+            else (lambda: open_database(url)),
+            group=None,  # offsets are stored once, at the end (a fresh rebuild only)
+            dlq_consumer=f"replay.{agency}",
+            origin="replay",
+            rewrite=rebuild is None,  # a repair: duplicates of stored revisions written again
+            decode_worker=tuning.decode_worker and request.case_id is None,
+            lock=lock,
+        )
+        engine = sink.engine
         if rebuild is None:
             stack.callback(engine.dispose)
-        wal = stack.enter_context(_wal_folded(engine))
-        registry = registry_for(settings, REPLAY)
-        stack.callback(registry.close)
         consumer = make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
         stack.callback(consumer.close)
-        scope = _scope(settings, consumer, registry, names, request, known)
+        scope = _scope(settings, consumer, sink.registry, names, request, known)
+        out = ReplayReport(request, sink.report, database=target)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
-        decoder = BatchDecoder(settings, registry, names)
-        dead_letters = DeadLetters(
-            settings, dlq_topic(settings, agency), f"replay.{agency}", REPLAY
-        )
-        stack.callback(dead_letters.close)
-        group = group_id(settings, agency)
-        checkpoint = Checkpoint(
-            engine,
-            decoder,
-            admit=lambda event, kind: admits(sub, event, kind),
-            dead_letters=dead_letters,
-            report=report,
-            group=None,  # offsets are stored once, at the end (a fresh rebuild only)
-            origin="replay",
-            rewrite=rebuild is None,
-        )
+        source = AssignedSource(consumer, scope, tuning.batch_size)
         tracker = _Tracker(settings, agency, scope, progress)
         stack.callback(tracker.done)
-        apply_scope(
-            consumer,
-            scope,
-            checkpoint=checkpoint,
-            decoder=decoder,
-            prefetch=prefetch,
-            batch_size=tuning.batch_size,
-            progress=tracker.update,
+        applied = 0
+
+        def committed(events: int) -> None:
+            nonlocal applied
+            applied += events
+            tracker.update(source.position() if not scope.records else applied, applied)
+
+        loop = BatchLoop(
+            source,
+            checkpoint=sink.checkpoint,
+            inbound=sink.inbound,
+            worker=sink.worker,
+            backoff=Backoff(tuning.retry_max_seconds),
+            on_commit=committed,
         )
+        loop.run(threading.Event())
         if request.fresh and not request.dry_run:
             with engine.begin() as conn:  # where sync is to continue: the ends read to
                 ends = {(tp.topic, tp.partition): o for tp, o in scope.ends.items()}
-                save_offsets(conn, group, ends)
+                save_offsets(conn, settings.sync.group_for(agency), ends)
         if not request.dry_run:  # the new head (a rebuild: a new chain) as evidence
             heads = HeadPublisher(settings, agency, engine, REPLAY)
             heads.close()
-        wal.close()  # its connection must be gone before the rebuild is made one file
+        if sink.wal is not None:
+            sink.wal.stop()  # its connection must be gone before the rebuild is made one file
         if request.dry_run:
             assert rebuild is not None
             out.difference = _compare(target, rebuild.engine, scope, request)
         elif rebuild is not None:
             out.previous = rebuild.swap()
-    report.seconds = time.monotonic() - started
+    out.report.seconds = time.monotonic() - started
     return out
 
 
-@contextmanager
-def _wal_folded(engine: Engine) -> Iterator[ExitStack]:
-    """A SQLite database's WAL checkpointed by a thread, as in sync (`close()` stops it)."""
-    with ExitStack() as stack:
-        checkpointer = wal_checkpointer(engine)
-        if checkpointer is not None:
-            stack.callback(checkpointer.stop)
-        yield stack
-
-
 def _topics(settings: Settings, request: ReplayRequest) -> TopicNames:
-    names = topic_names(settings, request.agency)
+    names = settings.sync.names_for(request.agency)
     if request.topic is None:
         return names
     chosen = {s: a for s, a in names.items() if request.topic in (a, s)}
@@ -222,7 +209,7 @@ def _topics(settings: Settings, request: ReplayRequest) -> TopicNames:
 
 def _no_live_sync(settings: Settings, agency: str) -> None:
     """A fresh rebuild replaces the database under a running sync: refuse while one runs."""
-    group = group_id(settings, agency)
+    group = settings.sync.group_for(agency)
     admin = make_admin(settings, client_id="casebus-replay-admin", principal=REPLAY)
     try:
         described = admin.describe_groups([group])
@@ -312,7 +299,7 @@ class _Tracker:
     """Progress for the terminal and for `casebus status` (var/replay/<agency>.json)."""
 
     def __init__(
-        self, settings: Settings, agency: str, scope: Scope, progress: Progress | None
+        self, settings: Settings, agency: str, scope: Scope, progress: OnProgress | None
     ) -> None:
         self.path: Path = settings.var_dir / "replay" / f"{agency}.json"
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -323,7 +310,7 @@ class _Tracker:
     def update(self, read: int, applied: int) -> None:
         total = self.scope.total
         if self.progress is not None:
-            self.progress(read, applied, total)
+            self.progress(Progress(read, applied, total))
         body = {
             "pid": os.getpid(),
             "started": self.started,

@@ -18,7 +18,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from services.sandbox.api import alibaba, cac, com, douyin, jd, psb, samr
 from services.sandbox.data.clock import MAX_TICK
@@ -39,7 +39,7 @@ _NO_FAULTS = ("oauth", "token")
 
 
 class TickRequest(BaseModel):
-    to: int | None = None  # absent: advance by one
+    to: int | None = Field(None, ge=0)  # absent: advance by one
 
 
 class FaultsRequest(BaseModel):

@@ -1,82 +1,48 @@
-"""Run the sync for one agency: wire settings to the consumer, database, registry and DLQ."""
+"""`casebus sync run AGENCY`: the pipeline over the agency's consumer group.
+
+One consumer group per agency, offsets stored in the agency database, never committed to
+Kafka (pipeline/checkpoint.py); where to resume and when the sync is done are
+pipeline/membership.py's; the chain head is published every
+`provenance.audit_interval_seconds` and when the sync stops (pipeline/heads.py).
+"""
 
 from __future__ import annotations
 
 import logging
 import threading
-from contextlib import ExitStack, closing
+import time
+from contextlib import ExitStack
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
+from agencydb.engine import open_database, single_writer
 from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
-from casebus.registry.client import registry_for
+from casebus.retry import Backoff
 from casebus.security.principals import sync as sync_principal
 from casebus.topics import TopicNames
-from services.sync.checkpoint import is_transient_db_error
-from services.sync.consumer import Backoff, SyncConsumer
-from services.sync.db.checkpoint import WalCheckpointer
-from services.sync.db.engine import open_database, single_writer
-from services.sync.decode import BatchDecoder
-from services.sync.dlq import DeadLetters
-from services.sync.heads import HeadPublisher
-from services.sync.prefetch import Prefetcher
-from services.sync.report import SyncReport
-from services.sync.settings import SyncTuning
+from pipeline.checkpoint import is_transient_db_error
+from pipeline.heads import HeadPublisher
+from pipeline.loop import BatchLoop
+from pipeline.report import SyncReport
+from pipeline.settings import SyncTuning
+from pipeline.sink import open_sink
+from pipeline.sources import GroupSource
 
 log = logging.getLogger(__name__)
 
 
-def group_id(settings: Settings, agency: str) -> str:
-    return settings.sync.group_for(agency)
-
-
-def dlq_topic(settings: Settings, agency: str) -> str:
-    return settings.sync.dlq_for(agency)
-
-
-def database_url(settings: Settings, agency: str) -> str:
-    return settings.sync.db_url or settings.database_url(agency)
-
-
-def topic_names(settings: Settings, agency: str, topics: TopicNames | None = None) -> TopicNames:
-    """The topics the agency's sync reads: the subscription's, under their own names; or
-    exactly those `topics` (else settings.sync.topics, "shared=actual" pairs) names."""
-    chosen = topics or settings.sync.topic_names()
-    return chosen or TopicNames.same(settings.sync.subscription(agency).topics)
-
-
-def connect_database(settings: Settings, agency: str, stop: threading.Event) -> Engine:
+def connect_database(url: str, stop: threading.Event, backoff: Backoff) -> Engine:
     """The migrated agency database; waits (with backoff) while it cannot be reached."""
-    backoff = Backoff(SyncTuning.of(settings).retry_max_seconds)
     while True:
         try:
-            return open_database(database_url(settings, agency), sync_writer=True)
+            return open_database(url, sync_writer=True)
         except DBAPIError as exc:
             if not is_transient_db_error(exc) or stop.is_set():
                 raise
             log.warning("agency database unreachable, retrying: %s", exc)
             backoff.wait(stop)
-
-
-def _start_prefetch(
-    settings: Settings, names: TopicNames, agency: str, lock: int | None, verify: bool
-) -> Prefetcher:
-    fds = [lock] if lock is not None else []
-    url = database_url(settings, agency)
-    principal = sync_principal(agency)
-    return Prefetcher(
-        settings, names, agency, url, principal=principal, close_fds=fds, verify=verify
-    )
-
-
-def wal_checkpointer(engine: Engine) -> WalCheckpointer | None:
-    """A SQLite file's WAL is checkpointed by a thread, off the commit path (see there)."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-        return None
-    return WalCheckpointer(str(url.database)).start()
 
 
 def run_sync(
@@ -90,28 +56,30 @@ def run_sync(
 ) -> SyncReport:
     """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
     stop = stop or threading.Event()
-    sub = settings.sync.subscription(agency)
     tuning = SyncTuning.of(settings)
-    names = topic_names(settings, agency, topics)
-    group = group_id(settings, agency)
+    names = settings.sync.names_for(agency, topics)
+    group = settings.sync.group_for(agency)
+    url = settings.sync_database_url(agency)
+    principal = sync_principal(agency)
+    backoff = Backoff(tuning.retry_max_seconds)
     with ExitStack() as cleanup:
-        lock = cleanup.enter_context(single_writer(database_url(settings, agency)))
-        # Forked next: before any database connection or Kafka client (and its threads).
-        prefetch = None
-        if tuning.decode_ahead:
-            worker = _start_prefetch(settings, names, agency, lock, verify)
-            prefetch = cleanup.enter_context(closing(worker))
-        engine = connect_database(settings, agency, stop)
-        cleanup.callback(engine.dispose)
-        checkpointer = wal_checkpointer(engine)
-        if checkpointer is not None:
-            cleanup.callback(checkpointer.stop)
-        principal = sync_principal(agency)
-        registry = registry_for(settings, principal)
-        cleanup.callback(registry.close)
-        dead_letters = DeadLetters(settings, dlq_topic(settings, agency), group, principal)
-        cleanup.callback(dead_letters.close)
-        heads = HeadPublisher(settings, agency, engine, principal)
+        lock = cleanup.enter_context(single_writer(url))
+        sink = open_sink(
+            cleanup,
+            settings,
+            agency,
+            names,
+            principal=principal,
+            url=url,
+            connect=lambda: connect_database(url, stop, backoff),
+            group=group,
+            dlq_consumer=group,
+            decode_worker=tuning.decode_worker,
+            lock=lock,
+            verify=verify,
+        )
+        cleanup.callback(sink.engine.dispose)
+        heads = HeadPublisher(settings, agency, sink.engine, principal)
         cleanup.callback(heads.close)  # after the consumer stopped: the final head
         heads.start(settings.provenance.audit_interval_seconds)
         # Dynamic membership: every process of the agency (one on SQLite, any number on
@@ -129,18 +97,29 @@ def run_sync(
             metadata_max_age_ms=tuning.metadata_refresh_ms,
         )
         cleanup.callback(consumer.close, autocommit=False)
-        runner = SyncConsumer(
-            settings,
-            sub,
-            engine=engine,
-            consumer=consumer,
-            decoder=BatchDecoder(settings, registry, names, verify=verify),
-            dead_letters=dead_letters,
-            group=group,
-            topics=names.actual_names(),
-            prefetch=prefetch,
+        source = GroupSource(
+            consumer,
+            sink.engine,
+            group,
+            names.actual_names(),
+            batch_size=tuning.batch_size,
+            poll_timeout_ms=tuning.poll_timeout_ms,
+            stuck_after=tuning.stuck_after_seconds,
         )
-        report = runner.run(stop, until_idle=until_idle)
+        loop = BatchLoop(
+            source,
+            checkpoint=sink.checkpoint,
+            inbound=sink.inbound,
+            worker=sink.worker,
+            backoff=backoff,
+        )
+        # Partitions taken away: commit what was read of them first.
+        source.before_revoke = loop.finish_inflight
+        started = time.monotonic()
+        loop.run(stop, until_idle=until_idle)
+        report = sink.report
+        report.seconds = time.monotonic() - started
+        report.covered, report.rejoins = source.covered, source.watch.rejoins
     log.info("sync stopped: %s", report.summary())
     return report
 

@@ -48,7 +48,7 @@ def test_sigkill_mid_run_loses_nothing_and_keeps_event_ids(
     handle = sandbox_factory(connector_settings, latency_ms=150)
     settings = _small_pages(sandboxed(connector_settings, handle), 3)
     env = _connector_env(settings, "samr-luzhou")
-    command = [sys.executable, "-m", "services.cli", "connectors", "run", "samr-luzhou", "--once"]
+    command = [sys.executable, "-m", "cli", "connectors", "run", "samr-luzhou", "--once"]
     checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
 
     first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -80,7 +80,7 @@ def test_sigkill_mid_run_loses_nothing_and_keeps_event_ids(
 
 
 def _connector_env(settings: Settings, name: str) -> dict[str, str]:
-    """Environment for `python -m services.cli connectors run NAME` equal to `settings`."""
+    """Environment for `python -m cli connectors run NAME` equal to `settings`."""
     config = next(c for c in settings.connectors if c.name == name)
     return {
         **os.environ,
@@ -114,7 +114,7 @@ def test_sigterm_in_scheduled_mode_flushes_checkpoints_and_exits(
     env = _connector_env(settings, "samr-luzhou")
     checkpoints = settings.var_dir / "connectors" / "checkpoints.sqlite"
     scheduled = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "connectors", "run", "samr-luzhou"],
+        [sys.executable, "-m", "cli", "connectors", "run", "samr-luzhou"],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -139,7 +139,7 @@ def test_sigterm_in_scheduled_mode_flushes_checkpoints_and_exits(
 
     set_faults(handle, latency_ms=0)
     rest = subprocess.run(
-        [sys.executable, "-m", "services.cli", "connectors", "run", "samr-luzhou", "--once"],
+        [sys.executable, "-m", "cli", "connectors", "run", "samr-luzhou", "--once"],
         env=env,
         capture_output=True,
         timeout=120,

@@ -10,6 +10,8 @@ from kafka.partitioner.default import DefaultPartitioner, murmur2
 
 from casebus.publish import KeyHashes
 
+pytestmark = pytest.mark.offline
+
 
 class _Cluster:
     """The three ClusterMetadata calls DefaultPartitioner makes, for one topic."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from casebus.config import load_settings
-from services.feeds.decide import Verdict, decide
+from casebus.revisions import Outcome
+from services.feeds.route import route
 from services.feeds.state import FeedState, Seen
 from services.feeds.visibility import audience
 from tests.feeds.helpers import agency_lead
@@ -44,17 +45,20 @@ def test_a_platform_sees_its_own_report() -> None:
     assert audience(event, PLATFORMS) == {JD}
 
 
-def test_decide() -> None:
-    new = decide(None, 1, "d1", frozenset({JD}))
-    assert new.verdict is Verdict.FORWARDED and new.publish == {JD} and not new.retract
+def test_route() -> None:
+    new = route(None, 1, "d1", frozenset({JD}))
+    assert new.result.outcome is Outcome.APPLIED and new.publish == {JD} and not new.retract
+    assert new.seen == Seen(1, "d1", frozenset({JD})) and not new.unseen
     held = Seen(2, "d2", frozenset({JD}))
-    assert decide(held, 1, "d1", frozenset({JD})).verdict is Verdict.STALE
-    assert decide(held, 2, "d2", frozenset({JD})).verdict is Verdict.DUPLICATE
-    assert decide(held, 2, "other", frozenset({JD})).verdict is Verdict.CONFLICT
-    moved = decide(held, 3, "d3", frozenset({DOUYIN}))
+    assert route(held, 1, "d1", frozenset({JD})).result.outcome is Outcome.STALE
+    assert route(held, 2, "d2", frozenset({JD})).result.outcome is Outcome.DUPLICATE
+    conflict = route(held, 2, "other", frozenset({JD}))
+    assert conflict.result.outcome is Outcome.CONFLICT and conflict.seen is None
+    assert not conflict.publish and not conflict.retract
+    moved = route(held, 3, "d3", frozenset({DOUYIN}))
     assert moved.publish == {DOUYIN} and moved.retract == {JD}
-    hidden = decide(None, 1, "d1", frozenset())
-    assert hidden.verdict is Verdict.UNSEEN and hidden.seen == Seen(1, "d1", frozenset())
+    hidden = route(None, 1, "d1", frozenset())
+    assert hidden.unseen and hidden.seen == Seen(1, "d1", frozenset())
 
 
 def test_state_commits_and_aborts_and_restores() -> None:

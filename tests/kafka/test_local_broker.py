@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
@@ -23,7 +24,7 @@ from tests.fixtures.kafka import free_port
 def casebus(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if k != "CASEBUS_KAFKA_BOOTSTRAP"}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env={**base, **env},
         capture_output=True,
         text=True,
@@ -107,6 +108,7 @@ def test_port_taken_is_a_clear_error(tmp_path: Path) -> None:
     assert f"port 127.0.0.1:{taken} is already taken" in result.stderr
 
 
+@pytest.mark.offline  # reads a folder: no broker, no Java
 def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
     settings = load_settings()
     broker = LocalKafka(tmp_path, settings.kafka.local, broker_security(settings))

@@ -8,11 +8,11 @@ from datetime import datetime
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, select, text
 
+from agencydb.chain import CHAINED, GENESIS, link
+from agencydb.rows import EVENT_LOG
 from casebus.config import TrustedKey
 from casebus.provenance.keys import SigningKey, key_id_of
 from casebus.provenance.signing import Signer
-from services.sync.chain import CHAINED, GENESIS, link
-from services.sync.rows import EVENT_LOG
 
 
 def new_key(

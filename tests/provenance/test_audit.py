@@ -12,9 +12,9 @@ from typing import Any
 
 from sqlalchemy import text
 
+from agencydb.engine import make_engine
 from casebus.config import Settings
 from services.replay.service import ReplayRequest, replay
-from services.sync.db.engine import make_engine
 from services.sync.service import sync_until_idle
 from tests.provenance.helpers import rehash
 from tests.sync.faults import sync_env
@@ -25,7 +25,7 @@ AGENCY = "500110-SAMR"
 
 def _audit(env: dict[str, str]) -> tuple[int, dict[str, Any]]:
     done = subprocess.run(
-        [sys.executable, "-m", "services.cli", "audit", "verify", AGENCY, "--json"],
+        [sys.executable, "-m", "cli", "audit", "verify", AGENCY, "--json"],
         env=env,
         capture_output=True,
         timeout=120,

@@ -9,32 +9,22 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import Engine, text
 
+from agencydb.chain import read_head
+from agencydb.engine import open_database
 from casebus.config import Settings, load_settings
+from pipeline.apply import apply_batch
+from pipeline.heads import PublishedHead
+from pipeline.items import Decoded, Provenance
 from services.audit.verify import AuditReport, verify
-from services.sync.apply import apply_batch
-from services.sync.chain import read_head
-from services.sync.db.engine import open_database
-from services.sync.heads import PublishedHead
-from services.sync.items import Decoded, Provenance
 from tests.provenance.helpers import rehash
 from tests.sync.helpers import lead, penalty
 
 AGENCY = "500110-SAMR"
 
 
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", marks=pytest.mark.offline),
-        pytest.param("postgresql", marks=pytest.mark.postgres),
-    ]
-)
-def db_url(request: pytest.FixtureRequest) -> str:
-    return str(request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url"))
-
-
 @pytest.fixture
-def engine(db_url: str) -> Iterator[Engine]:
-    engine = open_database(db_url)
+def engine(local_db_url: str) -> Iterator[Engine]:
+    engine = open_database(local_db_url)
     yield engine
     engine.dispose()
 
@@ -108,7 +98,7 @@ def test_an_updated_log_row_is_named(settings: Settings, engine: Engine) -> None
 
 
 def test_a_rewritten_chain_no_longer_matches_the_published_heads(
-    settings: Settings, engine: Engine, db_url: str
+    settings: Settings, engine: Engine
 ) -> None:
     """Edit a row and recompute every hash after it, and the head: the chain is sound in
     itself, but the heads published before say otherwise."""

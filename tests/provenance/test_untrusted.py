@@ -9,9 +9,9 @@ from pathlib import Path
 from casebus.config import Settings
 from casebus.provenance.keys import trust_list
 from casebus.provenance.signing import Refusal, Verifier
+from casebus.revisions import Outcome
 from services.feeds.service import run_feeds
 from services.replay.service import ReplayRequest, replay
-from services.sync.apply import Outcome
 from services.sync.service import sync_until_idle
 from tests.feeds.helpers import agency_lead, read_all
 from tests.provenance.forgeries import Keys, send_forgeries

@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import inspect, select, text
 
+from agencydb.engine import make_engine
+from agencydb.models import EventLogEntry
+from agencydb.reconcile import reconcile_databases
 from casebus.config import Settings
 from casebus.events import EventType
+from casebus.revisions import Outcome
 from services.replay.service import ReplayError, ReplayRequest, replay
-from services.sync.apply import Outcome
-from services.sync.db.engine import make_engine
-from services.sync.db.models import EventLogEntry
-from services.sync.reconcile import reconcile_databases
 from services.sync.service import sync_until_idle
 from tests.sync.faults import (
     AGENCY,
@@ -179,7 +179,7 @@ def test_sigkill_during_fresh_leaves_the_old_database_and_a_rerun_completes(
     before = records(url)
     env = sync_env(s, bootstrap=kafka_bootstrap, db_url=url)
     env["CASEBUS_SYNC__BATCH_SIZE"] = "200"  # many small transactions: a long rebuild
-    args = [sys.executable, "-m", "services.cli", "replay", "--into", AGENCY, "--all", "--fresh"]
+    args = [sys.executable, "-m", "cli", "replay", "--into", AGENCY, "--all", "--fresh"]
     rebuild = Path(f"{tmp_path / 'agency.sqlite'}.rebuild")
     midway = 0
     for pause in (0.0, 0.3, 0.8):

@@ -23,7 +23,7 @@ from tests.fixtures.kafka import admin_client, base_settings
 def casebus(bootstrap: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CASEBUS_KAFKA_BOOTSTRAP": bootstrap}
     return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
+        [sys.executable, "-m", "cli", *args],
         env=env,
         capture_output=True,
         text=True,

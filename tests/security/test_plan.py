@@ -45,7 +45,7 @@ def test_syncs_read_their_subscriptions_and_write_only_their_dlq_and_heads(
         writes = {(name, pattern) for op, _, name, pattern in grants if op == "write"}
         assert writes == {
             (f"casebus.dlq.sync.{sub.agency}", "prefixed"),
-            ("casebus.audit", "literal"),  # its chain heads (services/sync/heads.py)
+            ("casebus.audit", "literal"),  # its chain heads (pipeline/heads.py)
         }
 
 

@@ -18,6 +18,8 @@ from casebus.events import EventType
 from casebus.serde.compiled import compile_encoder
 from tests.serde.strategies import penalties
 
+pytestmark = pytest.mark.offline
+
 PENALTY = schema_for_topic("casebus.penalty")
 LEAD = schema_for_topic("casebus.lead")
 

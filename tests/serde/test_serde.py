@@ -123,6 +123,7 @@ def test_registry_unavailable_is_transient(framed: tuple[bytes, Any]) -> None:
     assert error.transient  # pause and retry, never DLQ
 
 
+@pytest.mark.offline
 def test_serializer_registry_unavailable_is_transient() -> None:
     down = RegistryClient(f"http://127.0.0.1:{free_port()}", retries=1, backoff=0.01)
     ctx = SerializationContext(fresh_topic())

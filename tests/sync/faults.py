@@ -16,10 +16,10 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from agencydb.engine import make_engine
+from agencydb.models import EventLogEntry
 from casebus.config import Settings
 from casebus.events import Event
-from services.sync.db.engine import make_engine
-from services.sync.db.models import EventLogEntry
 from tests.fixtures.kafka import free_port
 from tests.sync.helpers import EventProducer, penalty
 
@@ -69,7 +69,7 @@ class Streamer(threading.Thread):
 def sync_env(
     settings: Settings, *, bootstrap: str, db_url: str, batch_size: int = 200
 ) -> dict[str, str]:
-    """Environment for `python -m services.cli sync run` equal to `settings`' sync overrides."""
+    """Environment for `python -m cli sync run` equal to `settings`' sync overrides."""
     return {
         **os.environ,
         "CASEBUS_KAFKA_BOOTSTRAP": bootstrap,
@@ -91,7 +91,7 @@ STARTED: list[subprocess.Popen[bytes]] = []  # ended by `end_started` after each
 def start_sync(
     env: dict[str, str], log: Path, *, until_idle: bool = False
 ) -> subprocess.Popen[bytes]:
-    args = [sys.executable, "-m", "services.cli", "sync", "run", AGENCY]
+    args = [sys.executable, "-m", "cli", "sync", "run", AGENCY]
     with log.open("ab") as out:
         process = subprocess.Popen(
             args + (["--until-idle"] if until_idle else []),

@@ -3,21 +3,26 @@
 from __future__ import annotations
 
 import copy
+import io
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from fastavro import parse_schema, schemaless_reader, schemaless_writer
 from kafka import KafkaConsumer, KafkaProducer
 from sqlalchemy import Engine, select
 
+from agencydb.engine import make_engine
+from agencydb.models import EventLogEntry, Record
 from casebus.config import Settings, load_settings
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
+from casebus.contracts.schemas import schema_for_topic
 from casebus.events import Event, EventType, event_key, stable_event_id
 from casebus.publish import Signers, event_headers
+from casebus.records import content_digest, record_key, record_kind
 from casebus.serde import AvroSerializer, SerializationContext
-from services.sync.db.engine import make_engine
-from services.sync.db.models import EventLogEntry, Record
+from pipeline.items import Decoded, Provenance
 from tests.fixtures.kafka import harness
 from tests.fixtures.registry import admin_registry
 
@@ -103,6 +108,30 @@ def topic_of(event: Event) -> str:
     if "penalty" in event:
         return "casebus.penalty"
     return "casebus.lead" if "lead" in event else "casebus.action"
+
+
+def decoded(event: Event, offset: int, *, partition: int = 0, schema_id: int = 1) -> Decoded:
+    """The event as the inbound step hands it over: read at `offset` of its shared topic."""
+    return Decoded(Provenance(topic_of(event), partition, offset, schema_id), event)
+
+
+def as_decoded(event: Event) -> Event:
+    """The event as a consumer decodes it from Avro under its topic's schema (decimals at the
+    schema's scale, event_id a UUID): what the sync digests and stores."""
+    schema = parse_schema(schema_for_topic(topic_of(event)))
+    buffer = io.BytesIO()
+    schemaless_writer(buffer, schema, event)
+    buffer.seek(0)
+    read: Event = schemaless_reader(buffer, schema, None)
+    return read
+
+
+def stored_as(event: Event) -> tuple[tuple[str, str, str], tuple[int, str]]:
+    """(kind, owner, record_id) -> (revision, digest): how a database that applied this event,
+    sent over the broker, holds its record (the shape of `records()`)."""
+    kind = record_kind(event)
+    digest = content_digest(as_decoded(event), kind)
+    return record_key(event, kind), (int(event["revision"]), digest)
 
 
 def penalty(record_id: str, revision: int = 1, **envelope: Any) -> Event:

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from services.sync.chain import _instant
+from agencydb.chain import _instant
 
 pytestmark = pytest.mark.offline
 

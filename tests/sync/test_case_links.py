@@ -8,7 +8,7 @@ from rich.console import Console
 
 from casebus.config import Settings
 from casebus.events import EventType
-from services.sync.case_view import show_case
+from cli.case import show_case
 from services.sync.service import sync_until_idle
 from tests.sync.helpers import EventProducer, action, penalty
 from tests.sync.test_reconcile_and_case import CASE, QIJIANG, two_agencies  # noqa: F401

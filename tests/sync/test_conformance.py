@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from agencydb.engine import make_engine
+from agencydb.models import LeadItem, PenaltyDecision
 from casebus.config import Settings
 from casebus.events import EventType
 from casebus.serde import frame
-from services.sync.db.engine import make_engine
-from services.sync.db.models import LeadItem, PenaltyDecision
 from services.sync.service import sync_until_idle
 from tests.sync.helpers import (
     EventProducer,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.sync.coverage import Coverage, PartitionCoverage, StuckWatch
+from pipeline.coverage import Coverage, PartitionCoverage, StuckWatch
 
 pytestmark = pytest.mark.offline
 

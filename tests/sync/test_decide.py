@@ -7,12 +7,14 @@ from typing import Any
 import pytest
 from sqlalchemy.dialects import sqlite
 
+from agencydb.rows import RowBuilder
 from casebus.events import Event
-from services.sync.apply import Decisions, Outcome, Unforeseen, decide, row_builder
-from services.sync.items import (
+from casebus.records import RecordKey
+from casebus.revisions import Outcome
+from pipeline.apply import Decisions, Unforeseen, decide, row_builder
+from pipeline.items import (
     VALID,
     Candidate,
-    Decoded,
     Filtered,
     Foreseen,
     Invalid,
@@ -20,10 +22,10 @@ from services.sync.items import (
     Provenance,
     Refused,
 )
-from services.sync.prepare import prepare
-from services.sync.records import RecordKey
-from services.sync.rows import RowBuilder
-from tests.sync.helpers import penalty
+from pipeline.prepare import prepare
+from tests.sync.helpers import decoded, penalty
+
+pytestmark = pytest.mark.offline
 
 ROWS_DIALECT = sqlite.dialect()
 
@@ -33,15 +35,13 @@ def _rows() -> RowBuilder:
 
 
 def _item(event: Event, offset: int, **kwargs: Any) -> Prepared | Filtered | Foreseen:
-    return prepare(
-        Decoded(Provenance("casebus.penalty", 0, offset, 1), event), _rows(), None, **kwargs
-    )
+    return prepare(decoded(event, offset), _rows(), None, **kwargs)
 
 
 def _valid(event: Event, offset: int) -> Prepared:
     item = _item(event, offset)
     assert isinstance(item, Prepared)
-    return item._replace(verdict=VALID)
+    return item._replace(validity=VALID)
 
 
 def _outcomes(decided: Decisions) -> list[Outcome]:
@@ -84,7 +84,7 @@ def test_two_revisions_in_one_batch_resolve_as_one_by_one() -> None:
 
 
 def test_an_invalid_revision_is_rejected_and_moves_nothing() -> None:
-    bad = _valid(penalty("P-1", 2), 1)._replace(verdict=Invalid("penalty.amount: too large"))
+    bad = _valid(penalty("P-1", 2), 1)._replace(validity=Invalid("penalty.amount: too large"))
     batch: list[Refused | Filtered | Candidate] = [_valid(penalty("P-1", 1), 0), bad]
     batch.append(_valid(penalty("P-1", 2), 2))  # the valid revision 2 still applies
     decided = decide(batch, {})

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from agencydb.reconcile import reconcile_databases
 from casebus.config import Settings
 from casebus.kafka.broker import LocalKafka
-from services.sync.reconcile import reconcile_databases
 from services.sync.service import sync_until_idle
 from tests.fixtures.kafka import admin_client, create_topic
 from tests.sync.faults import (

@@ -1,6 +1,6 @@
 """Group membership against the real broker: what a restarted, added or starved sync reads.
 
-Each sync runs as a real process (`python -m services.cli sync run`), as an operator runs it.
+Each sync runs as a real process (`python -m cli sync run`), as an operator runs it.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class Agency:
 
     db_url: str
     settings: Settings
-    env: dict[str, str]  # for `python -m services.cli sync run`
+    env: dict[str, str]  # for `python -m cli sync run`
 
 
 @pytest.fixture

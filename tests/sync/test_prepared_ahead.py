@@ -9,14 +9,15 @@ import pytest
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import make_url
 
-from casebus.config import Settings
+from agencydb.engine import open_database
+from agencydb.reconcile import reconcile_databases
+from agencydb.rows import EVENT_LOG, RowBuilder
+from casebus.config import load_settings
 from casebus.events import Event
-from services.sync.apply import Outcome, Unforeseen, apply_batch
-from services.sync.db.engine import open_database
-from services.sync.items import Decoded, Foreseen, Item, Provenance
-from services.sync.prepare import prepare
-from services.sync.reconcile import reconcile_databases
-from services.sync.rows import EVENT_LOG, RowBuilder
+from casebus.revisions import Outcome
+from pipeline.apply import Unforeseen, apply_batch
+from pipeline.items import Decoded, Foreseen, Item, Provenance
+from pipeline.prepare import prepare
 from tests.sync.helpers import event_log, lead, penalty
 
 AGENCY = "510500-SAMR"
@@ -27,8 +28,9 @@ def _events() -> list[Event]:
 
 
 def test_rows_left_out_ahead_are_prepared_again_when_the_event_wins(
-    db_url: str, settings: Settings, tmp_path: Path
+    local_db_url: str, tmp_path: Path
 ) -> None:
+    db_url, settings = local_db_url, load_settings()  # no broker: the default deployment
     events = _events()
     provenance = [Provenance("casebus.test", 0, i, 1) for i in range(len(events))]
     inline_url = f"sqlite:///{tmp_path / 'inline.sqlite'}"

@@ -9,12 +9,21 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from agencydb.reconcile import RecordState, reconcile, reconcile_databases
 from casebus.config import Settings
-from casebus.events import EventType
-from services.sync.case_view import show_case
-from services.sync.reconcile import reconcile, reconcile_databases
+from casebus.events import Event, EventType
+from cli.case import show_case
 from services.sync.service import sync_until_idle
-from tests.sync.helpers import EventProducer, SyncTopics, action, lead, penalty, sync_settings
+from tests.sync.helpers import (
+    EventProducer,
+    SyncTopics,
+    action,
+    lead,
+    penalty,
+    records,
+    stored_as,
+    sync_settings,
+)
 
 QIJIANG, LUZHOU = "500110-SAMR", "510500-SAMR"
 CASE = "CASE-510500-2025-0017"
@@ -26,6 +35,12 @@ def with_databases(settings: Settings, urls: dict[str, str]) -> Settings:
         for a in settings.agencies
     )
     return settings.model_copy(update={"agencies": agencies})
+
+
+def record_state(event: Event) -> RecordState:
+    """How reconcile sees the record this event, applied, left in a database."""
+    (kind, owner, record_id), (revision, digest) = stored_as(event)
+    return RecordState(kind, owner, record_id, revision, digest, str(event["case_id"]))
 
 
 @pytest.fixture
@@ -41,31 +56,33 @@ def two_agencies(
 def test_reconcile_identical_then_different(
     two_agencies: Settings, producer: EventProducer
 ) -> None:
-    producer.send_all(
-        [
-            penalty("P-1"),
-            penalty("P-1", 2),
-            lead("L-1", items=2),
-            action(EventType.TRANSFER_REQUESTED, "T-1"),
-            penalty("P-police", handling="H3"),  # neither SAMR holds it: not compared
-        ]
-    )
+    p1, p1_v2 = penalty("P-1"), penalty("P-1", 2)
+    l1, t1 = lead("L-1", items=2), action(EventType.TRANSFER_REQUESTED, "T-1")
+    police_only = penalty("P-police", handling="H3")  # neither SAMR holds it: not compared
+    producer.send_all([p1, p1_v2, l1, t1, police_only])
+    # Both SAMRs of the cross-region case take its four events and filter the police's.
     for agency in (QIJIANG, LUZHOU):
-        sync_until_idle(two_agencies, agency)
+        report = sync_until_idle(two_agencies, agency)
+        assert dict(report.counts) == {"applied": 4, "filtered": 1}, agency
+    shared = dict(stored_as(e) for e in (p1_v2, l1, t1))
+    for agency in (QIJIANG, LUZHOU):
+        assert records(two_agencies.database_url(agency)) == shared, agency
     report = reconcile(two_agencies, QIJIANG, LUZHOU)
-    assert report.identical, report.lines()
-    assert report.compared == 3
-    assert reconcile(two_agencies, QIJIANG, LUZHOU, case_id=CASE).identical
+    assert (report.compared, report.identical) == (3, True), report.lines()
+    assert list(report.case_digests) == [CASE] and report.differing_cases == []
+    in_case = reconcile(two_agencies, QIJIANG, LUZHOU, case_id=CASE)
+    assert (in_case.compared, in_case.identical) == (3, True), in_case.lines()
 
-    # Only Luzhou receives the next revision: the two differ on that record and case.
-    producer.send_all([penalty("P-1", 3), penalty("P-2")])
-    sync_until_idle(two_agencies, LUZHOU)
+    # Only Luzhou receives the next revision and a new record: the two differ on exactly those.
+    p1_v3, p2 = penalty("P-1", 3), penalty("P-2")
+    producer.send_all([p1_v3, p2])
+    assert dict(sync_until_idle(two_agencies, LUZHOU).counts) == {"applied": 2}
     report = reconcile(two_agencies, QIJIANG, LUZHOU)
-    assert not report.identical
-    assert [r.record_id for r in report.missing_on_a] == ["P-2"]
-    assert [(a.revision, b.revision) for a, b in report.different] == [(2, 3)]
+    assert report.compared == 4
+    assert report.different == [(record_state(p1_v2), record_state(p1_v3))]
+    assert (report.missing_on_a, report.missing_on_b) == ([record_state(p2)], [])
     assert report.differing_cases == [CASE]
-    assert report.lines()[-1].endswith("DIFFERENT")
+    assert report.lines()[-1] == f"{QIJIANG} vs {LUZHOU} (all cases): 4 shared records, DIFFERENT"
 
 
 def test_case_show_tables_and_json(two_agencies: Settings, producer: EventProducer) -> None:
@@ -92,8 +109,9 @@ def test_case_show_tables_and_json(two_agencies: Settings, producer: EventProduc
 def test_reconcile_databases_compares_two_copies_of_one_agency(
     two_agencies: Settings, producer: EventProducer, tmp_path: Path
 ) -> None:
-    producer.send_all([penalty("P-1"), lead("L-1")])
-    sync_until_idle(two_agencies, QIJIANG)
+    p1, l1 = penalty("P-1"), lead("L-1")
+    producer.send_all([p1, l1])
+    assert dict(sync_until_idle(two_agencies, QIJIANG).counts) == {"applied": 2}
     copy_url = f"sqlite:///{tmp_path / 'copy.sqlite'}"
     other = two_agencies.model_copy(
         update={
@@ -102,7 +120,18 @@ def test_reconcile_databases_compares_two_copies_of_one_agency(
             )
         }
     )
-    sync_until_idle(other, QIJIANG)
+    assert dict(sync_until_idle(other, QIJIANG).counts) == {"applied": 2}
     sub = two_agencies.sync.subscription(QIJIANG)
     original = two_agencies.database_url(QIJIANG)
-    assert reconcile_databases(original, copy_url, (sub, sub)).identical
+    assert records(original) == records(copy_url) == dict(stored_as(e) for e in (p1, l1))
+    report = reconcile_databases(original, copy_url, (sub, sub))
+    assert (report.compared, report.identical) == (2, True), report.lines()
+
+    # The copy alone takes the next revision of P-1: that record, and only it, differs.
+    p1_v2 = penalty("P-1", 2)
+    producer.send_all([p1_v2])
+    assert dict(sync_until_idle(other, QIJIANG).counts) == {"applied": 1}
+    report = reconcile_databases(original, copy_url, (sub, sub))
+    assert report.compared == 2
+    assert report.different == [(record_state(p1), record_state(p1_v2))]
+    assert (report.missing_on_a, report.missing_on_b) == ([], [])

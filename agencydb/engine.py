@@ -1,0 +1,126 @@
+"""Engines for agency databases, and the migrations run at start."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+
+from agencydb.types import json_text
+
+log = logging.getLogger(__name__)
+
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK = 0x63617365_62757301  # "casebus" 1: the advisory lock key of migrations
+
+
+def make_engine(url: str, *, sync_writer: bool = False, **options: Any) -> Engine:
+    """An engine for an agency database; SQLite files get WAL and synchronous=NORMAL.
+
+    WAL with synchronous=NORMAL keeps every commit atomic and durable against a process
+    crash (the only crash the offsets-in-the-database checkpoint must survive here).
+    `sync_writer`: the sync consumer's engine (see _writer_pragmas).
+    """
+    parsed = make_url(url)
+    options.setdefault("json_serializer", json_text)  # as the bulk writes store JSON
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **options)
+        event.listen(engine, "connect", _sqlite_pragmas)
+        if sync_writer:
+            event.listen(engine, "connect", _writer_pragmas)
+        return engine
+    options.setdefault("pool_pre_ping", True)
+    return create_engine(url, **options)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _writer_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    """The sync's writes: checkpoints are left to a thread of the writer's (agencydb/wal.py),
+    and a 16 MB page cache (default 2 MB) keeps the index pages of a growing
+    event log in memory: half the insert time at 200,000 events."""
+    cursor = dbapi_conn.cursor()
+    cursor.execute("PRAGMA wal_autocheckpoint=0")
+    cursor.execute("PRAGMA cache_size=-16000")
+    cursor.close()
+
+
+def alembic_config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """`alembic upgrade head` on this database, through alembic's API."""
+    config = alembic_config()
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            # Several sync processes of one agency may start at once: one migrates, the
+            # others wait for it and then find the database at head.
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+        config.attributes["connection"] = conn
+        command.upgrade(config, "head")
+    log.debug("database %s at head", engine.url.render_as_string(hide_password=True))
+
+
+def open_database(url: str, *, sync_writer: bool = False, **options: Any) -> Engine:
+    """Engine for `url`, migrated to head."""
+    engine = make_engine(url, sync_writer=sync_writer, **options)
+    migrate(engine)
+    return engine
+
+
+class DatabaseInUse(RuntimeError):
+    """A second sync process for a database that takes only one."""
+
+
+@contextmanager
+def single_writer(url: str) -> Iterator[int | None]:
+    """Hold the sync's lock of a SQLite file for as long as the sync runs.
+
+    SQLite takes one writer at a time, so an agency on SQLite runs one sync process; a
+    second one is refused here (with the holder's pid) instead of queueing on the file.
+    PostgreSQL takes any number of processes of one group: no lock. Yields the lock's file
+    descriptor (None: no lock), which a forked worker must close (pipeline/decode_worker.py):
+    a worker outliving a killed parent would otherwise hold the lock a moment longer."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        yield None
+        return
+    path = Path(f"{parsed.database}.sync-lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise DatabaseInUse(
+                f"{parsed.database} is already synced by another process (pid {holder}): "
+                "a SQLite database takes one sync process; use PostgreSQL to run several"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield fd
+    finally:
+        os.close(fd)  # releases the lock

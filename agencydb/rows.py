@@ -1,0 +1,191 @@
+"""An event as the rows that store it, with values ready for the database driver.
+
+`RowBuilder` turns a decoded event into tuples in fixed column orders, each value already
+through the bind processor SQLAlchemy would apply for the dialect (looked up once per
+column), so what is stored is what Core would store. The apply path builds them inline, or
+a decode worker builds them ahead (pipeline/decode_worker.py): tuples of plain values cross a
+process boundary several times cheaper than the decoded event they come from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from sqlalchemy import Table
+from sqlalchemy.engine import Dialect
+
+from agencydb.models import (
+    PAYLOAD_MODELS,
+    Case,
+    EventLogEntry,
+    LeadEvidence,
+    LeadItem,
+    Record,
+    table_of,
+)
+from agencydb.writes import Processor, plan
+from casebus.events import Event
+from casebus.records import payload_of
+
+Row = tuple[Any, ...]
+
+RECORDS = table_of(Record)
+CASES = table_of(Case)
+LEAD_ITEMS = table_of(LeadItem)
+LEAD_EVIDENCE = table_of(LeadEvidence)
+EVENT_LOG = table_of(EventLogEntry)
+PAYLOAD_TABLES: dict[str, Table] = {kind: table_of(m) for kind, m in PAYLOAD_MODELS.items()}
+
+# Column orders of the tuples. The last column of records and cases, and the event log's
+# LOG_TAIL, are known only when the batch is applied: the apply path appends them.
+RECORD_COLUMNS = (
+    "kind",
+    "owner",
+    "record_id",
+    "revision",
+    "digest",
+    "event_type",
+    "event_id",
+    "case_id",
+    "region",
+    "handling",
+    "shared_with",
+    "occurred_at",
+    "applied_at",
+)
+CASE_COLUMNS = ("case_id", "region", "first_seen_at")
+_KEY = ("owner", "record_id")
+PAYLOAD_COLUMNS = {
+    kind: _KEY + tuple(c.name for c in table.columns if c.name not in _KEY)
+    for kind, table in PAYLOAD_TABLES.items()
+}
+_CHILD_KEY = ("owner", "record_id", "position")
+ITEM_COLUMNS = (*_CHILD_KEY, "listing_url", "listing_id", "title")
+EVIDENCE_COLUMNS = (*_CHILD_KEY, "uri", "sha256", "captured_at")
+LOG_HEAD = ("topic", "partition", "offset", "schema_id", "event_id", "producer", "event_type")
+LOG_IDENTITY = ("kind", "owner", "record_id", "revision", "case_id", "occurred_at", "digest")
+LOG_TAIL = ("outcome", "detail", "logged_at", "origin", "state_digest", "chain")
+LOG_COLUMNS = LOG_HEAD + LOG_IDENTITY + LOG_TAIL
+NO_IDENTITY: Row = (None,) * len(LOG_IDENTITY)
+
+
+class StateRows(NamedTuple):
+    """One record revision as rows: written if it is the batch's winner for its record."""
+
+    kind: str
+    record: Row  # RECORD_COLUMNS but applied_at
+    payload: Row  # PAYLOAD_COLUMNS[kind]
+    case: Row  # CASE_COLUMNS but first_seen_at
+    items: tuple[Row, ...]  # lead items (ITEM_COLUMNS)
+    evidence: tuple[Row, ...]  # lead evidence (EVIDENCE_COLUMNS)
+
+
+class _Columns:
+    """Bind processors of some columns of one table, applied to a list of values in place."""
+
+    def __init__(self, table: Table, columns: Sequence[str], dialect: Dialect) -> None:
+        self.processors: tuple[tuple[int, Processor], ...] = plan(
+            table, dialect, tuple(columns)
+        ).processors
+
+    def row(self, values: list[Any]) -> Row:
+        for i, proc in self.processors:
+            value = values[i]
+            if value is not None:
+                values[i] = proc(value)
+        return tuple(values)
+
+
+class RowBuilder:
+    """Builds rows for one dialect (the worker and the writer must agree on it)."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._record = _Columns(RECORDS, RECORD_COLUMNS[:-1], dialect)
+        self._case = _Columns(CASES, CASE_COLUMNS[:-1], dialect)
+        self._payload = {
+            kind: _Columns(PAYLOAD_TABLES[kind], PAYLOAD_COLUMNS[kind], dialect)
+            for kind in PAYLOAD_TABLES
+        }
+        self._item = _Columns(LEAD_ITEMS, ITEM_COLUMNS, dialect)
+        self._evidence = _Columns(LEAD_EVIDENCE, EVIDENCE_COLUMNS, dialect)
+        self._log_head = _Columns(EVENT_LOG, LOG_HEAD, dialect)
+        self._log_identity = _Columns(EVENT_LOG, LOG_IDENTITY, dialect)
+        self._stamp = {
+            (table.name, column): _Columns(table, (column,), dialect)
+            for table, column in (
+                (RECORDS, "applied_at"),
+                (CASES, "first_seen_at"),
+                (EVENT_LOG, "logged_at"),
+            )
+        }
+
+    def state(self, event: Event, kind: str, digest: str) -> StateRows:
+        owner, record_id = str(event["owner"]), str(event["record_id"])
+        record = self._record.row(
+            [
+                kind,
+                owner,
+                record_id,
+                int(event["revision"]),
+                digest,
+                str(event["event_type"]),
+                str(event["event_id"]),
+                event["case_id"],
+                event["region"],
+                event["handling"],
+                list(event["shared_with"]),
+                event["occurred_at"],
+            ]
+        )
+        payload = payload_of(event, kind)
+        columns = PAYLOAD_COLUMNS[kind]
+        values = [owner, record_id, *(payload.get(name) for name in columns[2:])]
+        items: tuple[Row, ...] = ()
+        evidence: tuple[Row, ...] = ()
+        if kind == "lead":
+            items = tuple(
+                self._item.row([owner, record_id, i, *(item.get(c) for c in ITEM_COLUMNS[3:])])
+                for i, item in enumerate(payload["items"])
+            )
+            evidence = tuple(
+                self._evidence.row([owner, record_id, i, *(e.get(c) for c in EVIDENCE_COLUMNS[3:])])
+                for i, e in enumerate(payload["evidence"])
+            )
+        case = self._case.row([event["case_id"], event["region"]])
+        return StateRows(kind, record, self._payload[kind].row(values), case, items, evidence)
+
+    def log_head(self, provenance: Any, event: Mapping[str, Any] | None) -> Row:
+        """Event-log columns known from where the event was read and its envelope."""
+        event = event or {}
+        event_id = event.get("event_id")
+        values = [
+            provenance.topic,
+            provenance.partition,
+            provenance.offset,
+            provenance.schema_id,
+            None if event_id is None else str(event_id),
+            event.get("producer"),
+            event.get("event_type"),
+        ]
+        return self._log_head.row(values)
+
+    def log_identity(
+        self, event: Mapping[str, Any], kind: str | None = None, digest: str | None = None
+    ) -> Row:
+        """Event-log columns naming the record (left empty for a filtered event)."""
+        values = [
+            kind,
+            event.get("owner"),
+            event.get("record_id"),
+            event.get("revision"),
+            event.get("case_id"),
+            event.get("occurred_at"),
+            digest,
+        ]
+        return self._log_identity.row(values)
+
+    def stamp(self, table: str, column: str, now: datetime) -> Any:
+        """`now` as the driver wants it for one of the columns apply fills in per batch."""
+        return self._stamp[(table, column)].row([now])[0]

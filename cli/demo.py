@@ -1,0 +1,18 @@
+"""`casebus demo`: the whole flow on embedded defaults."""
+
+from __future__ import annotations
+
+import argparse
+
+from casebus.config import load_settings
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("demo", help="the whole flow on embedded defaults")
+    parser.set_defaults(handler=_demo)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from cli.demo_flow import run_demo
+
+    return run_demo(load_settings())

@@ -1,0 +1,93 @@
+"""`casebus keys generate|list|revoke|ensure`: signing keys and the trust list.
+
+A private key never leaves its file (`<keys_dir>/<owner>.pem`, 0600); `list` shows the
+trust list (public halves), where each entry comes from and whether it is usable now.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+
+from casebus.config import TrustedKey, load_settings
+from casebus.provenance import keys
+from cli.common import CommandError, command_error
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = sub.add_parser("keys", help="event signing keys and the trust list")
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    gen = actions.add_parser(
+        "generate", help="a new Ed25519 key pair for OWNER; its public half joins the trust list"
+    )
+    gen.add_argument("owner", help="the agency or platform code (or the feeds service) it signs as")
+    gen.add_argument("--valid-days", type=int, help="validity (default provenance.key_valid_days)")
+    gen.add_argument("--replace", action="store_true", help="replace an existing private key")
+    gen.set_defaults(handler=_generate)
+    listing = actions.add_parser("list", help="the trust list: key ids, owners, validity")
+    listing.add_argument("--json", action="store_true")
+    listing.set_defaults(handler=_list)
+    rev = actions.add_parser("revoke", help="refuse every signature of a key from now on")
+    rev.add_argument("key_id")
+    rev.add_argument("--reason", default="", help="kept in the trust list, shown in refusals")
+    rev.set_defaults(handler=_revoke)
+    actions.add_parser(
+        "ensure", help="generate a key for every configured owner that has none (local use)"
+    ).set_defaults(handler=_ensure)
+
+
+def _generate(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.owner not in keys.owners_to_key(settings):
+        raise CommandError(
+            f"{args.owner!r} is no configured agency, platform or the feeds service "
+            f"({settings.provenance.feeds_owner})"
+        )
+    with command_error(FileExistsError):
+        entry = keys.generate(
+            settings, args.owner, valid_days=args.valid_days, replace=args.replace
+        )
+    print(f"key {entry.key_id} for {entry.owner}, valid until {entry.not_after.isoformat()}")
+    print(f"private key: {keys.key_path(settings, args.owner)} (mode 0600)")
+    print(f"trust list: {settings.trust_file}")
+    return 0
+
+
+def _state(entry: TrustedKey, now: datetime) -> str:
+    if entry.revoked:
+        return "revoked" + (f" ({entry.revoked_reason})" if entry.revoked_reason else "")
+    if now < entry.not_before:
+        return "not yet valid"
+    return "expired" if now > entry.not_after else "valid"
+
+
+def _list(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    now = datetime.now(UTC)
+    entries = keys.trust_list(settings)
+    if args.json:
+        rows = [e.model_dump(mode="json") | {"state": _state(e, now)} for e in entries]
+        print(json.dumps(rows, indent=2, ensure_ascii=False))
+        return 0
+    for e in entries:
+        until = e.not_after.date().isoformat()
+        print(f"{e.key_id}  {e.owner:<20} until {until}  {_state(e, now)}")
+    print(f"{len(entries)} keys; trust file {settings.trust_file}")
+    return 0
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    entry = keys.revoke(settings, args.key_id, args.reason)
+    print(f"key {entry.key_id} of {entry.owner} revoked: its events are refused from now on")
+    return 0
+
+
+def _ensure(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    made = keys.ensure_keys(settings)
+    for entry in made:
+        print(f"key {entry.key_id} for {entry.owner}")
+    print(f"{len(made)} keys generated in {settings.keys_dir}")
+    return 0

@@ -1,0 +1,192 @@
+"""The checkpoint of one batch, shared by live sync and replay.
+
+In ONE database transaction, in this order:
+  1. lock the batch's partitions' offset rows and drop what lies before the stored offsets
+     (another process of the same group applied it while both held the partition),
+  2. apply the rest (record rows and event-log rows, pipeline/apply.py); should an item
+     the decode worker foresaw to lose win (apply raises Unforeseen before writing), prepare
+     it again from its bytes and apply the batch again,
+  3. store the next offset of every partition in the batch,
+  4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
+  5. commit.
+A crash before 5 rolls everything back and the batch is read again (DLQ entries may repeat,
+never go missing). Without a `group` (a replay of one case, or a repair of a live database)
+steps 1 and 3 are left out: nothing is stored that would move a consumer.
+A batch the database refuses is applied one event at a time, and the event(s) it cannot take
+go to the DLQ; a lost database raises RetryAfter (the caller rewinds and retries).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
+
+from agencydb.offsets import claim_offsets, save_offsets
+from agencydb.rows import NO_IDENTITY
+from casebus.events import Event
+from casebus.retry import RetryAfter
+from casebus.revisions import Outcome, Result
+from pipeline.apply import Unforeseen, apply_batch
+from pipeline.dlq import DeadLetters
+from pipeline.inbound import Consumed, Inbound
+from pipeline.items import Decoded, Filtered, Foreseen, Item, Refused
+from pipeline.prepare import Admit
+from pipeline.report import Stage, SyncReport
+
+log = logging.getLogger(__name__)
+
+_TO_DLQ = (Outcome.REJECTED, Outcome.CONFLICT)
+# What one bad event can raise while applied (the database refusing a value, a payload the
+# validator let through but the tables cannot hold): isolate it, DLQ it, move on.
+_APPLY_ERRORS = (DBAPIError, KeyError, TypeError, ValueError)
+_UNIQUE_VIOLATION = "23505"
+
+Partition = tuple[str, int]
+
+
+def is_transient_db_error(exc: BaseException) -> bool:
+    """Unreachable or restarting database, a locked SQLite file, a deadlock between two sync
+    processes, or a record both inserted at once (PostgreSQL): wait and retry."""
+    if isinstance(exc, OperationalError | DisconnectionError):
+        return True
+    if isinstance(exc, IntegrityError):
+        return getattr(exc.orig, "sqlstate", None) == _UNIQUE_VIOLATION
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
+@dataclass
+class Checkpoint:
+    engine: Engine
+    decoder: Inbound  # validates, and decodes a foreseen item again
+    admit: Admit
+    dead_letters: DeadLetters
+    report: SyncReport
+    group: str | None  # whose offsets are locked and stored (None: none are)
+    origin: str = "sync"  # logged with every event
+    rewrite: bool = False  # a repair: duplicates of the stored revision are written again
+
+    def commit(self, consumed: Sequence[Consumed]) -> list[Result]:
+        """Checkpoint one batch; on a refused batch, event by event."""
+        try:
+            results = self._commit(consumed)
+        except _APPLY_ERRORS as exc:
+            if is_transient_db_error(exc):
+                raise RetryAfter(f"database: {exc}") from exc
+            log.error("batch failed to apply (%s); applying one by one", exc)
+            results = self._one_by_one(consumed)
+        self.report.add(results)
+        return results
+
+    def _commit(self, consumed: Sequence[Consumed]) -> list[Result]:
+        next_offsets: dict[Partition, int] = {}
+        for c in consumed:
+            next_offsets[(c.record.topic, c.record.partition)] = c.record.offset + 1
+        started, validating = time.perf_counter(), self.report.stages[Stage.VALIDATE]
+        with self.engine.begin() as conn:
+            stored = self._claim(conn, next_offsets)  # 1
+            consumed = self._not_yet_applied(consumed, stored)
+            results = self._apply(conn, consumed)  # 2
+            if self.group is not None:  # 3
+                for tp, offset in stored.items():
+                    next_offsets[tp] = max(next_offsets[tp], offset)
+                save_offsets(conn, self.group, next_offsets)
+            dead = self._dead_letter(consumed, results)  # 4
+        # 5: committed on leaving the block
+        inline = self.report.stages[Stage.VALIDATE] - validating
+        self.report.stages[Stage.APPLY] += time.perf_counter() - started - inline
+        self.report.dead_lettered += dead
+        return results
+
+    def _apply(self, conn: Connection, consumed: Sequence[Consumed]) -> list[Result]:
+        items = [c.item for c in consumed]
+        try:
+            return self._apply_items(conn, items)
+        except Unforeseen as exc:  # rare: nothing was written, prepare those again
+            log.info("%s; preparing them again", exc)
+            for i in exc.indexes:
+                foreseen = items[i]
+                assert isinstance(foreseen, Foreseen)
+                items[i] = self.decoder.redecode(foreseen)
+            return self._apply_items(conn, items)
+
+    def _apply_items(self, conn: Connection, items: Sequence[Item]) -> list[Result]:
+        return apply_batch(
+            conn,
+            items,
+            admit=self.admit,
+            validate=self._validate,
+            origin=self.origin,
+            rewrite=self.rewrite,
+        )
+
+    def _validate(self, event: Event, kind: str) -> str | None:
+        started = time.perf_counter()
+        problem = self.decoder.check(event, kind)
+        self.report.stages[Stage.VALIDATE] += time.perf_counter() - started
+        return problem
+
+    def _claim(self, conn: Connection, partitions: Mapping[Partition, int]) -> dict[Partition, int]:
+        if self.group is None:
+            return {}
+        return claim_offsets(conn, self.group, partitions)
+
+    def _not_yet_applied(
+        self, consumed: Sequence[Consumed], stored: Mapping[Partition, int]
+    ) -> Sequence[Consumed]:
+        fresh = [
+            c
+            for c in consumed
+            if c.record.offset >= stored.get((c.record.topic, c.record.partition), -1)
+        ]
+        if len(fresh) < len(consumed):
+            skipped = len(consumed) - len(fresh)
+            log.info("%d events already applied by another process of this group", skipped)
+            self.report.skipped += skipped
+            return fresh
+        return consumed
+
+    def _dead_letter(self, consumed: Sequence[Consumed], results: Sequence[Result]) -> int:
+        dead = 0
+        for c, result in zip(consumed, results, strict=True):
+            if result.outcome in _TO_DLQ:
+                if isinstance(c.item, Refused):
+                    error_class, message = c.item.error_class, c.item.message
+                else:
+                    error_class = result.error_class or "RevisionConflict"
+                    message = result.detail or ""
+                self.dead_letters.send(c.record, error_class, message)
+                dead += 1
+        if dead:
+            self.dead_letters.flush()  # acknowledged before the commit
+        return dead
+
+    def _one_by_one(self, consumed: Sequence[Consumed]) -> list[Result]:
+        """A batch the database refused: find the event(s) it cannot take, DLQ them."""
+        results: list[Result] = []
+        for c in consumed:
+            try:
+                results.extend(self._commit([c]))
+            except _APPLY_ERRORS as exc:
+                if is_transient_db_error(exc):
+                    raise RetryAfter(f"database: {exc}") from exc
+                why = f"cannot apply: {type(exc).__name__}: {exc}"
+                results.extend(self._commit([Consumed(c.record, _refused(c.item, why))]))
+        return results
+
+
+def _refused(item: Item, why: str) -> Refused:
+    """An item the database would not take, refused with the columns naming its record."""
+    if isinstance(item, Refused):
+        return item._replace(error_class="ApplyError", message=why)
+    if isinstance(item, Decoded):
+        return Refused(item.provenance, "ApplyError", why, item.event)
+    if isinstance(item, Filtered):
+        return Refused(item.provenance, "ApplyError", why, columns=(item.head, NO_IDENTITY))
+    # Its record, without the kind or digest of a decision.
+    identity = (None, *item.identity[1:-1], None)
+    return Refused(item.provenance, "ApplyError", why, columns=(item.head, identity))

@@ -1,0 +1,125 @@
+"""How far this agency's stored offsets cover every partition the broker has now.
+
+The group's assignment says what one member was handed, which may be stale or empty; the
+broker says what exists. `--until-idle` and the stuck watch ask the broker (fresh metadata,
+end offsets) and the agency database (stored offsets), so that partitions added or topics
+created since the member joined are never reported as read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import groupby
+
+from kafka import KafkaConsumer, TopicPartition
+from sqlalchemy import Connection
+
+from agencydb.offsets import load_offsets
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionCoverage:
+    topic: str
+    partition: int
+    start: int  # the broker's first offset (where a partition without a stored offset begins)
+    end: int  # the broker's end offset when asked
+    stored: int | None  # next offset stored in the agency database
+
+    @property
+    def unread(self) -> int:
+        return max(0, self.end - (self.start if self.stored is None else self.stored))
+
+
+@dataclass(frozen=True, slots=True)
+class Coverage:
+    partitions: tuple[PartitionCoverage, ...]
+
+    @property
+    def lagging(self) -> tuple[PartitionCoverage, ...]:
+        return tuple(p for p in self.partitions if p.unread)
+
+    @property
+    def caught_up(self) -> bool:
+        return not self.lagging
+
+    def describe(self) -> str:
+        """`topic[0-5]` per topic: the partitions this covers."""
+        spans = []
+        for topic, parts in groupby(self.partitions, key=lambda p: p.topic):
+            numbers = [p.partition for p in parts]
+            spans.append(f"{topic}[{_ranges(numbers)}]")
+        return ", ".join(spans) or "no partitions"
+
+
+def _ranges(numbers: Sequence[int]) -> str:
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and out[-1].split("-")[-1] == str(n - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{n}"
+        else:
+            out.append(str(n))
+    return ",".join(out)
+
+
+def subscribed_partitions(consumer: KafkaConsumer, topics: Sequence[str]) -> list[TopicPartition]:
+    """Every partition of `topics` as the broker knows them now (one metadata request)."""
+    consumer.topics()  # refreshes the metadata of every topic, not just the cached view
+    return [
+        TopicPartition(topic, p)
+        for topic in sorted(topics)
+        for p in sorted(consumer.partitions_for_topic(topic))
+    ]
+
+
+def measure(
+    consumer: KafkaConsumer, conn: Connection, group: str, topics: Sequence[str]
+) -> Coverage:
+    parts = subscribed_partitions(consumer, topics)
+    if not parts:
+        return Coverage(())
+    ends = consumer.end_offsets(parts)
+    stored = load_offsets(conn, group, [(tp.topic, tp.partition) for tp in parts])
+    unstored = [tp for tp in parts if (tp.topic, tp.partition) not in stored]
+    starts = consumer.beginning_offsets(unstored) if unstored else {}
+    return Coverage(
+        tuple(
+            PartitionCoverage(
+                tp.topic,
+                tp.partition,
+                starts.get(tp, 0),
+                ends[tp],
+                stored.get((tp.topic, tp.partition)),
+            )
+            for tp in parts
+        )
+    )
+
+
+class StuckWatch:
+    """Notices a member that holds no partitions for `after` seconds on end.
+
+    A member can be left empty-handed while its group looks stable (an assignment computed
+    before partitions existed, a leader that handed everything elsewhere): the caller then
+    checks coverage and, if partitions have unread events, warns and rejoins.
+    """
+
+    def __init__(self, after: float) -> None:
+        self.after = after
+        self._empty_since: float | None = None
+
+    def due(self, holds_partitions: bool, now: float | None = None) -> bool:
+        now = time.monotonic() if now is None else now
+        if holds_partitions:
+            self._empty_since = None
+            return False
+        if self._empty_since is None:
+            self._empty_since = now
+        if now - self._empty_since < self.after:
+            return False
+        self._empty_since = now  # the next check comes `after` seconds later
+        return True

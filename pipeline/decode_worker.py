@@ -1,0 +1,194 @@
+"""Decode and prepare the next batch in a worker process while the main process writes this one.
+
+Per event, Avro decoding, validation and building the rows cost more CPU than deciding and
+writing, and they depend on nothing but the bytes: a worker process (the machine's other
+core) decodes a batch and prepares each event with apply's own `prepare` (kind, digest,
+subscription filter, rows) and validates it, while the main process applies and commits the
+batch before it. The signatures are checked in the main process as it hands a batch over
+(they need only the record's bytes, and measured, the worker is the busier of the two): the
+worker decodes only what a trusted key signed. The main process still decides and writes
+everything, batch after batch in order, in one transaction each. What comes back is items
+of plain values (pipeline/items.py), not the decoded events: several times cheaper to
+unpickle, which is most of what the main process saves.
+
+Validation is speculative but never skipped: the worker validates every admitted event
+except one preceded in the stream by a valid event of the same record with a revision at
+least as high (it can only turn out stale, a duplicate or a conflict: never applied), and
+leaves out its rows too (a `Foreseen` item); if such an event wins after all (after a
+rewind, say), the checkpoint decodes it again from its bytes, prepares and validates it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from concurrent.futures import Future
+from typing import Any, NamedTuple
+
+from sqlalchemy.engine import make_url
+
+from agencydb.rows import RowBuilder
+from casebus.config import Settings, Subscription
+from casebus.events import Event
+from casebus.filtering import admits
+from casebus.ids import ConsumedRecord
+from casebus.records import RecordKey
+from casebus.registry.client import RegistryClient, registry_for
+from casebus.topics import TopicNames
+from casebus.workers import ForkedPool
+from pipeline.inbound import Consumed, Inbound, Signature, SignatureCheck, log_rejected
+from pipeline.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
+from pipeline.prepare import prepare
+from pipeline.report import Stage, SyncReport
+
+# Records remembered for the validation skip; forgotten all at once past this (bounded
+# memory whatever the topic's size, about 9 MB; forgetting only means validating again).
+_SEEN_CAP = 100_000
+
+
+class Work(NamedTuple):
+    """A batch as the worker hands it back: its items, and where the worker's time went."""
+
+    items: list[Item]
+    decode_seconds: float
+    prepare_seconds: float
+    validate_seconds: float
+
+
+class DecodeWorkerJob:
+    """What the decode worker does with a batch (bench/pipeline.py runs it in process)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        names: TopicNames,
+        agency: str,
+        db_url: str,
+        registry: RegistryClient,  # the registry client schemas are fetched with
+        verify: bool,
+    ) -> None:
+        self.decoder = Inbound(settings, registry, names, verify=verify)
+        self.sub: Subscription = settings.sync.subscription(agency)
+        # The writer's dialect, without connecting: rows are built as it will write them.
+        self.rows = RowBuilder(make_url(db_url).get_dialect()())
+        self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
+        self.validating = 0.0  # seconds, this batch
+
+    def run(self, raw: Sequence[RawRecord], signatures: Sequence[Signature] | None) -> Work:
+        """The batch's items, and the seconds spent decoding, preparing and validating."""
+        out: list[Item] = []
+        self.validating = preparing = 0.0
+        started = time.perf_counter()
+        for n, record in enumerate(raw):  # a RetryAfter (registry down) fails the batch
+            decoded = self.decoder.decode_one(record, signatures[n] if signatures else ...)
+            if isinstance(decoded, Refused):
+                out.append(decoded)
+                continue
+            t = time.perf_counter()
+            # decode_one refused anything that is not a record: no NotARecord here.
+            item = prepare(
+                decoded, self.rows, self._admit, foresee=self._will_lose, value=record.value or b""
+            )
+            preparing += time.perf_counter() - t
+            if isinstance(item, Prepared):
+                item = self._validated(decoded.event, item)
+            out.append(item)
+        decoding = time.perf_counter() - started - preparing - self.validating
+        return Work(out, decoding, preparing, self.validating)
+
+    def _admit(self, event: Event, kind: str) -> bool:
+        return admits(self.sub, event, kind)
+
+    def _will_lose(self, key: RecordKey, revision: int) -> bool:
+        """A valid revision at least as high of this record came earlier in the stream."""
+        return self.seen.get(hash(key), -1) >= revision
+
+    def _validated(self, event: Event, prep: Prepared) -> Prepared:
+        started = time.perf_counter()
+        problem = self.decoder.check(event, prep.kind)
+        self.validating += time.perf_counter() - started
+        if problem is None:
+            if len(self.seen) >= _SEEN_CAP:
+                self.seen.clear()
+            self.seen[hash(prep.key)] = prep.revision
+        return prep._replace(validity=VALID if problem is None else Invalid(problem))
+
+
+_worker: DecodeWorkerJob | None = None
+
+
+def _start_worker(
+    settings: Settings, names: TopicNames, agency: str, db_url: str, principal: str, verify: bool
+) -> None:
+    global _worker
+    registry = registry_for(settings, principal)
+    _worker = DecodeWorkerJob(settings, names, agency, db_url, registry, verify)
+
+
+def _decode(raw: Sequence[tuple[Any, ...]], signatures: Sequence[Signature] | None) -> Work:
+    assert _worker is not None
+    return _worker.run([RawRecord._make(r) for r in raw], signatures)
+
+
+class Pending(NamedTuple):
+    """A batch handed to the worker: its work to come, and the seconds this process spent
+    checking its signatures."""
+
+    future: Future[Work]
+    verify_seconds: float
+
+
+class DecodeWorker:
+    """One decode worker (casebus.workers: forked now, so create it before the Kafka
+    consumer and any other thread)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        names: TopicNames,
+        agency: str,
+        db_url: str,
+        *,
+        principal: str,  # whom the worker's registry client authenticates as
+        close_fds: Sequence[int] = (),  # descriptors the worker must not keep open
+        verify: bool = True,  # signatures (False only in bench/sync.py's comparison run)
+    ) -> None:
+        # Signatures are checked here, on the records' bytes, as a batch is handed over: the
+        # worker is the busier process (bench/sync.py), this one waits on it.
+        self._signatures = SignatureCheck(settings, names) if verify else None
+        self._pool = ForkedPool(
+            1,
+            _start_worker,
+            (settings, names, agency, db_url, principal, verify),
+            close_fds=close_fds,
+        )
+
+    def submit(self, records: Sequence[ConsumedRecord]) -> Pending:
+        started = time.perf_counter()
+        check = self._signatures
+        signatures = [check(r) for r in records] if check is not None else None
+        verifying = time.perf_counter() - started
+        # Plain tuples, made into RawRecords over there: pickling a named tuple calls back
+        # into Python for each one.
+        raw = [(r.topic, r.partition, r.offset, r.value, r.key, r.headers or ()) for r in records]
+        return Pending(self._pool.submit(_decode, raw, signatures), verifying)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def collect(
+    records: Sequence[ConsumedRecord], pending: Pending, report: SyncReport
+) -> list[Consumed]:
+    """The worker's items, beside their records (raises what the worker raised)."""
+    started = time.perf_counter()
+    work = pending.future.result()
+    report.stages[Stage.WAIT] += time.perf_counter() - started
+    report.stages[Stage.VERIFY] += pending.verify_seconds
+    report.stages[Stage.DECODE] += work.decode_seconds
+    report.stages[Stage.PREPARE] += work.prepare_seconds
+    report.stages[Stage.VALIDATE] += work.validate_seconds
+    consumed = [Consumed(r, item) for r, item in zip(records, work.items, strict=True)]
+    for c in consumed:
+        log_rejected(c)
+    return consumed

@@ -1,0 +1,183 @@
+"""The inbound step, the one way every consumer (sync, replay, redrive, the feeds) takes an
+event in: check the signature (casebus.provenance) on the bytes, decode (Confluent-framed
+Avro), check that the signer is the owner and that the record belongs on its topic; the
+validator (`Inbound.check`) runs on events that would change a record.
+
+Each refusal is a `Refused` item with its reason (the DLQ's `casebus.error.class`), so an
+untrusted event is refused the same way by all of them and goes to the DLQ with its bytes.
+
+Bad bytes or an invalid event become a Refused item (DLQ); an unreachable registry raises
+RetryAfter so the consumer pauses and retries the same records, never DLQs them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from types import EllipsisType
+from typing import NamedTuple
+
+from casebus.config import Settings, TrustedKey
+from casebus.contracts.schemas import schema_for_topic
+from casebus.contracts.validation import validate_event
+from casebus.events import Event
+from casebus.ids import ConsumedRecord
+from casebus.provenance.keys import trust_list
+from casebus.provenance.signing import Refusal, Verifier
+from casebus.records import NotARecord, record_kind
+from casebus.registry.client import RegistryClient
+from casebus.retry import RetryAfter
+from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
+from casebus.serde.errors import KeySerializationError, ValueSerializationError
+from casebus.topics import SHARED_TOPICS, TOPIC_BY_FAMILY, TopicNames
+from pipeline.items import Decoded, Foreseen, Item, Provenance, RawRecord, Refused
+
+log = logging.getLogger(__name__)
+
+MAX_VIOLATIONS_SHOWN = 5
+
+
+# A record's signature as checked before it is decoded (SignatureCheck): the id of the
+# trusted key that signed it, or why it is refused; None for a record without a value.
+Signature = str | Refusal | None
+
+
+class SignatureCheck:
+    """Who signed each record, checked on its bytes alone (casebus.provenance), before it is
+    decoded: inline by Inbound, or by the process that holds the records while a decode
+    worker decodes them (pipeline/decode_worker.py)."""
+
+    def __init__(self, settings: Settings, names: TopicNames) -> None:
+        # Every shared topic, not only those read: a signature made for another one is
+        # named as such (SignedForAnotherTopic) instead of a bare BadSignature.
+        self._verifier = Verifier(trust_list(settings), SHARED_TOPICS)
+        self._shared = {actual: shared for shared, actual in names.items()}
+
+    def __call__(self, record: ConsumedRecord) -> Signature:
+        if record.value is None:
+            return None  # refused as empty before any signature matters
+        signer = self._verifier.check_record(
+            self._shared[record.topic], record.key, record.value, record.headers or ()
+        )
+        return signer if isinstance(signer, Refusal) else signer.key_id
+
+    def trusted(self, key_id: str) -> TrustedKey:
+        return self._verifier.trusted(key_id)
+
+
+class Consumed(NamedTuple):
+    """A consumed Kafka record and what it became (the record goes to the DLQ if refused)."""
+
+    record: ConsumedRecord  # kafka.consumer.fetcher.ConsumerRecord, or a RawRecord
+    item: Item
+
+
+class Inbound:
+    """Decodes records of the topics `names` puts in play (read under their actual names).
+    `verify=False` only for bench/sync.py's comparison run."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: RegistryClient,
+        names: TopicNames,
+        *,
+        verify: bool = True,
+    ) -> None:
+        self._settings = settings
+        self._signatures = SignatureCheck(settings, names) if verify else None
+        self._registry = registry
+        self._shared = {actual: shared for shared, actual in names.items()}
+        self._max = settings.validation.max_message_bytes
+        # Per topic read: resolves old writers' values to the current schema (values written
+        # with the current schema are read as they are).
+        self._deserializers = {
+            topic: AvroDeserializer(
+                registry, max_message_bytes=self._max, reader_schema=schema_for_topic(shared)
+            )
+            for topic, shared in self._shared.items()
+        }
+
+    def decode(self, records: Sequence[ConsumedRecord]) -> list[Consumed]:
+        consumed = [Consumed(record, self.decode_one(record)) for record in records]
+        for c in consumed:
+            log_rejected(c)
+        return consumed
+
+    def check(self, event: Event, kind: str) -> str | None:
+        """Every rule the event breaks (casebus.contracts.validation), or None."""
+        violations = validate_event(TOPIC_BY_FAMILY[kind], event, settings=self._settings)
+        return describe_violations([v.message for v in violations]) if violations else None
+
+    def redecode(self, item: Foreseen) -> Decoded:
+        """A Foreseen item's event, decoded again from its bytes (rare: see
+        pipeline/items.py). Verified when it was prepared; the bytes are the same."""
+        prov = item.provenance
+        raw = RawRecord(prov.topic, prov.partition, prov.offset, item.value)
+        again = self._decode_trusted(raw, None)
+        if isinstance(again, Refused):
+            raise RetryAfter(f"cannot decode {prov} again: {again.reason}")
+        return again
+
+    def decode_one(
+        self, record: ConsumedRecord, signature: Signature | EllipsisType = ...
+    ) -> Decoded | Refused:
+        """Verify and decode one record (refusals are not logged here: see log_rejected).
+        `signature`: what a SignatureCheck of the same trust list said, if one did."""
+        prov = Provenance(record.topic, record.partition, record.offset)
+        if record.value is None:
+            return Refused(prov, "EmptyValue", "the record has no value (tombstone)")
+        if self._signatures is None:
+            return self._decode_trusted(record, None)
+        if signature is ...:
+            signature = self._signatures(record)
+        if isinstance(signature, Refusal):
+            return Refused(prov, signature.reason, signature.message)
+        if signature is None:
+            raise ValueError(f"{prov}: its signature was not checked")
+        return self._decode_trusted(record, self._signatures.trusted(signature))
+
+    def _decode_trusted(
+        self, record: ConsumedRecord, signer: TrustedKey | None
+    ) -> Decoded | Refused:
+        prov = Provenance(record.topic, record.partition, record.offset)
+        assert record.value is not None  # refused as EmptyValue before (decode_one)
+        try:
+            decoded = self._deserializers[record.topic].decode(
+                record.value, SerializationContext(record.topic)
+            )
+        except SerdeError as exc:
+            if exc.transient:
+                raise RetryAfter(str(exc)) from exc
+            inner: SerdeError = exc
+            if isinstance(exc, KeySerializationError | ValueSerializationError):
+                inner = exc.inner
+            return Refused(prov, type(inner).__name__, str(exc))
+        prov = Provenance(record.topic, record.partition, record.offset, decoded.schema_id)
+        event = decoded.value
+        if signer is not None:
+            refused = Verifier.check_signer(signer, event.get("owner"), event.get("published_at"))
+            if refused is not None:
+                return Refused(prov, refused.reason, refused.message, event)
+        try:
+            kind = record_kind(event)
+        except NotARecord as exc:
+            return Refused(prov, "NotARecord", str(exc), event)
+        if TOPIC_BY_FAMILY[kind] != self._shared[record.topic]:
+            why = f"a {kind} record does not belong on {self._shared[record.topic]}"
+            return Refused(prov, "WrongTopic", why, event)
+        return Decoded(prov, event)
+
+
+def describe_violations(messages: Sequence[str]) -> str:
+    """The first few rules broken, and how many more: what the DLQ and the event log say."""
+    shown = "; ".join(messages[:MAX_VIOLATIONS_SHOWN])
+    more = len(messages) - MAX_VIOLATIONS_SHOWN
+    return shown + (f"; and {more} more" if more > 0 else "")
+
+
+def log_rejected(c: Consumed) -> None:
+    if isinstance(c.item, Refused):
+        prov = c.item.provenance
+        where = f"{prov.topic}:{prov.partition}@{prov.offset}"
+        log.warning("rejecting %s: %s", where, c.item.reason)

@@ -1,0 +1,132 @@
+"""A consumed record's stages on its way into an agency database, one immutable type each.
+
+    RawRecord ─decode─► Decoded ─prepare─► Prepared ─decide─► Result (pipeline/apply.py)
+        │                  │          ├──► Filtered   (not for this agency: logged only)
+        └─► Refused ◄──────┘          └──► Foreseen   (decode worker: expected to lose)
+
+- `Refused`: rejected before any decision (undecodable, untrusted, not a record, wrong
+  topic), with the class and message the DLQ and the event log get.
+- `Prepared`: what the revision rule and the writer need: identity, revision, digest, the
+  rows it would write, and its validity (or the event, still to be validated).
+- `Foreseen`: prepared by a decode worker without its rows, because a valid revision at
+  least as high of the record came earlier in the stream; the checkpoint prepares it again
+  from its bytes in the rare case it wins after all (pipeline/checkpoint.py).
+
+Worker-built items cross a process boundary, pickled: they are named tuples of plain values
+(several times cheaper to unpickle than the decoded event they stand for).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from agencydb.rows import Row, StateRows
+from casebus.events import Event
+from casebus.records import RecordKey
+
+
+class Provenance(NamedTuple):
+    """Where a record was read, and the writer schema of its value (once decoded)."""
+
+    topic: str
+    partition: int
+    offset: int
+    schema_id: int | None = None
+
+
+class RawRecord(NamedTuple):
+    """What decoding needs of a consumer record, small enough to send to a worker."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None = None
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+class Refused(NamedTuple):
+    provenance: Provenance
+    error_class: str  # the DLQ's casebus.error.class: EmptyValue, BadSignature, ...
+    message: str
+    event: Event | None = None  # when it could be decoded: the event log names its record
+    # Or the event-log columns of the item it was (refused later, at apply: ApplyError).
+    columns: tuple[Row, Row] | None = None
+
+    @property
+    def reason(self) -> str:
+        return f"{self.error_class}: {self.message}"
+
+
+class Decoded(NamedTuple):
+    """Verified and decoded; which record it is, is not worked out yet."""
+
+    provenance: Provenance
+    event: Event
+
+
+class Valid(NamedTuple):
+    """Validated: breaks no rule."""
+
+
+class Invalid(NamedTuple):
+    problem: str  # every rule it breaks (the first few, and how many more)
+
+
+class Unchecked(NamedTuple):
+    """Not validated yet: validated only if it would change a record."""
+
+    event: Event
+
+
+VALID = Valid()
+Validity = Valid | Invalid | Unchecked
+
+
+class Filtered(NamedTuple):
+    """For another audience than this agency: logged by provenance only."""
+
+    provenance: Provenance
+    head: Row  # event-log columns: where it was read, event id, producer, type
+
+
+class Prepared(NamedTuple):
+    """An event this agency receives, ready to be decided on and written."""
+
+    provenance: Provenance
+    kind: str
+    owner: str
+    record_id: str
+    revision: int
+    digest: str
+    head: Row  # event-log columns: where it was read, event id, producer, type
+    identity: Row  # event-log columns naming the record
+    state: StateRows  # written if this revision wins
+    validity: Validity
+
+    @property
+    def key(self) -> RecordKey:
+        return RecordKey((self.kind, self.owner, self.record_id))
+
+
+class Foreseen(NamedTuple):
+    """Prepared without its rows: expected to lose (see the module docstring)."""
+
+    provenance: Provenance
+    kind: str
+    owner: str
+    record_id: str
+    revision: int
+    digest: str
+    head: Row
+    identity: Row
+    value: bytes  # the record's value, to decode again should it win
+
+    @property
+    def key(self) -> RecordKey:
+        return RecordKey((self.kind, self.owner, self.record_id))
+
+
+Item = Refused | Decoded | Filtered | Prepared | Foreseen
+# What the revision rule decides on.
+Candidate = Prepared | Foreseen

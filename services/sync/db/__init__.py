@@ -1,1 +1,0 @@
-"""The agency database: typed models, engines and migrations."""
