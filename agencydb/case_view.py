@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, select
 
 from agencydb.engine import make_engine
 from agencydb.models import PAYLOAD_MODELS, CaseLink, EventLogEntry, Record
@@ -40,6 +40,9 @@ class TimelineEntry:
     revision: int | None
     outcome: str
     source: str  # topic:partition@offset
+    producer: str | None = None  # who published it (a connector, ingest, the feeds)
+    origin: str = "sync"  # which path read it this time: sync, or a replay
+    detail: str | None = None  # why it was not applied, when it was not
 
 
 @dataclass
@@ -71,11 +74,23 @@ def load_case(url: str, agency: str, case_id: str) -> CaseView:
         with engine.connect() as conn:
             cases = _linked_closure(conn, case_id)
             view.linked_cases = sorted(cases - {case_id})
-            view.records = _records(conn, cases)
+            view.records = _records(conn, _in_cases(cases))
             view.timeline = _timeline(conn, cases)
     finally:
         engine.dispose()
     return view
+
+
+def load_record(url: str, kind: str, owner: str, record_id: str) -> CaseRecord | None:
+    """One record as the database holds it; None when it holds no such record."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            key = (Record.kind == kind) & (Record.owner == owner) & (Record.record_id == record_id)
+            found = _records(conn, select(Record).where(key))
+    finally:
+        engine.dispose()
+    return found[0] if found else None
 
 
 def _linked_closure(conn: Connection, case_id: str) -> set[str]:
@@ -100,12 +115,16 @@ def _linked_closure(conn: Connection, case_id: str) -> set[str]:
     return cases
 
 
-def _records(conn: Connection, cases: set[str]) -> list[CaseRecord]:
-    rows = conn.execute(
+def _in_cases(cases: set[str]) -> Select[Record]:
+    return (
         select(Record)
         .where(Record.case_id.in_(sorted(cases)))
         .order_by(Record.occurred_at, Record.kind)
-    ).mappings()
+    )
+
+
+def _records(conn: Connection, query: Select[Record]) -> list[CaseRecord]:
+    rows = conn.execute(query).mappings()
     out = []
     for row in rows:
         model = PAYLOAD_MODELS[row["kind"]]
@@ -153,6 +172,9 @@ def _timeline(conn: Connection, cases: set[str]) -> list[TimelineEntry]:
             e["revision"],
             e["outcome"],
             f"{e['topic']}:{e['partition']}@{e['offset']}",
+            e["producer"],
+            e["origin"],
+            e["detail"],
         )
         for e in conn.execute(query).mappings()
     ]

@@ -44,6 +44,15 @@ def make_engine(url: str, *, sync_writer: bool = False, **options: Any) -> Engin
     return create_engine(url, **options)
 
 
+def database_exists(url: str) -> bool:
+    """Whether there is a database to read: a SQLite file must exist (make_engine would
+    create an empty one); a server database is assumed to, and fails on connect if not."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    return parsed.database not in (None, "", ":memory:") and Path(str(parsed.database)).is_file()
+
+
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor = dbapi_conn.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")

@@ -13,15 +13,13 @@ import os
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
 from sqlalchemy import select
-from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from agencydb.engine import make_engine
+from agencydb.engine import database_exists, make_engine
 from agencydb.models import ConsumerOffset
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin, make_consumer
@@ -105,10 +103,8 @@ def sync_status(
     url = settings.sync_database_url(agency)
     stored: dict[tuple[str, int], int] = {}
     moved: float | None = None
-    parsed = make_url(url)
-    exists = parsed.get_backend_name() != "sqlite" or Path(str(parsed.database)).exists()
     detail = ""
-    if exists:
+    if database_exists(url):
         engine = make_engine(url)
         try:
             with engine.connect() as conn:
