@@ -212,7 +212,7 @@ class Section(_Model):
 
 
 # Tables validated (wholly, or but for their shared keys) by a service's own model.
-SERVICE_TABLES = ("sandbox", "ingest", "sync", "feeds")
+SERVICE_TABLES = ("sandbox", "ingest", "sync", "feeds", "console")
 _SECTIONS: dict[tuple[int, type[Section]], tuple[object, Section]] = {}
 
 
@@ -362,6 +362,7 @@ class Settings(BaseSettings):
     connectors: tuple[ConnectorConfig, ...] = ()
     sandbox: dict[str, Any] = Field(default_factory=dict)  # services/sandbox/settings.py
     ingest: dict[str, Any] = Field(default_factory=dict)  # services/ingest/settings.py
+    console: dict[str, Any] = Field(default_factory=dict)  # services/console/settings.py
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()

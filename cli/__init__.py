@@ -16,12 +16,19 @@ from collections.abc import Sequence
 from casebus.config import ConfigError, Section, load_settings
 from cli.common import CommandError
 from pipeline.settings import SyncTuning
+from services.console.settings import ConsoleSettings
 from services.feeds.settings import FeedTuning
 from services.ingest.settings import IngestSettings
 from services.sandbox.settings import SandboxSettings
 
 # The services' own settings models (casebus.config.Section): one per SERVICE_TABLES entry.
-SECTIONS: tuple[type[Section], ...] = (SandboxSettings, IngestSettings, SyncTuning, FeedTuning)
+SECTIONS: tuple[type[Section], ...] = (
+    SandboxSettings,
+    IngestSettings,
+    SyncTuning,
+    FeedTuning,
+    ConsoleSettings,
+)
 
 COMMANDS = (
     "kafka",
@@ -42,6 +49,7 @@ COMMANDS = (
     "case",
     "reconcile",
     "audit",
+    "console",
     "demo",
 )
 
