@@ -7,8 +7,14 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
 # The test broker: its own state folder and ports, so tests never touch the demo's data.
-TEST_ENV := CASEBUS_VAR_DIR=var/test CASEBUS_KAFKA__LOCAL__PORT=39092 \
-            CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT=39093
+# Two checkouts on one machine give one of them other ports:
+#   make test TEST_KAFKA_PORT=49092 TEST_KAFKA_CONTROLLER_PORT=49093
+TEST_KAFKA_PORT ?= 39092
+TEST_KAFKA_CONTROLLER_PORT ?= 39093
+TEST_ENV := CASEBUS_VAR_DIR=var/test CASEBUS_KAFKA__LOCAL__PORT=$(TEST_KAFKA_PORT) \
+            CASEBUS_KAFKA__LOCAL__CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT)
+TEST_PORTS := CASEBUS_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) \
+              CASEBUS_TEST_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT)
 
 .PHONY: demo test lint unit install stop clean
 
@@ -32,8 +38,10 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	@if [ -z "$$CASEBUS_KAFKA_BOOTSTRAP$$CASEBUS_TEST_KAFKA_BOOTSTRAP" ]; then \
 	  $(TEST_ENV) $(BIN)/casebus kafka start --no-topics; fi
+	scripts/browser-up.sh
 	pg_url=$$(scripts/postgres-up.sh) && \
-	  CASEBUS_TEST_PG_URL=$$pg_url $(BIN)/pytest -p no:cacheprovider --durations=10 $(PYTEST_ARGS)
+	  CASEBUS_TEST_PG_URL=$$pg_url $(TEST_PORTS) $(BIN)/pytest -p no:cacheprovider --durations=10 \
+	  $(PYTEST_ARGS)
 
 # Tests that need neither Kafka nor PostgreSQL (pure functions, SQLite in memory).
 unit: $(STAMP)

@@ -95,11 +95,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         dependencies=[Depends(guard)],
     )
     app.state.settings, app.state.own, app.state.users = settings, own, users
-    app.state.templates = templates
+    app.state.templates, app.state.clock = templates, clock
     app.state.throttle = Throttle(
         per_user=own.max_failures_per_user,
         per_address=own.max_failures_per_address,
         window_seconds=own.throttle_window_seconds,
+        clock=clock,
     )
     app.add_middleware(
         SessionMiddleware,

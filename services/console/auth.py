@@ -78,11 +78,11 @@ def csrf_token(request: Request) -> str:
     return token
 
 
-def sign_in(request: Request, user: User) -> None:
+def sign_in(request: Request, user: User, now: float) -> None:
     """A new session for the user (a fresh token: none of the anonymous one carries over)."""
     request.session.clear()
     request.session.update(
-        user=user.name, agency=user.agency, signed_in_at=time.time(), csrf=secrets.token_urlsafe(32)
+        user=user.name, agency=user.agency, signed_in_at=now, csrf=secrets.token_urlsafe(32)
     )
 
 

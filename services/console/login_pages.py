@@ -55,7 +55,7 @@ async def login(request: Request) -> Response:
         message = "用户名或密码错误。"
         return render(request, "login.html", status=401, next=target, error=message, username=name)
     throttle.succeeded(name)
-    sign_in(request, user)
+    sign_in(request, user, request.app.state.clock())
     log.info("%s signed in from %s", name, address)
     return RedirectResponse(target, status_code=303)
 

@@ -13,6 +13,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+MAX_KEYS = 10_000
+
 
 class Throttle:
     def __init__(
@@ -42,6 +44,9 @@ class Throttle:
         with self._lock:
             for key in (("user", user), ("address", address)):
                 times = self._recent(key, now)
+                if not times:
+                    del self._failures[key]
+                    continue
                 if len(times) >= self._limits[key[0]]:
                     longest = max(longest, self._window - (now - times[0]))
         return longest
@@ -49,6 +54,11 @@ class Throttle:
     def failed(self, user: str, address: str) -> None:
         now = self._clock()
         with self._lock:
+            if len(self._failures) > MAX_KEYS:  # names typed at random: forget the old ones
+                for key in [
+                    k for k, t in self._failures.items() if not t or now - t[-1] >= self._window
+                ]:
+                    del self._failures[key]
             for key in (("user", user), ("address", address)):
                 self._recent(key, now).append(now)
 
