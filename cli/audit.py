@@ -22,8 +22,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _verify(args: argparse.Namespace) -> int:
+    import getpass
+
     from agencydb.engine import open_database
     from services.audit.verify import verify
+    from services.console.journal import record_audit
 
     settings = load_settings()
     settings.agency(args.agency)  # an unknown agency: ConfigError naming the configured ones
@@ -32,6 +35,10 @@ def _verify(args: argparse.Namespace) -> int:
         report = verify(settings, args.agency, engine)
     finally:
         engine.dispose()
+    # The console shows each agency's last result, whoever ran it.
+    record_audit(
+        settings, args.agency, report.to_dict(), by=f"casebus audit verify ({getpass.getuser()})"
+    )
     if args.json:
         print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:

@@ -332,8 +332,10 @@ class Demo:
 
     def _verified(self, agency: str, engine: Engine) -> bool:
         from services.audit.verify import verify
+        from services.console.journal import record_audit
 
         report = verify(self.settings, agency, engine)
+        record_audit(self.settings, agency, report.to_dict(), by="casebus demo")
         self.console.print(f"`casebus audit verify {agency}`:")
         for line in report.lines():
             self.console.print("  " + line, markup=False)
@@ -350,6 +352,35 @@ class Demo:
                 table.add_row(c.name, c.state, f"{c.lag:,}", c.last_applied or "", str(c.dlq))
         self.console.print(table)
         self.console.print(f"rejects: {result.rejects} quarantined source records")
+
+    def web_console(self) -> None:
+        """Serve the web console over the demo's databases (left running, like the
+        broker), with a user of random password for each synced agency and an admin."""
+        import secrets
+
+        from services.console.settings import ConsoleSettings
+        from services.console.users import User, hash_password, save_user
+
+        self.step("14. The web console")
+        own = ConsoleSettings.of(self.settings)
+        url = f"http://{own.host}:{own.port}"
+        users = {f"demo-{a.lower()}": a for a in SYNCED_AGENCIES} | {"demo-admin": None}
+        table = Table("user", "sees", "password")
+        for name, agency in users.items():
+            password = secrets.token_urlsafe(9)
+            save_user(own.users_path(self.settings), User(name, agency, hash_password(password)))
+            table.add_row(name, agency or "admin: the bus, no database", password)
+        if answers(url + "/healthz"):
+            self.console.print(f"the console already runs at {url} (it reads the new users)")
+        else:
+            log = self.settings.var_dir / "logs" / "console.log"
+            start_service(["console", "serve"], url=url, log=log, ready_path="/healthz")
+            self.console.print(f"started `casebus console serve` at {url} (log {log})")
+        self.console.print(f"[bold]console: {url}[/] — sign in as (passwords new this run):")
+        self.console.print(table)
+        self.console.print(
+            f"try {CROSS_REGION_CASE} as demo-500110-samr; `casebus console stop` ends it"
+        )
 
 
 def _tty() -> bool:
@@ -379,6 +410,10 @@ def run_demo(settings: Settings) -> int:
         identical = demo.replay() and identical
         audited = demo.audit()
         demo.status()
+        demo.web_console()
     demo.console.rule()
-    demo.console.print("done. The broker keeps running: `casebus kafka stop` ends it.")
+    demo.console.print(
+        "done. The broker and the console keep running: `casebus kafka stop` and "
+        "`casebus console stop` end them."
+    )
     return 0 if identical and audited else 1

@@ -187,6 +187,7 @@ CONSUMER_STATES = {
 }
 
 ORIGINS = {"sync": "同步", "replay": "重放"}
+STATUS_DETAILS = {"no database yet": "尚无数据库"}  # pipeline/status.py's fixed details
 
 
 def field_label(kind: str, name: str) -> str:
