@@ -37,17 +37,19 @@ def overview(request: Request) -> Response:
     settings: Settings = request.app.state.settings
     bus: dict[str, Any] = {"status": None, "dlq": None, "error": ""}
     try:
-        bus["status"] = status(settings)
-        bus["dlq"] = dlq_reasons(settings)
-    except BUS_ERRORS as exc:
-        bus["error"] = f"{type(exc).__name__}: {exc}"
-    audits = {agency: last_audit(settings, agency) for agency in _synced(settings)}
-    try:
         health = cluster_health(settings)
     except BUS_ERRORS as exc:
-        health = ClusterHealth(
-            settings.kafka.bootstrap_servers, False, f"{type(exc).__name__}: {exc}"
-        )
+        health = ClusterHealth(settings.kafka.bootstrap_servers, False, type(exc).__name__)
+    # With the cluster unreachable every further read would wait out its own timeout.
+    if health.reachable:
+        try:
+            bus["status"] = status(settings)
+            bus["dlq"] = dlq_reasons(settings)
+        except BUS_ERRORS as exc:
+            bus["error"] = f"{type(exc).__name__}: {exc}"
+    else:
+        bus["error"] = "集群无法连接"
+    audits = {agency: last_audit(settings, agency) for agency in _synced(settings)}
     return render(
         request,
         "admin.html",

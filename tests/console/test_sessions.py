@@ -30,6 +30,9 @@ class Clock:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     settings = load_settings(var_dir=tmp_path / "var")
+    # No principal's secret here: nothing this app does may reach a broker.
+    security = settings.kafka.security.model_copy(update={"secrets_dir": str(tmp_path / "none")})
+    kafka = settings.kafka.model_copy(update={"security": security})
     console = {
         "session_max_age_seconds": 600,
         "max_failures_per_user": 3,
@@ -39,7 +42,8 @@ def settings(tmp_path: Path) -> Settings:
     users = tmp_path / "var" / "console" / "users.toml"
     for name, agency in (("qj", "500110-SAMR"), ("lz", "510500-SAMR"), ("root", None)):
         save_user(users, User(name, agency, hash_password(PASSWORD)))
-    return settings.model_copy(update={"console": console})
+    registry = settings.registry.model_copy(update={"url": "http://127.0.0.1:9"})  # closed
+    return settings.model_copy(update={"console": console, "kafka": kafka, "registry": registry})
 
 
 @pytest.fixture
@@ -149,3 +153,11 @@ def test_pages_forbid_framing_and_scripts(client: TestClient) -> None:
     assert "default-src 'none'" in headers["content-security-policy"]
     cookie = client.cookies.jar
     assert any(c.name == "casebus_console" for c in cookie)
+
+
+def test_the_overview_answers_when_the_bus_cannot_be_read(client: TestClient) -> None:
+    """No secret for the console's principal here: the page says so instead of failing."""
+    assert sign_in(client, "root") == 303
+    page = client.get("/admin")
+    assert page.status_code == 200
+    assert "无法连接" in page.text and "MissingSecret" in page.text
