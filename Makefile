@@ -16,7 +16,7 @@ TEST_ENV := CASEBUS_VAR_DIR=var/test CASEBUS_KAFKA__LOCAL__PORT=$(TEST_KAFKA_POR
 TEST_PORTS := CASEBUS_TEST_KAFKA_PORT=$(TEST_KAFKA_PORT) \
               CASEBUS_TEST_KAFKA_CONTROLLER_PORT=$(TEST_KAFKA_CONTROLLER_PORT)
 
-.PHONY: demo test lint unit install stop clean
+.PHONY: demo test lint unit soak install stop clean
 
 install: $(STAMP)
 
@@ -46,6 +46,15 @@ test: $(STAMP) lint
 # Tests that need neither Kafka nor PostgreSQL (pure functions, SQLite in memory).
 unit: $(STAMP)
 	$(BIN)/pytest -m offline $(PYTEST_ARGS) tests
+
+# The node-kill test at length (not in `make test`): more events and more kills of a
+# three-node cluster under load; SOAK_EVENTS and SOAK_KILLS set how many.
+SOAK_EVENTS ?= 300000
+SOAK_KILLS  ?= 20
+soak: $(STAMP)
+	pg_url=$$(scripts/postgres-up.sh) && CASEBUS_TEST_PG_URL=$$pg_url \
+	  CASEBUS_SOAK_EVENTS=$(SOAK_EVENTS) CASEBUS_SOAK_KILLS=$(SOAK_KILLS) \
+	  $(BIN)/pytest -p no:cacheprovider tests/kafka/test_replicated.py -k kills $(PYTEST_ARGS)
 
 stop:
 	-$(BIN)/casebus kafka stop

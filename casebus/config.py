@@ -5,6 +5,7 @@ Validated once at load time; a bad file fails with the key path and the rule tha
 
 from __future__ import annotations
 
+import json
 import os
 from functools import cached_property
 from pathlib import Path
@@ -56,17 +57,47 @@ class _Model(BaseModel):
 
 
 class LocalBroker(_Model):
+    """The local cluster `casebus kafka start` runs: one node (the default), or `nodes`
+    nodes, each a combined broker and controller of one quorum. Node n (1, 2, ...) listens
+    on `port + 2(n-1)` for clients and `controller_port + 2(n-1)` for the quorum."""
+
     host: str = "127.0.0.1"
     port: int = Field(9092, ge=1, le=65535)
     controller_port: int = Field(9093, ge=1, le=65535)
+    # None: as the state folder's cluster says (`kafka start --nodes N` records it), else 1.
+    nodes: int | None = Field(None, ge=1, le=5)
     heap: str = "512m"
     start_timeout_seconds: float = Field(90, gt=0)
 
     @model_validator(mode="after")
     def _ports_differ(self) -> LocalBroker:
-        if self.port == self.controller_port:
-            raise ValueError("port and controller_port must differ")
+        count = self.node_count
+        clients = {self.port + 2 * i for i in range(count)}
+        controllers = {self.controller_port + 2 * i for i in range(count)}
+        if clients & controllers:
+            raise ValueError(
+                f"port and controller_port must differ for each of the {count} nodes "
+                "(node n uses port + 2(n-1) and controller_port + 2(n-1))"
+            )
+        if max(clients | controllers) > 65535:
+            raise ValueError(f"{count} nodes do not fit below port 65535")
         return self
+
+    @property
+    def node_count(self) -> int:
+        return self.nodes or 1
+
+    def client_port(self, node: int) -> int:
+        return self.port + 2 * (node - 1)
+
+    def controller_port_of(self, node: int) -> int:
+        return self.controller_port + 2 * (node - 1)
+
+    @property
+    def bootstrap(self) -> str:
+        """Every node's client address: a client finds the cluster while any node is up."""
+        nodes = range(1, self.node_count + 1)
+        return ",".join(f"{self.host}:{self.client_port(n)}" for n in nodes)
 
 
 class KafkaSecurity(_Model):
@@ -94,8 +125,10 @@ class KafkaSecurity(_Model):
 
 class KafkaSettings(_Model):
     bootstrap: str = ""  # empty: the local broker
-    replication_factor: int = Field(1, ge=1)
-    min_insync_replicas: int = Field(1, ge=1)
+    # 0: as many replicas as the cluster has nodes, up to 3, and min.insync.replicas 2 when
+    # there are 3 (casebus/kafka/topics.py); production: 3 and 2.
+    replication_factor: int = Field(0, ge=0)
+    min_insync_replicas: int = Field(0, ge=0)
     local: LocalBroker = LocalBroker()
     security: KafkaSecurity = KafkaSecurity()
 
@@ -105,7 +138,7 @@ class KafkaSettings(_Model):
 
     @property
     def bootstrap_servers(self) -> str:
-        return self.bootstrap or f"{self.local.host}:{self.local.port}"
+        return self.bootstrap or self.local.bootstrap
 
 
 class RegistryAccess(_Model):
@@ -492,9 +525,29 @@ def load_settings(**overrides: object) -> Settings:
     if short and "kafka" not in overrides:
         overrides.setdefault("kafka", {"bootstrap": short})
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration in {path}:\n" + _describe(exc)) from None
+    return _with_local_nodes(settings)
+
+
+LOCAL_CLUSTER_FILE = "cluster.json"  # in the local broker's state folder: its layout
+
+
+def _with_local_nodes(settings: Settings) -> Settings:
+    """The local cluster's node count, when config leaves it open: what the state folder's
+    cluster was started with (`casebus kafka start --nodes 3`), so every command finds
+    every node."""
+    local = settings.kafka.local
+    if not settings.kafka.uses_local_broker or local.nodes is not None:
+        return settings
+    try:
+        recorded = json.loads((settings.var_dir / "kafka" / LOCAL_CLUSTER_FILE).read_text())
+        nodes = int(recorded["nodes"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return settings
+    kafka = settings.kafka.model_copy(update={"local": local.model_copy(update={"nodes": nodes})})
+    return settings.model_copy(update={"kafka": kafka})
 
 
 def _describe(exc: ValidationError, table: str = "") -> str:

@@ -7,6 +7,7 @@ import sys
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from casebus.config import load_settings
 
@@ -49,4 +50,9 @@ def _status(args: argparse.Namespace) -> int:
                 parts.add_row(c.name, p.topic, str(p.partition), position, str(p.end), str(p.lag))
         console.print(parts)
     console.print(f"rejects (casebus.rejects): {result.rejects:,} quarantined source records")
+    if result.cluster is None:
+        console.print(Text("cluster: could not be described", style="red"))
+    else:
+        style = "red" if result.cluster.degraded else "green"
+        console.print(Text(f"cluster: {result.cluster.describe()}", style=style))
     return 0

@@ -20,11 +20,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 
 from kafka import KafkaProducer
+from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
-from casebus.publish import Publisher, Rejected
+from casebus.publish import Publisher, PublishError, Rejected
 from casebus.security.principals import connector as connector_principal
 from casebus.workers import can_fork
 from connectors.base import Connector
@@ -45,6 +46,7 @@ class ConnectorReport:
     pages: int = 0
     retries: int = 0
     error: str | None = None
+    broker_failed: bool = False  # a send was not acknowledged: the producer is not reused
 
     def as_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -98,6 +100,7 @@ def run_connector(
         _checkpoint(name, publisher, store, inflight, drain=True)
     except Exception as exc:
         report.error = f"{type(exc).__name__}: {exc}"
+        report.broker_failed = isinstance(exc, PublishError | KafkaError)
         # Pages prepared but not sent are read again by the next run.
         log.error("%s: run failed, checkpoint kept at the last acknowledged page: %s", name, exc)
     report.retries = connector.http.retries - retries_before
@@ -204,11 +207,28 @@ class ConnectorSet:
             producer=self.producer(config.owner),
         )
         try:
-            return run_connector(
+            report = run_connector(
                 connector, publisher, self.store, stop=self.stop, workers=self.workers
             )
         finally:
             http.close()
+        if report.broker_failed:
+            self.discard_producer(config.owner)
+        return report
+
+    def discard_producer(self, owner: str) -> None:
+        """Replace an owner's producer after a send was not acknowledged: kafka-python's
+        idempotent producer (3.0.12) whose batches expired keeps failing every later send
+        to those partitions (measured on a three-node cluster that lost two nodes), where
+        Kafka's Java client bumps its epoch. The next run starts a new one."""
+        with self._lock:
+            producer = self.producers.pop(owner, None)
+        if producer is not None:
+            log.warning("connectors of %s: producer replaced after a failed send", owner)
+            try:
+                producer.close(timeout=0)
+            except Exception as exc:  # a broken producer must not stop the runner
+                log.debug("closing producer: %s", exc)
 
     def producer(self, owner: str) -> KafkaProducer:
         with self._lock:

@@ -9,6 +9,7 @@ when it has unread events and neither, and `not started` when it never stored an
 from __future__ import annotations
 
 import json
+import logging
 import os
 import time
 from dataclasses import asdict, dataclass, field
@@ -16,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
@@ -23,8 +25,11 @@ from agencydb.engine import database_exists, make_engine
 from agencydb.models import ConsumerOffset
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin, make_consumer
+from casebus.kafka.health import ClusterHealth, cluster_health
 from casebus.security.principals import REPLAY
 from casebus.topics import REJECTS_TOPIC
+
+log = logging.getLogger(__name__)
 
 STUCK_AFTER = 60.0  # seconds without progress while events wait
 
@@ -54,9 +59,17 @@ class ConsumerStatus:
 class Status:
     consumers: list[ConsumerStatus]
     rejects: int
+    cluster: ClusterHealth | None = None  # None: it could not be described
 
     def to_dict(self) -> dict[str, Any]:
-        return {"consumers": [asdict(c) for c in self.consumers], "rejects": self.rejects}
+        cluster = None
+        if self.cluster is not None:
+            cluster = {**asdict(self.cluster), "degraded": self.cluster.degraded}
+        return {
+            "consumers": [asdict(c) for c in self.consumers],
+            "rejects": self.rejects,
+            "cluster": cluster,
+        }
 
 
 def _depth(consumer: KafkaConsumer, topic: str) -> int:
@@ -170,6 +183,17 @@ def replay_statuses(settings: Settings) -> list[ConsumerStatus]:
     return out
 
 
+def _health(settings: Settings, admin: KafkaAdminClient) -> ClusterHealth | None:
+    """Brokers up and partitions under-replicated or offline (of the topics replay may see)."""
+    kafka = settings.kafka
+    expected = kafka.local.node_count if kafka.uses_local_broker else None
+    try:
+        return cluster_health(admin, expected)
+    except KafkaError as exc:
+        log.warning("cannot describe the cluster: %s", exc)
+        return None
+
+
 def status(settings: Settings) -> Status:
     consumer = make_consumer(settings, None, "casebus-status", principal=REPLAY)
     admin = make_admin(settings, client_id="casebus-status-admin", principal=REPLAY)
@@ -181,7 +205,7 @@ def status(settings: Settings) -> Status:
         ]
         consumers.append(feeds_status(settings, consumer, admin))
         consumers += replay_statuses(settings)
-        return Status(consumers, _depth(consumer, REJECTS_TOPIC))
+        return Status(consumers, _depth(consumer, REJECTS_TOPIC), _health(settings, admin))
     finally:
         consumer.close()
         admin.close()

@@ -1,8 +1,12 @@
-"""A local single-node Apache Kafka broker (KRaft, combined broker and controller).
+"""A local Apache Kafka cluster (KRaft): one node by default, or several, each a combined
+broker and controller of one quorum (`casebus kafka start --nodes 3`).
 
 For development, the demo and the tests. State lives in one folder (default `var/kafka`):
-`server.properties`, `data/` (formatted once), `broker.pid`, `broker.log`. Starting is
-idempotent and serialised by a lock file, so two `start`s leave one broker.
+per node `server.properties`, `data/` (formatted once), `broker.pid`, `broker.log` (in the
+folder itself for one node, in `node-<n>/` for several). Starting is idempotent and
+serialised by a lock file, so two `start`s leave one cluster. With three nodes, topics get
+three replicas and `min.insync.replicas=2`: a node can be lost without losing anything
+acknowledged, and `casebus kafka stop --node N` / `start --node N` rehearse it.
 
 It is secured like production: the one client listener is SASL_SSL with SCRAM (TLS from a
 local CA, casebus/security/tls.py), the KRaft StandardAuthorizer denies what no ACL allows,
@@ -16,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import logging
 import os
 import shutil
@@ -23,14 +28,14 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from kafka import KafkaAdminClient
 from kafka.errors import KafkaError
 
-from casebus.config import LocalBroker
+from casebus.config import LOCAL_CLUSTER_FILE, LocalBroker
 from casebus.kafka.clients import client_options
 from casebus.kafka.jars import BrokerSetupError, broker_classpath
 from casebus.security.secrets import SecretStore
@@ -40,12 +45,38 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class BrokerStatus:
+class NodeStatus:
+    node: int
     running: bool
     pid: int | None
-    bootstrap: str
+    address: str
     log_file: Path
     data_dir: Path
+
+
+@dataclass(frozen=True)
+class BrokerStatus:
+    """The local cluster: every node, and the quorum's leader as the nodes last recorded it."""
+
+    nodes: tuple[NodeStatus, ...]
+    bootstrap: str
+    quorum_leader: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return any(n.running for n in self.nodes)
+
+    @property
+    def pid(self) -> int | None:  # the first running node's
+        return next((n.pid for n in self.nodes if n.running), None)
+
+    @property
+    def log_file(self) -> Path:
+        return self.nodes[0].log_file
+
+    @property
+    def data_dir(self) -> Path:
+        return self.nodes[0].data_dir
 
 
 @dataclass(frozen=True)
@@ -72,88 +103,241 @@ class BrokerSecurity:
         )
 
 
+@dataclass(frozen=True)
+class _Node:
+    """One node's process and state: its own folder, ports, properties, pid file and log."""
+
+    id: int
+    home: Path
+    port: int
+    controller_port: int
+
+    @property
+    def data_dir(self) -> Path:
+        return self.home / "data"
+
+    @property
+    def log_file(self) -> Path:
+        return self.home / "broker.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "broker.pid"
+
+    @property
+    def properties(self) -> Path:
+        return self.home / "server.properties"
+
+
 class LocalKafka:
-    """Start, stop and inspect the broker whose state lives in `home`."""
+    """Start, stop and inspect the local cluster whose state lives in `home`.
+
+    One node keeps its state in `home` itself; a cluster of n nodes in `home/node-1` ...
+    `home/node-n`, its layout recorded in `home/cluster.json` (read by load_settings, so
+    every command finds every node)."""
 
     def __init__(self, home: Path, spec: LocalBroker, security: BrokerSecurity) -> None:
         self.home = home
         self.spec = spec
         self.security = security
-        self.data_dir = home / "data"
-        self.log_file = home / "broker.log"
-        self.pid_file = home / "broker.pid"
-        self.properties = home / "server.properties"
+        count = spec.node_count
+        self.nodes = tuple(
+            _Node(
+                n,
+                home if count == 1 else home / f"node-{n}",
+                spec.client_port(n),
+                spec.controller_port_of(n),
+            )
+            for n in range(1, count + 1)
+        )
+        # What the single node's callers knew it by.
+        self.data_dir = self.nodes[0].data_dir
+        self.log_file = self.nodes[0].log_file
+        self.properties = self.nodes[0].properties
 
     @property
     def bootstrap(self) -> str:
-        return f"{self.spec.host}:{self.spec.port}"
+        return self.spec.bootstrap
+
+    @property
+    def replicated(self) -> bool:
+        return len(self.nodes) > 1
 
     # -- public operations -------------------------------------------------------------
 
-    def start(self) -> BrokerStatus:
-        """Start the broker unless it already runs; return once it answers metadata."""
+    def start(self, node: int | None = None) -> BrokerStatus:
+        """Start every node (or only `node`) not already running; return once the cluster
+        answers metadata with every node registered (or that node answers)."""
         self.home.mkdir(parents=True, exist_ok=True)
         with self._lock():
-            pid = self._running_pid()
-            if pid is not None:
-                log.info("broker already running (pid %d) at %s", pid, self.bootstrap)
-                wait_until_ready(self.admin_options(), self.spec.start_timeout_seconds)
-                return self.status()
-            java = shutil.which("java")
-            if java is None:
-                raise BrokerSetupError("no Java runtime (java) on PATH: install Java 17 or newer")
-            for port in (self.spec.port, self.spec.controller_port):
+            self._check_layout()
+            chosen = self.nodes if node is None else (self._node(node),)
+            down = [n for n in chosen if self._running_pid(n) is None]
+            procs: list[subprocess.Popen[bytes]] = []
+            if down:
+                procs = self._spawn_all(down)
+            else:
+                log.info("%s already running at %s", self._what(node), self.bootstrap)
+            try:
+                if node is None:
+                    wait_until_ready(
+                        self.admin_options(),
+                        self.spec.start_timeout_seconds,
+                        processes=procs,
+                        brokers=len(self.nodes),
+                    )
+                else:
+                    one = self._node(node)
+                    options = self.security.admin_options(f"{self.spec.host}:{one.port}")
+                    wait_until_ready(
+                        options, self.spec.start_timeout_seconds, processes=procs, node_id=one.id
+                    )
+            except BrokerSetupError as exc:
+                for n in down:
+                    pid = self._running_pid(n)
+                    if pid is not None:
+                        self._terminate(pid)
+                    n.pid_file.unlink(missing_ok=True)
+                logs = "\n".join(
+                    f"--- last lines of {n.log_file} ---\n{tail(n.log_file)}" for n in down
+                )
+                raise BrokerSetupError(f"{exc}\n{logs}") from None
+            return self.status()
+
+    def stop(self, node: int | None = None, *, kill: bool = False, timeout: float = 60.0) -> bool:
+        """Stop every node (or only `node`) this folder started; True if one was running.
+        `kill`: SIGKILL, no controlled shutdown (a crash, for rehearsals and tests)."""
+        with self._lock():
+            chosen = self.nodes if node is None else (self._node(node),)
+            pids = {}
+            for n in chosen:
+                pid = self._running_pid(n)
+                n.pid_file.unlink(missing_ok=True)
+                if pid is not None:
+                    pids[n] = pid
+            # Every node at once: a node stopped last, alone, would wait in vain for a quorum
+            # to acknowledge its controlled shutdown.
+            _terminate_all(list(pids.values()), 0.0 if kill else timeout)
+            for n in pids:
+                deadline = time.monotonic() + 10
+                while not port_is_free(self.spec.host, n.port):
+                    if time.monotonic() > deadline:
+                        raise BrokerSetupError(f"port {n.port} still taken after stop")
+                    time.sleep(0.1)
+            return bool(pids)
+
+    def pid_of(self, node: int) -> int | None:
+        return self._running_pid(self._node(node))
+
+    def admin_options(self) -> dict[str, object]:
+        return self.security.admin_options(self.bootstrap)
+
+    def status(self) -> BrokerStatus:
+        nodes = tuple(
+            NodeStatus(
+                n.id,
+                (pid := self._running_pid(n)) is not None,
+                pid,
+                f"{self.spec.host}:{n.port}",
+                n.log_file,
+                n.data_dir,
+            )
+            for n in self.nodes
+        )
+        return BrokerStatus(nodes, self.bootstrap, self.quorum_leader())
+
+    def quorum_leader(self) -> int | None:
+        """The quorum's leader, as the running nodes last recorded it (KRaft's
+        quorum-state file, the highest epoch): no request, so it works while nodes are down."""
+        best: tuple[int, int] | None = None  # (epoch, leader)
+        for n in self.nodes:
+            if self._running_pid(n) is None:
+                continue
+            try:
+                state = json.loads(
+                    (n.data_dir / "__cluster_metadata-0" / "quorum-state").read_text()
+                )
+            except (OSError, ValueError):
+                continue
+            leader, epoch = state.get("leaderId", -1), state.get("leaderEpoch", -1)
+            if leader is not None and leader >= 0 and (best is None or epoch > best[0]):
+                best = (epoch, leader)
+        return best[1] if best is not None else None
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _node(self, node: int) -> _Node:
+        if not 1 <= node <= len(self.nodes):
+            raise BrokerSetupError(
+                f"node {node}: the local cluster has nodes 1 to {len(self.nodes)}"
+            )
+        return self.nodes[node - 1]
+
+    def _what(self, node: int | None) -> str:
+        if node is not None:
+            return f"node {node}"
+        return "broker" if not self.replicated else f"cluster of {len(self.nodes)} nodes"
+
+    def _check_layout(self) -> None:
+        """Refuse to start a layout other than the one this folder holds."""
+        layout = self.home / LOCAL_CLUSTER_FILE
+        held = 1
+        if layout.exists():
+            held = int(json.loads(layout.read_text()).get("nodes", 1))
+        elif (self.home / "data" / "meta.properties").exists():
+            held = 1
+        else:
+            held = len(self.nodes)  # nothing formatted yet: this layout
+        if held != len(self.nodes):
+            raise BrokerSetupError(
+                f"{self.home} holds a cluster of {held} node(s), not {len(self.nodes)}: "
+                f"start it with --nodes {held}, or stop it and remove {self.home} first"
+            )
+        layout.write_text(json.dumps({"nodes": len(self.nodes)}) + "\n")
+
+    def _spawn_all(self, nodes: list[_Node]) -> list[subprocess.Popen[bytes]]:
+        java = shutil.which("java")
+        if java is None:
+            raise BrokerSetupError("no Java runtime (java) on PATH: install Java 17 or newer")
+        for n in nodes:
+            for port in (n.port, n.controller_port):
                 if not port_is_free(self.spec.host, port):
                     raise BrokerSetupError(
                         f"port {self.spec.host}:{port} is already taken by another process; "
                         "stop it, choose other ports (kafka.local.port / controller_port) "
                         "or point kafka.bootstrap at that cluster"
                     )
-            classpath, origin = broker_classpath()
-            log.info("broker jars from %s", origin)
-            if self.security.enabled:
-                self.security.secrets.ensure(self.security.admin)
-                ensure_local_tls(self.security.tls, (self.spec.host, "localhost"))
-            self._write_properties()
-            if not (self.data_dir / "meta.properties").exists():
-                self._format(java, classpath)
-            proc = self._spawn(java, classpath)
-            self.pid_file.write_text(str(proc.pid))
-            try:
-                wait_until_ready(
-                    self.admin_options(), self.spec.start_timeout_seconds, process=proc
-                )
-            except BrokerSetupError as exc:
-                self._terminate(proc.pid)
-                self.pid_file.unlink(missing_ok=True)
-                raise BrokerSetupError(
-                    f"{exc}\n--- last lines of {self.log_file} ---\n{tail(self.log_file)}"
-                ) from None
-            return self.status()
+        classpath, origin = broker_classpath()
+        log.info("broker jars from %s", origin)
+        if self.security.enabled:
+            self.security.secrets.ensure(self.security.admin)
+            ensure_local_tls(self.security.tls, (self.spec.host, "localhost"))
+        cluster_id = self._cluster_id(java, classpath)
+        for n in nodes:
+            n.home.mkdir(parents=True, exist_ok=True)
+            self._write_properties(n)
+            if not (n.data_dir / "meta.properties").exists():
+                self._format(java, classpath, n, cluster_id)
+        procs = []
+        for n in nodes:  # all at once: a quorum of several needs its voters up together
+            proc = self._spawn(java, classpath, n)
+            n.pid_file.write_text(str(proc.pid))
+            procs.append(proc)
+        return procs
 
-    def stop(self, timeout: float = 60.0) -> bool:
-        """Stop the broker this folder started; True if one was running."""
-        with self._lock():
-            pid = self._running_pid()
-            self.pid_file.unlink(missing_ok=True)
-            if pid is None:
-                return False
-            self._terminate(pid, timeout)
-            deadline = time.monotonic() + 10
-            while not port_is_free(self.spec.host, self.spec.port):
-                if time.monotonic() > deadline:
-                    raise BrokerSetupError(f"port {self.spec.port} still taken after stop")
-                time.sleep(0.1)
-            return True
-
-    def admin_options(self) -> dict[str, object]:
-        return self.security.admin_options(self.bootstrap)
-
-    def status(self) -> BrokerStatus:
-        pid = self._running_pid()
-        return BrokerStatus(pid is not None, pid, self.bootstrap, self.log_file, self.data_dir)
-
-    # -- internals ---------------------------------------------------------------------
+    def _cluster_id(self, java: str, classpath: str) -> str:
+        """One id for every node of the cluster, made once and kept in the state folder."""
+        path = self.home / "cluster.id"
+        if path.exists():
+            return path.read_text().strip()
+        cluster_id = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "random-uuid"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        path.write_text(cluster_id + "\n")
+        return cluster_id
 
     @contextlib.contextmanager
     def _lock(self) -> Iterator[None]:
@@ -162,46 +346,61 @@ class LocalKafka:
             fcntl.flock(handle, fcntl.LOCK_EX)
             yield
 
-    def _running_pid(self) -> int | None:
+    def _running_pid(self, node: _Node) -> int | None:
         try:
-            pid = int(self.pid_file.read_text().strip())
+            pid = int(node.pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
         if not _alive(pid) or not _is_kafka(pid):
-            self.pid_file.unlink(missing_ok=True)  # stale: the process is gone or reused
+            node.pid_file.unlink(missing_ok=True)  # stale: the process is gone or reused
             return None
         return pid
 
-    def _write_properties(self) -> None:
-        s = self.spec
+    def _write_properties(self, node: _Node) -> None:
+        count = len(self.nodes)
+        replicas, min_isr = str(min(3, count)), str(min(2, count))
         lines = {
             "process.roles": "broker,controller",
-            "node.id": "1",
-            "controller.quorum.bootstrap.servers": f"{s.host}:{s.controller_port}",
+            "node.id": str(node.id),
+            **self._quorum_properties(node),
             "controller.listener.names": "CONTROLLER",
-            "log.dirs": str(self.data_dir),
+            "log.dirs": str(node.data_dir),
             "num.partitions": "1",
-            # One node: internal topics cannot have more replicas than brokers.
-            "offsets.topic.replication.factor": "1",
-            "transaction.state.log.replication.factor": "1",
-            "transaction.state.log.min.isr": "1",
-            "share.coordinator.state.topic.replication.factor": "1",
-            "share.coordinator.state.topic.min.isr": "1",
+            # Internal topics: as many replicas as the cluster can hold, up to three.
+            "offsets.topic.replication.factor": replicas,
+            "transaction.state.log.replication.factor": replicas,
+            "transaction.state.log.min.isr": min_isr,
+            "share.coordinator.state.topic.replication.factor": replicas,
+            "share.coordinator.state.topic.min.isr": min_isr,
+            "default.replication.factor": replicas,
+            "min.insync.replicas": min_isr,
             "group.initial.rebalance.delay.ms": "0",
             # Topics come from config (`casebus topics ensure`), never from a typo.
             "auto.create.topics.enable": "false",
             "unclean.leader.election.enable": "false",
-            **self._listener_properties(),
+            **self._listener_properties(node),
         }
+        if count > 1:
+            # On loopback a dead node is fenced (its partitions led elsewhere, dropped from
+            # every ISR) after 4 s instead of 9: acks=all producers stall that long per crash.
+            lines["broker.session.timeout.ms"] = "4000"
+            lines["broker.heartbeat.interval.ms"] = "1000"
         # The file holds the super user's password (inter-broker SCRAM): owner only.
-        fd = os.open(self.properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(node.properties, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as out:
             out.write("".join(f"{k}={v}\n" for k, v in lines.items()))
 
-    def _listener_properties(self) -> dict[str, str]:
+    def _quorum_properties(self, node: _Node) -> dict[str, str]:
+        host = self.spec.host
+        if not self.replicated:  # a dynamic quorum of one (`format --standalone`)
+            return {"controller.quorum.bootstrap.servers": f"{host}:{node.controller_port}"}
+        voters = ",".join(f"{n.id}@{host}:{n.controller_port}" for n in self.nodes)
+        return {"controller.quorum.voters": voters}
+
+    def _listener_properties(self, node: _Node) -> dict[str, str]:
         s, sec = self.spec, self.security
-        client = f"{s.host}:{s.port}"
-        controller = f"CONTROLLER://{s.host}:{s.controller_port}"
+        client = f"{s.host}:{node.port}"
+        controller = f"CONTROLLER://{s.host}:{node.controller_port}"
         if not sec.enabled:
             return {
                 "listeners": f"PLAINTEXT://{client},{controller}",
@@ -235,12 +434,11 @@ class LocalKafka:
             "super.users": f"User:{sec.admin};{BROKER_PRINCIPAL}",
         }
 
-    def _format(self, java: str, classpath: str) -> None:
+    def _format(self, java: str, classpath: str, node: _Node, cluster_id: str) -> None:
         base = [java, "-cp", classpath, "kafka.tools.StorageTool"]
-        cluster_id = subprocess.run(
-            [*base, "random-uuid"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        cmd = [*base, "format", "--standalone", "-t", cluster_id, "-c", str(self.properties)]
+        cmd = [*base, "format", "-t", cluster_id, "-c", str(node.properties)]
+        if not self.replicated:
+            cmd.append("--standalone")  # else: the static voters of controller.quorum.voters
         if self.security.enabled:
             sec = self.security
             password = sec.secrets.get(sec.admin)
@@ -250,10 +448,10 @@ class LocalKafka:
             raise BrokerSetupError(
                 "formatting KRaft storage failed:\n" + result.stdout + result.stderr
             )
-        log.info("formatted KRaft storage in %s (cluster %s)", self.data_dir, cluster_id)
+        log.info("formatted KRaft storage in %s (cluster %s)", node.data_dir, cluster_id)
 
-    def _spawn(self, java: str, classpath: str) -> subprocess.Popen[bytes]:
-        log4j = self.home / "log4j2.properties"
+    def _spawn(self, java: str, classpath: str, node: _Node) -> subprocess.Popen[bytes]:
+        log4j = node.home / "log4j2.properties"
         log4j.write_text(
             "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\n"
             "appender.out.type=Console\nappender.out.name=OUT\n"
@@ -271,9 +469,9 @@ class LocalKafka:
             "-cp",
             classpath,
             "kafka.Kafka",
-            str(self.properties),
+            str(node.properties),
         ]
-        with self.log_file.open("ab") as out:
+        with node.log_file.open("ab") as out:
             # A session of its own: the broker outlives the command that started it and
             # does not get the terminal's Ctrl-C.
             return subprocess.Popen(
@@ -282,31 +480,52 @@ class LocalKafka:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
-                cwd=self.home,
+                cwd=node.home,
             )
 
     def _terminate(self, pid: int, timeout: float = 60.0) -> None:
+        _terminate_all([pid], timeout)
+
+
+def _terminate_all(pids: Sequence[int], timeout: float) -> None:
+    """SIGTERM (a controlled shutdown that flushes logs) to each; SIGKILL to any still alive
+    after `timeout` (0: at once, a crash)."""
+    sig = signal.SIGTERM if timeout > 0 else signal.SIGKILL
+    for pid in pids:
         with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)  # controlled shutdown: flushes logs
-        deadline = time.monotonic() + timeout
-        while _alive(pid):
-            if time.monotonic() > deadline:
-                log.warning("broker pid %d ignored SIGTERM for %.0fs; killing", pid, timeout)
+            os.kill(pid, sig)
+    deadline = time.monotonic() + timeout
+    killed = timeout <= 0
+    while any(_alive(pid) for pid in pids):
+        if not killed and time.monotonic() > deadline:
+            alive = [pid for pid in pids if _alive(pid)]
+            log.warning("broker pid(s) %s ignored SIGTERM for %.0fs; killing", alive, timeout)
+            for pid in alive:
                 with contextlib.suppress(ProcessLookupError):
                     os.kill(pid, signal.SIGKILL)
-            time.sleep(0.1)
+            killed = True
+        time.sleep(0.05)
 
 
 def wait_until_ready(
-    options: dict[str, object], timeout: float, process: subprocess.Popen[bytes] | None = None
+    options: dict[str, object],
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    *,
+    processes: Sequence[subprocess.Popen[bytes]] = (),
+    brokers: int = 1,
+    node_id: int | None = None,
 ) -> None:
-    """Block until the cluster answers a metadata request (options: a client's connection)."""
+    """Block until the cluster answers a metadata request (options: a client's connection)
+    with at least `brokers` brokers registered (and `node_id` among them, if given)."""
     bootstrap = str(options["bootstrap_servers"])
+    watched = [*processes, *([process] if process is not None else [])]
     deadline = time.monotonic() + timeout
-    last: Exception | None = None
+    last: Exception | str | None = None
     while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise BrokerSetupError(f"broker exited with code {process.returncode} while starting")
+        for proc in watched:
+            if proc.poll() is not None:
+                raise BrokerSetupError(f"broker exited with code {proc.returncode} while starting")
         if not _accepts_connections(bootstrap):
             time.sleep(0.2)  # cheap probe first: the admin client logs every refused dial
             continue
@@ -315,23 +534,35 @@ def wait_until_ready(
                 request_timeout_ms=3000, client_id="casebus-ready-check", **options
             )
             try:
-                admin.describe_cluster()
-                return
+                ids = live_brokers(admin.describe_cluster())
             finally:
                 admin.close()
+            if len(ids) >= brokers and (node_id is None or node_id in ids):
+                return
+            last = f"brokers registered: {sorted(ids)}"
         except (KafkaError, OSError) as exc:
             last = exc
-            time.sleep(0.25)
+        time.sleep(0.25)
     raise BrokerSetupError(f"broker at {bootstrap} not ready after {timeout:.0f}s ({last})")
 
 
+def live_brokers(described: dict[str, object]) -> set[int]:
+    """The ids of the brokers a DescribeCluster answer lists as registered and not fenced."""
+    brokers = described.get("brokers") or []
+    assert isinstance(brokers, list)
+    return {int(b["broker_id"]) for b in brokers if not b.get("is_fenced")}
+
+
 def _accepts_connections(bootstrap: str) -> bool:
-    host, _, port = bootstrap.split(",")[0].rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=1):
-            return True
-    except OSError:
-        return False
+    """Whether any of the bootstrap addresses takes a connection."""
+    for address in bootstrap.split(","):
+        host, _, port = address.strip().rpartition(":")
+        try:
+            with socket.create_connection((host, int(port)), timeout=1):
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def port_is_free(host: str, port: int) -> bool:

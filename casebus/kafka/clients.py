@@ -9,13 +9,18 @@ job the calling process does, so the broker's ACLs decide what it may touch.
 
 from __future__ import annotations
 
+import logging
+import time
 from pathlib import Path
 from typing import Any
 
 from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka.errors import CoordinatorNotAvailableError
 
 from casebus.config import Settings
 from casebus.security.secrets import SecretStore
+
+log = logging.getLogger(__name__)
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "acks": "all",
@@ -26,6 +31,9 @@ PRODUCER_DEFAULTS: dict[str, Any] = {
     "batch_size": 256 * 1024,
     "compression_type": "lz4",
     "delivery_timeout_ms": 120_000,
+    # Kafka's Java default: a node back after a crash is reconnected to within a second
+    # (kafka-python's own default backs off up to 30 s).
+    "reconnect_backoff_max_ms": 1000,
 }
 
 CONSUMER_DEFAULTS: dict[str, Any] = {
@@ -36,6 +44,7 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     # At most this much per fetch response (kafka-python's default is 50 MB): a consumer of
     # many partitions otherwise holds up to 1 MB of every partition it reads at once.
     "fetch_max_bytes": 4 * 1024 * 1024,
+    "reconnect_backoff_max_ms": 1000,  # as the producer's
 }
 
 
@@ -84,12 +93,67 @@ def make_consumer(
     settings: Settings, group_id: str | None, client_id: str, *, principal: str, **overrides: Any
 ) -> KafkaConsumer:
     options = {**CONSUMER_DEFAULTS, **overrides}
-    return KafkaConsumer(
+    consumer = KafkaConsumer(
         group_id=group_id,
         client_id=client_id,
         **connection_options(settings, principal),
         **options,
     )
+    if group_id is not None:
+        patient_coordinator_lookup(consumer)
+    return consumer
+
+
+def patient_coordinator_lookup(consumer: KafkaConsumer) -> None:
+    """Back off while the group coordinator's node is unreachable, as Kafka's Java client does.
+
+    When the coordinator's node dies, the brokers keep naming it until the controller fences
+    it; kafka-python (3.0.12) takes that answer, finds the node in reconnect backoff, marks
+    the coordinator dead and asks again at once: thousands of lookups and warnings a second,
+    up to 0.4 of a core. Here an answer naming a node in reconnect backoff counts as
+    "coordinator not available", a retriable error the client waits `retry_backoff_ms` on
+    before asking again; the node is tried again once its reconnect backoff (exponential,
+    up to `reconnect_backoff_max_ms`) ends."""
+    coordinator = consumer._coordinator
+    client = coordinator._client
+    take = coordinator._handle_find_coordinator_response
+    warned = _Every(10.0)
+
+    def unreachable(node: Any) -> bool:
+        return bool(client.is_disconnected(node) and client.connection_delay(node) > 0)
+
+    def handle(response: Any) -> Any:
+        result = response.coordinators[0] if getattr(response, "coordinators", None) else response
+        node = getattr(result, "node_id", None)
+        found = result.error_code == 0 and node is not None and node >= 0
+        # The coordinator gets a connection of its own ("coordinator-<node>"): either in
+        # reconnect backoff means the node cannot be reached now.
+        if found and (unreachable(node) or unreachable(f"coordinator-{node}")):
+            if warned.due():
+                log.warning(
+                    "group %s: its coordinator, node %s, is unreachable; asking again with "
+                    "backoff until another node takes over",
+                    coordinator.group_id,
+                    node,
+                )
+            raise CoordinatorNotAvailableError(f"coordinator node {node} unreachable")
+        return take(response)
+
+    coordinator._handle_find_coordinator_response = handle
+
+
+class _Every:
+    """True at most once per `seconds` (a log line per interval, not per retry)."""
+
+    def __init__(self, seconds: float) -> None:
+        self._seconds, self._next = seconds, 0.0
+
+    def due(self) -> bool:
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + self._seconds
+        return True
 
 
 def make_admin(

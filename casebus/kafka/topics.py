@@ -20,8 +20,31 @@ class EnsureResult:
     existing: tuple[str, ...]
 
 
-def topic_config(settings: Settings, spec: TopicSpec) -> dict[str, str]:
-    config = {"min.insync.replicas": str(settings.kafka.min_insync_replicas)}
+@dataclass(frozen=True)
+class Replication:
+    factor: int
+    min_insync: int
+
+
+def replication(settings: Settings, admin: KafkaAdminClient) -> Replication:
+    """What new topics get: as configured, else as many replicas as the cluster has nodes,
+    up to three (the local cluster's configured nodes; an existing cluster's brokers), and
+    `min.insync.replicas` 2 with three replicas (one node may be lost), else 1."""
+    kafka = settings.kafka
+    factor = kafka.replication_factor
+    if not factor:
+        if kafka.uses_local_broker:
+            nodes = kafka.local.node_count
+        else:
+            brokers = admin.describe_cluster().get("brokers") or []
+            nodes = max(1, len(brokers))
+        factor = min(3, nodes)
+    min_insync = kafka.min_insync_replicas or (2 if factor >= 3 else 1)
+    return Replication(factor, min(min_insync, factor))
+
+
+def topic_config(spec: TopicSpec, replicas: Replication) -> dict[str, str]:
+    config = {"min.insync.replicas": str(replicas.min_insync)}
     config["unclean.leader.election.enable"] = "false"
     config.update(spec.config)
     return config
@@ -35,17 +58,23 @@ def ensure_topics(
     existing = set(admin.list_topics())
     missing = [s for s in specs if s.name not in existing]
     created: list[str] = []
+    replicas = replication(settings, admin) if missing else Replication(1, 1)
     for spec in missing:
         new = NewTopic(
             name=spec.name,
             num_partitions=spec.partitions,
-            replication_factor=settings.kafka.replication_factor,
-            topic_configs=topic_config(settings, spec),
+            replication_factor=replicas.factor,
+            topic_configs=topic_config(spec, replicas),
         )
         try:
             admin.create_topics([new])
             created.append(spec.name)
-            log.info("created topic %s (%d partitions)", spec.name, spec.partitions)
+            log.info(
+                "created topic %s (%d partitions, %d replicas)",
+                spec.name,
+                spec.partitions,
+                replicas.factor,
+            )
         except TopicAlreadyExistsError:
             pass  # another process won the race; same outcome
     return EnsureResult(

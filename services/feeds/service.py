@@ -18,10 +18,11 @@ content, which the owner's signature cannot cover.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,7 @@ from kafka.errors import KafkaError, ProducerFencedError
 from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
 from casebus.events import LEAD_TOPIC
+from casebus.kafka.bounded import Stuck, bounded
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
 from casebus.provenance.keys import load_signing_key
@@ -74,6 +76,7 @@ class FeedReport:
     dead_lettered: int = 0
     transactions: int = 0
     aborted: int = 0
+    producers_replaced: int = 0  # a transaction call that never returned
     seconds: float = 0.0
 
     @property
@@ -88,6 +91,11 @@ class FeedReport:
             f"{self.unseen} seen by no platform; "
             f"{self.produced} feed records ({self.retracted} retractions), "
             f"DLQ {self.dead_lettered}, {self.transactions} transactions, {self.aborted} aborted"
+            + (
+                f", {self.producers_replaced} stuck producers replaced"
+                if self.producers_replaced
+                else ""
+            )
         )
 
 
@@ -108,13 +116,9 @@ class FeedService:
         self._backoff = Backoff(FEED_RETRY_MAX_SECONDS)
         self._signer = Signer(load_signing_key(settings, settings.provenance.feeds_owner))
         self._ensure_topics()
-        txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
-        self.producer: KafkaProducer = make_producer(settings, client_id, principal=FEEDS, **txn)
+        self._client_id = client_id
+        self.producer = self._new_producer()
         self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
-        if self.fs.transactions:
-            # Fences an earlier instance and aborts the transaction it left open, so the
-            # state restored next is what was committed.
-            self.producer.init_transactions()
         self.state = self._restore()
         # A killed instance's partitions pass to its successor once its session ends.
         self.consumer: KafkaConsumer = make_consumer(
@@ -127,6 +131,30 @@ class FeedService:
             heartbeat_interval_ms=2_500,
         )
         self.consumer.subscribe([self.fs.source_topic])
+
+    def _new_producer(self) -> KafkaProducer:
+        txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
+        producer = make_producer(self.settings, self._client_id, principal=FEEDS, **txn)
+        if self.fs.transactions:
+            # Fences an earlier instance (or an earlier producer of this one) and resolves
+            # the transaction it left open, so the state restored next is what was committed.
+            producer.init_transactions()
+        return producer
+
+    def _replace_producer(self) -> None:
+        """A producer whose transaction call never returned is given up: a new one with the
+        same transactional id fences it; the state and the offsets are read back as they
+        were committed (the stuck transaction may have committed or not)."""
+        log.error("transactional producer stuck; replacing it")
+        with contextlib.suppress(Exception):
+            self.producer.close(timeout=0)
+        self.producer = self._new_producer()
+        self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
+        self.state = self._restore()
+        self.report.producers_replaced += 1
+
+    def _bounded(self, fn: Callable[[], object], what: str) -> None:
+        bounded(fn, self.tuning.transaction_deadline_seconds, what)
 
     def _ensure_topics(self) -> None:
         compact = {"cleanup.policy": "compact"}
@@ -196,9 +224,13 @@ class FeedService:
             log.warning("batch not committed (%s); reading it again", exc)
             self.report.aborted += 1
             self.state.abort()
-            if self.fs.transactions:
+            if isinstance(exc, Stuck):
+                self._replace_producer()
+            elif self.fs.transactions:
                 try:
-                    self.producer.abort_transaction()
+                    self._bounded(self.producer.abort_transaction, "abort")
+                except Stuck:
+                    self._replace_producer()
                 except KafkaError as abort_exc:
                     log.warning("abort failed: %s", abort_exc)
             self._rewind()
@@ -215,8 +247,11 @@ class FeedService:
         for r in records:
             offsets[TopicPartition(r.topic, r.partition)] = OffsetAndMetadata(r.offset + 1, "", -1)
         if self.fs.transactions:
-            self.producer.send_offsets_to_transaction(offsets, self.consumer.group_metadata())
-            self.producer.commit_transaction()
+            group = self.consumer.group_metadata()
+            self._bounded(
+                lambda: self.producer.send_offsets_to_transaction(offsets, group), "offsets"
+            )
+            self._bounded(self.producer.commit_transaction, "commit")
         else:  # bench/feeds.py's comparison: at-least-once, offsets after the acks
             self.producer.flush()
             self.consumer.commit(offsets)

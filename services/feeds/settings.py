@@ -13,3 +13,6 @@ class FeedTuning(Section):
 
     batch_size: int = Field(500, ge=1)  # one Kafka transaction per polled batch
     poll_timeout_ms: int = Field(500, ge=1)
+    # How long a transaction's offsets and commit may take before the producer is given up
+    # and replaced (casebus/kafka/bounded.py); below the broker's transaction timeout (60 s).
+    transaction_deadline_seconds: float = Field(30.0, gt=0, lt=60)

@@ -58,6 +58,11 @@ after the broker committed; **401** bad token; **403** foreign owner; **422**
 """
 
 
+# What a 503 asks the caller to wait before sending the batch again: a leader change on a
+# replicated cluster takes a few seconds.
+RETRY_AFTER_SECONDS = 5
+
+
 def _example() -> dict[str, Any]:
     event = sample_penalty_event()
     for key in ("event_id", "published_at"):
@@ -183,7 +188,11 @@ def create_app(
         try:
             publisher.publish(signed(who, items))
         except (KafkaUnavailable, SerdeError, MissingKey) as exc:
-            return JSONResponse({"detail": f"not accepted, retry: {exc}"}, status_code=503)
+            return JSONResponse(
+                {"detail": f"not accepted, retry: {exc}"},
+                status_code=503,
+                headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+            )
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
 
     app.state.publisher = publisher

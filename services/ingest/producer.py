@@ -4,7 +4,8 @@ A batch is acknowledged only after `commit_transaction` returned. Any failure ab
 transaction (or leaves it to be aborted when the next producer with the same
 transactional id fences this one): read_committed consumers never see part of a batch.
 kafka-python's transaction calls wait without a bound, so they run on a helper thread with
-a deadline; past it the batch is reported unavailable (503), never accepted.
+a deadline (casebus/kafka/bounded.py); past it the batch is reported unavailable (503),
+never accepted.
 """
 
 from __future__ import annotations
@@ -13,11 +14,12 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kafka import KafkaProducer
 
 from casebus.config import Settings
+from casebus.kafka.bounded import bounded
 from casebus.kafka.clients import make_producer
 from casebus.security.principals import INGEST
 from services.ingest.settings import IngestSettings
@@ -32,24 +34,11 @@ class KafkaUnavailable(Exception):
 
 
 def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
-    result: list[Any] = []
-    failure: list[BaseException] = []
-
-    def call() -> None:
-        try:
-            result.append(fn())
-        except BaseException as exc:
-            failure.append(exc)
-
-    worker = threading.Thread(target=call, name=f"ingest-{what}", daemon=True)
-    worker.start()
-    worker.join(timeout)
-    if worker.is_alive():
-        raise KafkaUnavailable(f"{what}: no answer from Kafka within {timeout:g}s")
-    if failure:
-        raise KafkaUnavailable(f"{what}: {failure[0]}") from failure[0]
-    value: T = result[0]
-    return value
+    """`bounded`, any failure reported as the batch being unavailable (503)."""
+    try:
+        return bounded(fn, timeout, what)
+    except Exception as exc:
+        raise KafkaUnavailable(f"{what}: {exc}") from exc
 
 
 class TransactionalPublisher:

@@ -16,11 +16,10 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
 
-from casebus.config import Settings
-from casebus.kafka.clients import connection_options, make_admin
+from casebus.config import Settings, TopicSpec
+from casebus.kafka.clients import connection_options, make_admin, make_producer
+from casebus.kafka.topics import ensure_topics
 from casebus.security.principals import REGISTRY
 from services.registry.state import RegistryState, Reply
 
@@ -55,12 +54,8 @@ class KafkaStore:
 
     def start(self) -> None:
         self._ensure_topic()
-        self._producer = KafkaProducer(
-            **self._connection,
-            acks="all",
-            retries=5,
-            client_id="casebus-registry",
-        )
+        # acks=all, idempotent, retried through a leader change (casebus/kafka/clients.py).
+        self._producer = make_producer(self._settings, "casebus-registry", principal=REGISTRY)
         self._consumer.assign([self._tp])
         self._consumer.seek_to_beginning(self._tp)
         self._thread = threading.Thread(target=self._tail, name="registry-tail", daemon=True)
@@ -80,16 +75,9 @@ class KafkaStore:
     def _ensure_topic(self) -> None:
         admin = make_admin(self._settings, client_id="casebus-registry-admin", principal=REGISTRY)
         try:
-            spec = NewTopic(
-                self._topic,
-                1,
-                self._settings.kafka.replication_factor,
-                topic_configs={"cleanup.policy": "compact"},
-            )
-            admin.create_topics([spec])
-            log.info("created topic %s", self._topic)
-        except TopicAlreadyExistsError:
-            pass
+            spec = TopicSpec(name=self._topic, partitions=1, config={"cleanup.policy": "compact"})
+            if ensure_topics(admin, self._settings, (spec,)).created:
+                log.info("created topic %s", self._topic)
         finally:
             admin.close()
 

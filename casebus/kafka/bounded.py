@@ -1,0 +1,45 @@
+"""A deadline for kafka-python calls that wait without one.
+
+The transactional producer's `init_transactions` is bounded by `max_block_ms`, but
+`send_offsets_to_transaction`, `commit_transaction` and `abort_transaction` wait for their
+result with no timeout; measured on a three-node cluster under node kills, a transactional
+request can be lost and the call then never returns (and a stop signal is never looked at).
+Such calls run here on a helper thread; past the deadline the caller gets `Stuck` and must
+give the producer up (a new one with the same transactional id fences it and resolves its
+open transaction). The helper thread stays blocked until the producer is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TypeVar
+
+from casebus.retry import RetryAfter
+
+T = TypeVar("T")
+
+
+class Stuck(RetryAfter):
+    """A call did not return within its deadline: the producer must be replaced."""
+
+
+def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
+    """`fn()`'s result, or what it raised; `Stuck` if it has not returned in `timeout` s."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            result.append(fn())
+        except BaseException as exc:
+            failure.append(exc)
+
+    worker = threading.Thread(target=call, name=f"kafka-{what}", daemon=True)
+    worker.start()
+    worker.join(timeout)
+    if worker.is_alive():
+        raise Stuck(f"{what}: no answer from Kafka within {timeout:g}s")
+    if failure:
+        raise failure[0]
+    return result[0]
