@@ -1,6 +1,6 @@
-"""The cluster's health as an admin needs it at a glance: does it answer, which brokers and
-controller, and the configured topics' partitions without a leader or with replicas out of
-sync; the registry's answer; the cross-region link."""
+"""The bus's health as the console's admin page shows it: does the cluster answer, which
+brokers are up, each configured topic's partitions without a leader or with replicas out of
+sync (classified by casebus/kafka/health.py), the registry's answer, the cross-region link."""
 
 from __future__ import annotations
 
@@ -9,7 +9,9 @@ from dataclasses import dataclass, field
 from kafka.errors import KafkaError
 
 from casebus.config import Settings
+from casebus.kafka.broker import live_brokers
 from casebus.kafka.clients import make_admin
+from casebus.kafka.health import partition_state
 from casebus.process import answers
 from casebus.security.principals import REPLAY
 
@@ -60,20 +62,23 @@ def cluster_health(settings: Settings) -> ClusterHealth:
         health.reachable = True
         health.cluster_id = cluster.get("cluster_id")
         health.controller_id = cluster.get("controller_id")
+        live = live_brokers(cluster)
         health.brokers = [
             f"{b['broker_id']} {b['host']}:{b['port']}"
+            + ("" if b["broker_id"] in live else " (down)")
             for b in sorted(cluster.get("brokers", []), key=lambda b: b["broker_id"])
         ]
         wanted = [t.name for t in settings.topics]
         described = {t["name"]: t for t in admin.describe_topics(wanted)}
         for name in wanted:
             parts = (described.get(name) or {}).get("partitions") or []
+            states = [partition_state(p) for p in parts]
             health.topics.append(
                 TopicHealth(
                     name,
                     len(parts),
-                    sum(1 for p in parts if p.get("leader_id", -1) < 0),
-                    sum(1 for p in parts if len(p.get("isr_nodes", ())) < len(p["replica_nodes"])),
+                    states.count("offline"),
+                    states.count("under-replicated"),
                 )
             )
     except KafkaError as exc:

@@ -7,7 +7,7 @@ and an existing one alike; `casebus kafka status` and `casebus status` show it.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from kafka import KafkaAdminClient
 
@@ -53,15 +53,27 @@ def cluster_health(admin: KafkaAdminClient, expected: int | None = None) -> Clus
         for part in topic.get("partitions") or []:
             count += 1
             where = f"{name}[{_field(part, 'partition_index', 'partition')}]"
-            nodes = set(_field(part, "replica_nodes", "replicas") or ())
-            isr = set(_field(part, "isr_nodes", "isr") or ())
-            replicas |= nodes
-            if _field(part, "leader_id", "leader") in (None, -1):
+            replicas |= set(_field(part, "replica_nodes", "replicas") or ())
+            state = partition_state(part)
+            if state == "offline":
                 offline.append(where)
-            elif len(isr) < len(nodes):
+            elif state == "under-replicated":
                 under.append(where)
     wanted = expected if expected is not None else max(len(replicas | live), 1)
     return ClusterHealth(tuple(sorted(live)), wanted, count, tuple(under), tuple(offline))
+
+
+PartitionState = Literal["in sync", "under-replicated", "offline"]
+
+
+def partition_state(part: dict[str, Any]) -> PartitionState:
+    """One partition of a Metadata answer: no leader, fewer in-sync replicas than replicas,
+    or in sync."""
+    if _field(part, "leader_id", "leader") in (None, -1):
+        return "offline"
+    nodes = _field(part, "replica_nodes", "replicas") or ()
+    isr = _field(part, "isr_nodes", "isr") or ()
+    return "under-replicated" if len(set(isr)) < len(set(nodes)) else "in sync"
 
 
 def _field(d: dict[str, Any], *names: str) -> Any:
