@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from agencydb.engine import open_database
 from bench.common import pg_admin_url
-from bench.sync import AGENCY, PgDatabase, event_stream, make_event, new_penalties
+from bench.sync import AGENCY, PgDatabase
+from bench.workload import event_stream, make_event, new_penalties
 from casebus.config import load_settings
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.filtering import admits

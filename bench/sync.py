@@ -55,7 +55,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import random
 import resource
 import subprocess
 import sys
@@ -84,14 +83,9 @@ from bench.common import (
     start_registry,
 )
 from bench.stages import stage_lines, versus_bare
+from bench.workload import event_stream, make_event, new_penalties
 from casebus.config import PROJECT_ROOT, Settings, load_settings
-from casebus.contracts.samples import (
-    sample_action_event,
-    sample_lead_event,
-    sample_penalty_event,
-)
 from casebus.contracts.schemas import TOPIC_SCHEMAS
-from casebus.events import Event, EventType, stable_event_id
 from casebus.kafka.clients import connection_options, make_super_admin
 from casebus.names import sync_dlq, sync_group
 from casebus.provenance.keys import ensure_keys
@@ -107,70 +101,6 @@ PARTITIONS = 3
 
 
 # -- events ------------------------------------------------------------------------------------
-
-
-def _with_identity(event: Event, record_id: str, revision: int, case: int) -> Event:
-    event["record_id"], event["revision"] = record_id, revision
-    event["case_id"] = f"CASE-510500-2025-{case:05d}"
-    event["event_id"] = stable_event_id(event["owner"], record_id, revision, event["event_type"])
-    return event
-
-
-def make_event(kind: int, n: int, revision: int) -> Event:
-    case = n // 3
-    if kind == 0:
-        event = sample_penalty_event(revision)
-        event["penalty"]["decision_no"] = f"泸市监处罚〔2025〕{n}号"
-        if revision > 1:
-            event["event_type"] = EventType.PENALTY_AMENDED.value
-            event["penalty"]["remarks"] = f"第{revision}次变更"
-        return _with_identity(event, event["penalty"]["decision_no"], revision, case)
-    if kind == 1:
-        event = sample_lead_event()
-        lead = event["lead"]
-        lead["lead_no"] = f"JD-2025-{n:06d}"
-        lead["items"] = [
-            {
-                **lead["items"][0],
-                "listing_id": f"{n}{i}",
-                "listing_url": f"https://item.jd.com/{n}{i}.html",
-            }
-            for i in range(1 + n % 4)
-        ]
-        if revision > 1:
-            event["event_type"] = EventType.LEAD_STATUS_CHANGED.value
-            lead["status"] = "ASSIGNED"
-        return _with_identity(event, lead["lead_no"], revision, case)
-    event = sample_action_event(EventType.ACTION_RECORDED)
-    if revision > 1:
-        event["event_type"] = EventType.ACTION_UPDATED.value
-    return _with_identity(event, f"YS-2025-{n:06d}", revision, case)
-
-
-def event_stream(count: int, seed: int = 2025) -> list[tuple[int, int, int]]:
-    """(kind, record number, revision) per event: 55% new revisions, the rest re-deliveries."""
-    rng = random.Random(seed)
-    records = max(count // 3, 1)
-    latest: dict[int, int] = {}
-    out = []
-    for _ in range(count):
-        n = rng.randrange(records)
-        current = latest.get(n, 0)
-        roll = rng.random()
-        if current == 0 or roll < 0.55:
-            revision = latest[n] = current + 1
-        elif roll < 0.85:
-            revision = current  # duplicate
-        else:
-            revision = rng.randint(1, current)  # stale
-        out.append((n % 3, n, revision))
-    return out
-
-
-def new_penalties(count: int) -> list[tuple[int, int, int]]:
-    """`count` new penalty records, revision 1 each: the events the sync and the bare
-    pipeline both process, one for one."""
-    return [(0, n, 1) for n in range(count)]
 
 
 def fill(

@@ -31,7 +31,7 @@ from sqlalchemy import select
 from agencydb.engine import make_engine
 from agencydb.models import EventLogEntry, Record
 from agencydb.reconcile import reconcile_databases
-from bench.sync import event_stream, make_event
+from bench.workload import event_stream, make_event
 from casebus.config import LocalBroker, Settings, load_settings
 from casebus.kafka.broker import LocalKafka
 from casebus.kafka.clients import make_consumer, make_producer, make_super_admin
