@@ -138,7 +138,12 @@ class FeedService:
         if self.fs.transactions:
             # Fences an earlier instance (or an earlier producer of this one) and resolves
             # the transaction it left open, so the state restored next is what was committed.
-            producer.init_transactions()
+            try:
+                producer.init_transactions()
+            except KafkaError:
+                with contextlib.suppress(Exception):
+                    producer.close(timeout=0)
+                raise
         return producer
 
     def _replace_producer(self) -> None:
@@ -148,7 +153,13 @@ class FeedService:
         log.error("transactional producer stuck; replacing it")
         with contextlib.suppress(Exception):
             self.producer.close(timeout=0)
-        self.producer = self._new_producer()
+        while True:  # the transaction coordinator may be moving: wait for it, never give up
+            try:
+                self.producer = self._new_producer()
+                break
+            except KafkaError as exc:
+                log.warning("new transactional producer not ready (%s); trying again", exc)
+                self._backoff.wait()
         self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
         self.state = self._restore()
         self.report.producers_replaced += 1
