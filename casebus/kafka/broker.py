@@ -281,11 +281,10 @@ class LocalKafka:
     def _check_layout(self) -> None:
         """Refuse to start a layout other than the one this folder holds."""
         layout = self.home / LOCAL_CLUSTER_FILE
-        held = 1
         if layout.exists():
             held = int(json.loads(layout.read_text()).get("nodes", 1))
         elif (self.home / "data" / "meta.properties").exists():
-            held = 1
+            held = 1  # a single node formatted before layouts were recorded
         else:
             held = len(self.nodes)  # nothing formatted yet: this layout
         if held != len(self.nodes):
