@@ -385,6 +385,9 @@ class Settings(BaseSettings):
     )
 
     var_dir: Path = Path("var")
+    # Every service's log lines: "text" for people, "json" for a log shipper (casebus/logs.py);
+    # `casebus --log-format` overrides it.
+    log_format: Literal["text", "json"] = "text"
     kafka: KafkaSettings = KafkaSettings()
     registry: RegistrySettings = RegistrySettings()
     validation: ValidationSettings = ValidationSettings()

@@ -291,6 +291,12 @@ class Publisher:
             rejected.source_record_id,
             rejected.connector,
             "; ".join(f"{v.field}: {v.rule}: {v.message}" for v in rejected.violations),
+            extra={
+                "source": rejected.connector,
+                "record_id": rejected.source_record_id,
+                "outcome": "rejected",
+                "reason": ",".join(sorted({v.rule for v in rejected.violations})),
+            },
         )
         future = self.producer.send(
             self.topics.actual(REJECTS_TOPIC),

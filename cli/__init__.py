@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
+import os
 import sys
 from collections.abc import Sequence
 
+from casebus import logs
 from casebus.config import ConfigError, Section, load_settings
+from casebus.security.secrets import MissingSecret
 from cli.common import CommandError
 from pipeline.settings import SyncTuning
 from services.console.settings import ConsoleSettings
@@ -61,6 +63,12 @@ def build_parser() -> argparse.ArgumentParser:
         "as Avro events on Kafka, synced into every agency's database.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument(
+        "--log-format",
+        choices=logs.LOG_FORMATS,
+        help="text for people, json (one object a line) for a log shipper "
+        "(default: log_format in config, or CASEBUS_LOG_FORMAT; text)",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name in COMMANDS:
         importlib.import_module(f"cli.{name}").register(sub)
@@ -69,21 +77,28 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    # kafka-python is chatty at INFO about every connection it opens.
-    logging.getLogger("kafka").setLevel(logging.WARNING)
-    logging.getLogger("alembic").setLevel(logging.WARNING)
+    # Before the settings load, so that a config error is logged in the format asked for.
+    logs.configure(_log_format(args), verbose=args.verbose)
+    logs.bind(service=SERVICE_NAMES.get(args.command, args.command))
     try:
         check_sections()
+        if args.log_format is None and load_settings().log_format != "text":
+            logs.configure(load_settings().log_format, verbose=args.verbose)
         return int(args.handler(args) or 0)
-    except (CommandError, ConfigError) as exc:
+    except (CommandError, ConfigError, MissingSecret) as exc:
         print(f"casebus {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+
+
+# A log line's `service` where it differs from the command's name.
+SERVICE_NAMES = {"feed": "feeds"}
+
+
+def _log_format(args: argparse.Namespace) -> logs.LogFormat:
+    chosen = args.log_format or os.environ.get("CASEBUS_LOG_FORMAT", "text")
+    return "json" if chosen == "json" else "text"
 
 
 def check_sections() -> None:

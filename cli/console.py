@@ -53,7 +53,9 @@ def _serve(args: argparse.Namespace) -> int:
     pid_file.write_text(str(os.getpid()))
     log.info("console on http://%s:%d, users in %s", host, port, own.users_path(settings))
     try:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning")
+        uvicorn.run(
+            create_app(settings), host=host, port=port, log_level="warning", log_config=None
+        )
     finally:
         pid_file.unlink(missing_ok=True)
     return 0

@@ -26,5 +26,6 @@ def _serve(args: argparse.Namespace) -> int:
     own = IngestSettings.of(settings)
     host = args.host or own.host
     port = args.port or own.port
-    uvicorn.run(create_app(settings), host=host, port=port)
+    # log_config=None: uvicorn's lines go through casebus's handler (--log-format).
+    uvicorn.run(create_app(settings), host=host, port=port, log_config=None)
     return 0

@@ -41,5 +41,6 @@ def _serve(args: argparse.Namespace) -> int:
         host=host,
         port=port,
         log_level="warning",
+        log_config=None,  # its lines go through casebus's handler (--log-format)
     )
     return 0

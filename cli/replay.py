@@ -21,6 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
+from casebus import logs
 from casebus.config import load_settings
 from cli.common import CommandError
 
@@ -103,6 +104,7 @@ def _replay(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.sync.subscription(args.into)  # fail early, with the config error
+    logs.bind(agency=args.into)
     request = ReplayRequest(
         agency=args.into,
         case_id=args.case,

@@ -7,6 +7,7 @@ import signal
 import threading
 from types import FrameType
 
+from casebus import logs
 from casebus.config import load_settings
 from cli.common import CommandError
 
@@ -26,6 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     settings.sync.subscription(args.agency)  # fail early, with the config error
+    logs.bind(agency=args.agency)
     stop = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

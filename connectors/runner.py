@@ -78,7 +78,7 @@ def run_connector(
     report = ConnectorReport(name)
     retries_before = connector.http.retries
     position = store.load(name)
-    log.info("%s: starting from checkpoint %r", name, position)
+    log.info("%s: starting from checkpoint %r", name, position, extra={"source": name})
     # (checkpoint, items) of pages fetched and being prepared, oldest first: with a worker,
     # the next pages are prepared while this process sends the oldest.
     ahead: deque[tuple[str, Callable[[], list[Item]]]] = deque()
@@ -102,7 +102,12 @@ def run_connector(
         report.error = f"{type(exc).__name__}: {exc}"
         report.broker_failed = isinstance(exc, PublishError | KafkaError)
         # Pages prepared but not sent are read again by the next run.
-        log.error("%s: run failed, checkpoint kept at the last acknowledged page: %s", name, exc)
+        log.error(
+            "%s: run failed, checkpoint kept at the last acknowledged page: %s",
+            name,
+            exc,
+            extra={"source": name},
+        )
     report.retries = connector.http.retries - retries_before
     log.info(
         "%s: %d fetched, %d events published, %d rejected, %d pages, %d retries",
@@ -112,6 +117,7 @@ def run_connector(
         report.rejected,
         report.pages,
         report.retries,
+        extra={"source": name},
     )
     return report
 
@@ -139,7 +145,12 @@ def _send_pages(
         inflight.append((position, publisher.take_pending()))
         _checkpoint(name, publisher, store, inflight, drain=False)
         if stop is not None and stop.is_set():
-            log.info("%s: stop requested after sending up to checkpoint %r", name, position)
+            log.info(
+                "%s: stop requested after sending up to checkpoint %r",
+                name,
+                position,
+                extra={"source": name},
+            )
             return True
     return False
 

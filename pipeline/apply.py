@@ -29,6 +29,7 @@ from agencydb.chain import link, lock_head, move_head, state_digest
 from agencydb.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
 from agencydb.states import write_states
 from agencydb.writes import stored_revisions, write_tuples
+from casebus import logs
 from casebus.events import Event
 from casebus.records import NotARecord, RecordKey
 from casebus.revisions import Outcome, Result, Stored, revision_rule
@@ -148,6 +149,7 @@ def decide(
                 prov.partition,
                 prov.offset,
                 result.detail,
+                extra=logs.at(prov, outcome=result.outcome.value, record_id=item.record_id),
             )
         results.append(result)
     if unforeseen:

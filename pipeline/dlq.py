@@ -13,6 +13,7 @@ import logging
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
+from casebus import logs
 from casebus.config import Settings, TopicSpec
 from casebus.dlq import dlq_headers
 from casebus.ids import ConsumedRecord
@@ -53,6 +54,7 @@ class DeadLetters:
             record.offset,
             error_class,
             message,
+            extra=logs.at(record, outcome="dead-lettered", reason=error_class),
         )
         self._producer.send(
             self.topic,

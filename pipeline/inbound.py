@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from types import EllipsisType
 from typing import NamedTuple
 
+from casebus import logs
 from casebus.config import Settings, TrustedKey
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
@@ -180,4 +181,9 @@ def log_rejected(c: Consumed) -> None:
     if isinstance(c.item, Refused):
         prov = c.item.provenance
         where = f"{prov.topic}:{prov.partition}@{prov.offset}"
-        log.warning("rejecting %s: %s", where, c.item.reason)
+        log.warning(
+            "rejecting %s: %s",
+            where,
+            c.item.reason,
+            extra=logs.at(prov, outcome="rejected", reason=c.item.reason),
+        )

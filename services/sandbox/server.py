@@ -87,6 +87,7 @@ def serve(settings: Settings) -> None:
         create_app(state),
         host=own.host,
         port=own.port,
+        log_config=None,  # its lines go through casebus's handler (--log-format)
     )
 
 
