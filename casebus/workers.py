@@ -83,6 +83,16 @@ class ForkedPool:
         """Drop tasks not started, wait for those running, stop the workers."""
         self._pool.shutdown(wait=True, cancel_futures=True)
 
+    def terminate(self) -> None:
+        """Kill the workers without waiting for their tasks (a worker that stopped
+        answering: `close` would wait for it forever)."""
+        processes = list((self._pool._processes or {}).values())  # no public way to them
+        for process in processes:
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            process.join(timeout=5)
+
 
 def _start(
     parent: int,

@@ -23,6 +23,8 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
@@ -41,9 +43,17 @@ from pipeline.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
 from pipeline.prepare import prepare
 from pipeline.report import Stage, SyncReport
 
+# A batch takes the worker a second or two; one that has not come back after this never
+# will (a worker stuck in a call without a deadline): the sync must not wait on it forever.
+WORKER_DEADLINE_SECONDS = 120.0
+
 # Records remembered for the validation skip; forgotten all at once past this (bounded
 # memory whatever the topic's size, about 9 MB; forgetting only means validating again).
 _SEEN_CAP = 100_000
+
+
+class WorkerStalled(BrokenProcessPool):
+    """The worker did not hand a batch back within WORKER_DEADLINE_SECONDS."""
 
 
 class Work(NamedTuple):
@@ -176,13 +186,25 @@ class DecodeWorker:
     def close(self) -> None:
         self._pool.close()
 
+    def terminate(self) -> None:
+        """Kill the worker (lost or stalled) without waiting for it."""
+        self._pool.terminate()
+
 
 def collect(
-    records: Sequence[ConsumedRecord], pending: Pending, report: SyncReport
+    records: Sequence[ConsumedRecord],
+    pending: Pending,
+    report: SyncReport,
+    deadline: float | None = None,  # WORKER_DEADLINE_SECONDS
 ) -> list[Consumed]:
-    """The worker's items, beside their records (raises what the worker raised)."""
+    """The worker's items, beside their records (raises what the worker raised, and
+    WorkerStalled if it does not answer within `deadline` seconds)."""
     started = time.perf_counter()
-    work = pending.future.result()
+    deadline = WORKER_DEADLINE_SECONDS if deadline is None else deadline
+    try:
+        work = pending.future.result(timeout=deadline)
+    except FutureTimeout:
+        raise WorkerStalled(f"no answer from the decode worker in {deadline:.0f}s") from None
     report.stages[Stage.WAIT] += time.perf_counter() - started
     report.stages[Stage.VERIFY] += pending.verify_seconds
     report.stages[Stage.DECODE] += work.decode_seconds

@@ -19,6 +19,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import CancelledError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
@@ -144,10 +145,12 @@ class BatchLoop:
         if batch.pending is not None:
             try:
                 return collect(batch.records, batch.pending, self.report)
-            except BrokenProcessPool as exc:  # the worker died: carry on without it
+            # The worker died or stalled (a batch handed over after that was cancelled):
+            # carry on without it.
+            except (BrokenProcessPool, CancelledError) as exc:
                 log.error("decode worker lost (%s); decoding in this process", exc)
                 if self._worker is not None:
-                    self._worker.close()
+                    self._worker.terminate()
                     self._worker = None
         started = time.perf_counter()
         consumed = self.inbound.decode(batch.records)
