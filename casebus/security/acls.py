@@ -131,7 +131,11 @@ def plan(settings: Settings) -> frozenset[Grant]:
     # Replay and `casebus status`: read every topic, describe every group, write nothing.
     for spec in settings.topics:
         add(p.REPLAY, "topic", spec.name, "read")
-    add(p.REPLAY, "topic", names.DLQ_PREFIX, "read", prefixed=True)
+    # A DLQ's depth (its offsets), not its records: reading a DLQ (`casebus dlq show`, the
+    # console's counts by reason) and redriving it are the admin's alone, who needs no ACL.
+    # Nobody else is granted read on a DLQ, and a redrive joins no group (it assigns
+    # partitions), so there is no redrive group to grant.
+    add(p.REPLAY, "topic", names.DLQ_PREFIX, "describe", prefixed=True)
     # What a replay cannot decode goes to the agency's sync DLQ, as it would in sync.
     add(p.REPLAY, "topic", names.SYNC_DLQ_PREFIX, "write", "create", prefixed=True)
     # The chain head of a database it rebuilt or repaired (pipeline/heads.py).
