@@ -44,6 +44,7 @@ COMMANDS = (
     "sync",
     "feed",
     "replay",
+    "dlq",
     "status",
     "transfers",
     "case",

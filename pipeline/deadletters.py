@@ -168,7 +168,7 @@ def read_dlq(settings: Settings, topic: str, *, principal: str) -> DlqRead:
         raise DlqAccessDenied(principal, topic, TopicAuthorizationFailedError.__name__)
     if code:  # no such topic: nothing was dead-lettered yet
         return DlqRead(topic, {}, [])
-    parts = [TopicPartition(topic, p["partition"]) for p in described.get("partitions") or ()]
+    parts = [TopicPartition(topic, p["partition_index"]) for p in described.get("partitions") or ()]
     consumer = make_consumer(settings, None, "casebus-dlq-read", principal=principal)
     try:
         try:

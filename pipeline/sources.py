@@ -4,8 +4,9 @@
   group; each assigned partition resumes from the offset stored in the agency database
   (pipeline/membership.py); a rewind seeks back.
 - `AssignedSource`: partitions assigned by hand and read from a start to an end offset, or
-  records already read (a case's, or a redrive's DLQ records): replay and redrive. No group, so no live sync is
-  disturbed; a rewind hands the records back, to be read again first.
+  records already read (a case's, or a redrive's DLQ records): replay and redrive. No
+  group, so no live sync is disturbed; a rewind hands the records back, to be read again
+  first.
 """
 
 from __future__ import annotations

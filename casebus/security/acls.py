@@ -128,9 +128,13 @@ def plan(settings: Settings) -> frozenset[Grant]:
     # A platform reads the subjects of the topics it may read: the registry asks the ACLs.
     add(p.REGISTRY, "cluster", "kafka-cluster", "describe")
 
-    # Replay and `casebus status`: read every topic, describe every group, write nothing.
+    # Replay and `casebus status`: read every topic but the DLQs, describe every group.
+    dlqs = {fs.dlq_topic, *(settings.sync.dlq_for(s.agency) for s in settings.sync.subscriptions)}
     for spec in settings.topics:
-        add(p.REPLAY, "topic", spec.name, "read")
+        if spec.name in dlqs or spec.name.startswith(names.DLQ_PREFIX):
+            add(p.REPLAY, "topic", spec.name, "describe")
+        else:
+            add(p.REPLAY, "topic", spec.name, "read")
     # A DLQ's depth (its offsets), not its records: reading a DLQ (`casebus dlq show`, the
     # console's counts by reason) and redriving it are the admin's alone, who needs no ACL.
     # Nobody else is granted read on a DLQ, and a redrive joins no group (it assigns
