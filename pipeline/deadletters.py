@@ -168,6 +168,12 @@ def read_dlq(settings: Settings, topic: str, *, principal: str) -> DlqRead:
         raise DlqAccessDenied(principal, topic, TopicAuthorizationFailedError.__name__)
     if code:  # no such topic: nothing was dead-lettered yet
         return DlqRead(topic, {}, [])
+    # Refused before reading, even when the DLQ is empty (its offsets need only describe).
+    allowed = described.get("authorized_operations")
+    if allowed is not None and "READ" not in allowed:
+        raise DlqAccessDenied(
+            principal, topic, f"{TopicAuthorizationFailedError.__name__}: no READ"
+        )
     parts = [TopicPartition(topic, p["partition_index"]) for p in described.get("partitions") or ()]
     consumer = make_consumer(settings, None, "casebus-dlq-read", principal=principal)
     try:

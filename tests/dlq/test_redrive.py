@@ -232,5 +232,9 @@ def test_only_the_admin_reads_or_redrives_a_dlq(
 
 def test_the_feeds_dlq_is_shown_but_not_redriven(settings: Settings) -> None:
     target = resolve(settings, "feeds")
+    assert show(settings, target, Filter()).target.topic == settings.feeds.dlq_topic
+    # Refused even where there is nothing to read (its offsets need only describe).
+    with pytest.raises(DlqAccessDenied, match=r"principal replay may not read casebus\.dlq\.feeds"):
+        show(settings, target, Filter(), principal=p.REPLAY)
     with pytest.raises(RedriveNotSupported, match=r"can be shown .* but not redriven yet"):
         redrive(settings, RedriveRequest(target))
