@@ -35,6 +35,7 @@ from agencydb.rows import (
     LEAD_EVIDENCE,
     LEAD_ITEMS,
     LOG_COLUMNS,
+    LOG_DLQ,
     PAYLOAD_COLUMNS,
     PAYLOAD_TABLES,
     RECORD_COLUMNS,
@@ -144,11 +145,19 @@ def state_digest(state: StateRows) -> str:
 # The event-log columns the chain covers, in the writer's order (id is the position).
 CHAINED = LOG_COLUMNS[:-1]
 _LOG = Canon.of(EVENT_LOG, CHAINED)
+# The DLQ position of a redriven event ends the chained columns. A row without one (every
+# row but a redriven event's, and every row written before redrive existed) is hashed
+# without those columns, exactly as before they were added: old chains stay verifiable.
+_DLQ_AT = len(CHAINED) - len(LOG_DLQ)
+assert CHAINED[_DLQ_AT:] == LOG_DLQ
 
 
 def link(previous: str, row: Sequence[Any]) -> str:
     """The chain hash of a row whose CHAINED values are `row`, after `previous`."""
-    return hashlib.sha256(previous.encode() + orjson.dumps(_LOG(row), default=str)).hexdigest()
+    values = _LOG(row)
+    if all(v is None for v in values[_DLQ_AT:]):
+        values = values[:_DLQ_AT]
+    return hashlib.sha256(previous.encode() + orjson.dumps(values, default=str)).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

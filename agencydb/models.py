@@ -219,6 +219,8 @@ class EventLogEntry(Base):
     __table_args__ = (
         Index("ix_event_log_record", "owner", "record_id"),
         Index("ix_event_log_position", "topic", "partition", "offset"),
+        # A DLQ record is redriven once: NULLs (every other row) never collide.
+        Index("uq_event_log_dlq_position", "dlq_topic", "dlq_partition", "dlq_offset", unique=True),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     topic: Mapped[str] = mapped_column(String(249))
@@ -238,11 +240,17 @@ class EventLogEntry(Base):
     outcome: Mapped[str] = mapped_column(String(16))  # pipeline.apply.Outcome
     detail: Mapped[str | None]
     logged_at: Mapped[datetime]
-    # "sync" (live) or "replay" (casebus replay): which path read the event this time.
+    # "sync" (live), "replay" (casebus replay) or "redrive" (casebus dlq redrive): which
+    # path read the event this time.
     origin: Mapped[str] = mapped_column(String(8), server_default="sync")
     # agencydb/chain.py: the digest of the rows this event wrote for its record (the
     # winner of its batch only), and the hash over this row and the one before it.
     state_digest: Mapped[str | None] = mapped_column(String(64))
+    # A redriven event (origin "redrive"): the DLQ record it was sent back from. Chained
+    # when set (agencydb/chain.py); NULL on every other row.
+    dlq_topic: Mapped[str | None] = mapped_column(String(249))
+    dlq_partition: Mapped[int | None]
+    dlq_offset: Mapped[int | None] = mapped_column(BigInteger)
     chain: Mapped[str | None] = mapped_column(String(64))
 
 

@@ -66,9 +66,12 @@ ITEM_COLUMNS = (*_CHILD_KEY, "listing_url", "listing_id", "title")
 EVIDENCE_COLUMNS = (*_CHILD_KEY, "uri", "sha256", "captured_at")
 LOG_HEAD = ("topic", "partition", "offset", "schema_id", "event_id", "producer", "event_type")
 LOG_IDENTITY = ("kind", "owner", "record_id", "revision", "case_id", "occurred_at", "digest")
-LOG_TAIL = ("outcome", "detail", "logged_at", "origin", "state_digest", "chain")
+# Where a redriven event sat in its DLQ (NO_DLQ_POSITION for every other event).
+LOG_DLQ = ("dlq_topic", "dlq_partition", "dlq_offset")
+LOG_TAIL = ("outcome", "detail", "logged_at", "origin", "state_digest", *LOG_DLQ, "chain")
 LOG_COLUMNS = LOG_HEAD + LOG_IDENTITY + LOG_TAIL
 NO_IDENTITY: Row = (None,) * len(LOG_IDENTITY)
+NO_DLQ_POSITION: Row = (None,) * len(LOG_DLQ)
 
 
 class StateRows(NamedTuple):

@@ -46,6 +46,7 @@ COMMANDS = (
     "sync",
     "feed",
     "replay",
+    "dlq",
     "status",
     "transfers",
     "case",

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Dialect
 
 from agencydb.chain import link, lock_head, move_head, state_digest
-from agencydb.rows import EVENT_LOG, LOG_COLUMNS, NO_IDENTITY, Row, RowBuilder
+from agencydb.rows import EVENT_LOG, LOG_COLUMNS, NO_DLQ_POSITION, NO_IDENTITY, Row, RowBuilder
 from agencydb.states import write_states
 from agencydb.writes import stored_revisions, write_tuples
 from casebus import logs
@@ -83,6 +83,7 @@ def apply_batch(
     now: datetime | None = None,
     origin: str = "sync",
     rewrite: bool = False,
+    dlq_positions: Sequence[Row] | None = None,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
 
@@ -91,6 +92,7 @@ def apply_batch(
     ones that would change a record. `origin` is logged with every item ("sync" or
     "replay"). `rewrite` (a replay repairing a database): a duplicate of the stored revision
     writes its state again, so rows edited by hand since are put back as the event says.
+    `dlq_positions` (a redrive): per item, the DLQ record it came from, logged with it.
     Raises Unforeseen (before writing anything) if a Foreseen item wins.
     """
     now = now or datetime.now(UTC)
@@ -102,7 +104,8 @@ def apply_batch(
     states = {i: p.state for i, p in decided.winners.items()}
     write_states(conn, list(states.values()), rows=rows, now=now, stored=set(current))
     written = {i: state_digest(state) for i, state in states.items()}
-    _log_events(conn, ready, decided.results, written, rows, now, origin)
+    dlq = dlq_positions or [NO_DLQ_POSITION] * len(ready)
+    _log_events(conn, ready, decided.results, written, rows, now, origin, dlq)
     return decided.results
 
 
@@ -195,15 +198,17 @@ def _log_events(
     rows: RowBuilder,
     now: datetime,
     origin: str,
+    dlq_positions: Sequence[Row],
 ) -> None:
     """One chained row per item (agencydb/chain.py), the head moved past them."""
     logged_at = rows.stamp("event_log", "logged_at", now)
     head = lock_head(conn)  # held to the commit: one writer at a time extends the chain
     previous = head.hash
     out = []
-    for index, (item, result) in enumerate(zip(items, results, strict=True)):
+    pairs = zip(items, results, dlq_positions, strict=True)
+    for index, (item, result, dlq) in enumerate(pairs):
         log_head, identity = _log_columns(item, rows)
-        tail = (result.outcome.value, result.detail, logged_at, origin, written.get(index))
+        tail = (result.outcome.value, result.detail, logged_at, origin, written.get(index), *dlq)
         row = log_head + identity + tail
         previous = link(previous, row)
         out.append((*row, previous))

@@ -10,8 +10,11 @@ In ONE database transaction, in this order:
   4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
   5. commit.
 A crash before 5 rolls everything back and the batch is read again (DLQ entries may repeat,
-never go missing). Without a `group` (a replay of one case, or a repair of a live database)
-steps 1 and 3 are left out: nothing is stored that would move a consumer.
+never go missing). A redrive's records (pipeline/items.py `Redriven`) also skip, in step 1,
+the DLQ records already redriven, and log their DLQ position in step 2; a dry run rolls
+back instead of step 5 (and its DLQ sender only records). Without a `group` (a replay of
+one case, a repair of a live database, a redrive) steps 1 and 3 are left out: nothing is
+stored that would move a consumer.
 A batch the database refuses is applied one event at a time, and the event(s) it cannot take
 go to the DLQ; a lost database raises RetryAfter (the caller rewinds and retries).
 """
@@ -27,14 +30,15 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, OperationalError
 
 from agencydb.offsets import claim_offsets, save_offsets
-from agencydb.rows import NO_IDENTITY
+from agencydb.redriven import redriven
+from agencydb.rows import NO_DLQ_POSITION, NO_IDENTITY, Row
 from casebus.events import Event
 from casebus.retry import RetryAfter
 from casebus.revisions import Outcome, Result
 from pipeline.apply import Unforeseen, apply_batch
 from pipeline.dlq import DeadLetters
 from pipeline.inbound import Consumed, Inbound
-from pipeline.items import Decoded, Filtered, Foreseen, Item, Refused
+from pipeline.items import Decoded, Filtered, Foreseen, Item, Redriven, Refused
 from pipeline.prepare import Admit
 from pipeline.report import Stage, SyncReport
 
@@ -69,6 +73,7 @@ class Checkpoint:
     group: str | None  # whose offsets are locked and stored (None: none are)
     origin: str = "sync"  # logged with every event
     rewrite: bool = False  # a repair: duplicates of the stored revision are written again
+    dry_run: bool = False  # decide and write, then roll back (`casebus dlq redrive --dry-run`)
 
     def commit(self, consumed: Sequence[Consumed]) -> list[Result]:
         """Checkpoint one batch; on a refused batch, event by event."""
@@ -90,12 +95,16 @@ class Checkpoint:
         with self.engine.begin() as conn:
             stored = self._claim(conn, next_offsets)  # 1
             consumed = self._not_yet_applied(consumed, stored)
+            consumed = self._not_yet_redriven(conn, consumed)
             results = self._apply(conn, consumed)  # 2
             if self.group is not None:  # 3
                 for tp, offset in stored.items():
                     next_offsets[tp] = max(next_offsets[tp], offset)
                 save_offsets(conn, self.group, next_offsets)
             dead = self._dead_letter(consumed, results)  # 4
+            transaction = conn.get_transaction()
+            if self.dry_run and transaction is not None:
+                transaction.rollback()  # instead of 5: nothing is kept
         # 5: committed on leaving the block
         inline = self.report.stages[Stage.VALIDATE] - validating
         self.report.stages[Stage.APPLY] += time.perf_counter() - started - inline
@@ -104,17 +113,20 @@ class Checkpoint:
 
     def _apply(self, conn: Connection, consumed: Sequence[Consumed]) -> list[Result]:
         items = [c.item for c in consumed]
+        dlq = _dlq_positions(consumed)
         try:
-            return self._apply_items(conn, items)
+            return self._apply_items(conn, items, dlq)
         except Unforeseen as exc:  # rare: nothing was written, prepare those again
             log.info("%s; preparing them again", exc)
             for i in exc.indexes:
                 foreseen = items[i]
                 assert isinstance(foreseen, Foreseen)
                 items[i] = self.decoder.redecode(foreseen)
-            return self._apply_items(conn, items)
+            return self._apply_items(conn, items, dlq)
 
-    def _apply_items(self, conn: Connection, items: Sequence[Item]) -> list[Result]:
+    def _apply_items(
+        self, conn: Connection, items: Sequence[Item], dlq: Sequence[Row] | None
+    ) -> list[Result]:
         return apply_batch(
             conn,
             items,
@@ -122,6 +134,7 @@ class Checkpoint:
             validate=self._validate,
             origin=self.origin,
             rewrite=self.rewrite,
+            dlq_positions=dlq,
         )
 
     def _validate(self, event: Event, kind: str) -> str | None:
@@ -150,6 +163,28 @@ class Checkpoint:
             return fresh
         return consumed
 
+    def _not_yet_redriven(
+        self, conn: Connection, consumed: Sequence[Consumed]
+    ) -> Sequence[Consumed]:
+        """A redrive's records, less the DLQ records already redriven into this database
+        (by an earlier or a concurrent redrive: the event log's unique DLQ position)."""
+        asked: dict[str, list[tuple[int, int]]] = {}
+        for c in consumed:
+            if isinstance(c.record, Redriven):
+                asked.setdefault(c.record.dlq_topic, []).append(c.record.dlq_position[1:])
+        if not asked:
+            return consumed
+        done = {(t, *at) for t, positions in asked.items() for at in redriven(conn, t, positions)}
+        fresh = [
+            c
+            for c in consumed
+            if not (isinstance(c.record, Redriven) and c.record.dlq_position in done)
+        ]
+        if len(fresh) < len(consumed):
+            log.info("%d DLQ records already redriven", len(consumed) - len(fresh))
+            self.report.skipped += len(consumed) - len(fresh)
+        return fresh
+
     def _dead_letter(self, consumed: Sequence[Consumed], results: Sequence[Result]) -> int:
         dead = 0
         for c, result in zip(consumed, results, strict=True):
@@ -177,6 +212,16 @@ class Checkpoint:
                 why = f"cannot apply: {type(exc).__name__}: {exc}"
                 results.extend(self._commit([Consumed(c.record, _refused(c.item, why))]))
         return results
+
+
+def _dlq_positions(consumed: Sequence[Consumed]) -> list[Row] | None:
+    """Per item, the DLQ record a redrive sent it back from (None: no redriven record)."""
+    if not any(isinstance(c.record, Redriven) for c in consumed):
+        return None
+    return [
+        c.record.dlq_position if isinstance(c.record, Redriven) else NO_DLQ_POSITION
+        for c in consumed
+    ]
 
 
 def _refused(item: Item, why: str) -> Refused:

@@ -20,6 +20,7 @@ from casebus.ids import ConsumedRecord
 from casebus.kafka.clients import make_admin, make_producer
 from casebus.kafka.topics import ensure_topics
 from casebus.retry import RetryAfter
+from pipeline.items import Redriven
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,14 @@ class DeadLetters:
             message,
             extra=logs.at(record, outcome="dead-lettered", reason=error_class),
         )
+        redrive_of = None
+        if isinstance(record, Redriven):  # failed again: a new DLQ record, naming the old
+            redrive_of = "{}:{}:{}".format(*record.dlq_position)
         self._producer.send(
             self.topic,
             key=record.key,
             value=record.value,
-            headers=dlq_headers(record, error_class, message, self._consumer),
+            headers=dlq_headers(record, error_class, message, self._consumer, redrive_of),
         )
         self.sent += 1
 
@@ -74,3 +78,22 @@ class DeadLetters:
     def close(self) -> None:
         if self._owned:
             self._producer.close(timeout=5)
+
+
+class RecordedDeadLetters(DeadLetters):
+    """Sends nothing: records what would go to the DLQ (a dry run's)."""
+
+    def __init__(self, topic: str, consumer: str) -> None:
+        self.topic, self._consumer, self._owned = topic, consumer, False
+        self.sent = 0
+        self.recorded: list[tuple[ConsumedRecord, str, str]] = []
+
+    def send(self, record: ConsumedRecord, error_class: str, message: str) -> None:
+        self.recorded.append((record, error_class, message))
+        self.sent += 1
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        pass

@@ -45,6 +45,27 @@ class RawRecord(NamedTuple):
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+class Redriven(NamedTuple):
+    """A DLQ record sent back through the pipeline (`casebus dlq redrive`): the original
+    record as it was first read (its topic, partition, offset, key, value and headers, the
+    DLQ's `casebus.error.*` headers taken off), and where it sat in the DLQ."""
+
+    topic: str
+    partition: int
+    offset: int
+    value: bytes | None
+    key: bytes | None
+    headers: tuple[tuple[str, bytes], ...]
+    dlq_topic: str
+    dlq_partition: int
+    dlq_offset: int
+
+    @property
+    def dlq_position(self) -> tuple[str, int, int]:
+        """The event-log columns naming the DLQ record (agencydb.rows.LOG_DLQ)."""
+        return (self.dlq_topic, self.dlq_partition, self.dlq_offset)
+
+
 class Refused(NamedTuple):
     provenance: Provenance
     error_class: str  # the DLQ's casebus.error.class: EmptyValue, BadSignature, ...

@@ -17,11 +17,16 @@ POLL_MS = 500
 
 
 def scan(
-    settings: Settings, topics: Iterable[str], *, client_id: str, last: int = 10_000
+    settings: Settings,
+    topics: Iterable[str],
+    *,
+    client_id: str,
+    last: int = 10_000,
+    principal: str = REPLAY,  # the DLQs: the admin's (only it may read them)
 ) -> Iterator[Any]:
     """Each record (kafka-python's ConsumerRecord) of the topics' last `last` per partition;
     a topic that does not exist yields nothing."""
-    consumer = make_consumer(settings, None, client_id, principal=REPLAY)
+    consumer = make_consumer(settings, None, client_id, principal=principal)
     try:
         consumer.topics()  # metadata, so that partitions_for_topic knows every topic
         parts = [

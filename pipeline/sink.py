@@ -1,5 +1,5 @@
 """The wiring of a sink, written once: what the batch loop writes one agency database
-through (sync and replay differ only in the arguments).
+through (sync, replay and redrive differ only in the arguments).
 
 Order matters: the decode worker is forked first, before any database connection, Kafka
 client or thread exists (casebus/workers.py); then the database, its WAL flusher, the
@@ -58,6 +58,8 @@ def open_sink(
     decode_worker: bool = False,
     lock: int | None = None,  # a descriptor the worker must not keep (the SQLite sync lock)
     verify: bool = True,  # signatures; False only in bench/sync.py's comparison run
+    dead_letters: DeadLetters | None = None,  # the DLQ sender (default: one of its own)
+    dry_run: bool = False,  # every batch rolled back (a redrive's --dry-run)
 ) -> Sink:
     """Everything closes with `stack`, in reverse order; the engine is the caller's."""
     worker = None
@@ -74,9 +76,10 @@ def open_sink(
     registry = registry_for(settings, principal)
     stack.callback(registry.close)
     inbound = Inbound(settings, registry, names, verify=verify)
-    dead_letters = DeadLetters.open(
-        settings, settings.sync.dlq_for(agency), dlq_consumer, principal
-    )
+    if dead_letters is None:
+        dead_letters = DeadLetters.open(
+            settings, settings.sync.dlq_for(agency), dlq_consumer, principal
+        )
     stack.callback(dead_letters.close)
     checkpoint = Checkpoint(
         engine,
@@ -87,5 +90,6 @@ def open_sink(
         group=group,
         origin=origin,
         rewrite=rewrite,
+        dry_run=dry_run,
     )
     return Sink(engine, registry, inbound, dead_letters, checkpoint, worker, wal)

@@ -4,8 +4,9 @@
   group; each assigned partition resumes from the offset stored in the agency database
   (pipeline/membership.py); a rewind seeks back.
 - `AssignedSource`: partitions assigned by hand and read from a start to an end offset, or
-  records already read (a case's): replay and redrive. No group, so no live sync is
-  disturbed; a rewind hands the records back, to be read again first.
+  records already read (a case's, or a redrive's DLQ records): replay and redrive. No
+  group, so no live sync is disturbed; a rewind hands the records back, to be read again
+  first.
 """
 
 from __future__ import annotations
@@ -115,8 +116,9 @@ class AssignedSource:
     backlog = True  # everything it reads is history: the decode worker from the start
 
     def __init__(
-        self, consumer: KafkaConsumer, scope: Scope, batch_size: int, poll_ms: int = 500
+        self, consumer: KafkaConsumer | None, scope: Scope, batch_size: int, poll_ms: int = 500
     ) -> None:
+        # None: `scope.records` were read already (a redrive's DLQ records).
         self.consumer, self.scope, self._size, self._poll_ms = consumer, scope, batch_size, poll_ms
         self._again: list[ConsumedRecord] = []  # handed back by a rewind: read again first
         self._batches = self._read()
@@ -142,6 +144,7 @@ class AssignedSource:
         if self.scope.records:
             return 0
         read = 0
+        assert self.consumer is not None
         assigned = self.consumer.assignment()
         for tp in self.scope.ends:
             at = self.consumer.position(tp) if tp in assigned else self.scope.starts[tp]
@@ -159,6 +162,7 @@ class AssignedSource:
         if not todo:
             return
         consumer = self.consumer
+        assert consumer is not None
         consumer.assign(todo)
         for tp in todo:
             consumer.seek(tp, scope.starts[tp])

@@ -128,10 +128,18 @@ def plan(settings: Settings) -> frozenset[Grant]:
     # A platform reads the subjects of the topics it may read: the registry asks the ACLs.
     add(p.REGISTRY, "cluster", "kafka-cluster", "describe")
 
-    # Replay and `casebus status`: read every topic, describe every group, write nothing.
+    # Replay and `casebus status`: read every topic but the DLQs, describe every group.
+    dlqs = {fs.dlq_topic, *(settings.sync.dlq_for(s.agency) for s in settings.sync.subscriptions)}
     for spec in settings.topics:
-        add(p.REPLAY, "topic", spec.name, "read")
-    add(p.REPLAY, "topic", names.DLQ_PREFIX, "read", prefixed=True)
+        if spec.name in dlqs or spec.name.startswith(names.DLQ_PREFIX):
+            add(p.REPLAY, "topic", spec.name, "describe")
+        else:
+            add(p.REPLAY, "topic", spec.name, "read")
+    # A DLQ's depth (its offsets), not its records: reading a DLQ (`casebus dlq show`, the
+    # console's counts by reason) and redriving it are the admin's alone, who needs no ACL.
+    # Nobody else is granted read on a DLQ, and a redrive joins no group (it assigns
+    # partitions), so there is no redrive group to grant.
+    add(p.REPLAY, "topic", names.DLQ_PREFIX, "describe", prefixed=True)
     # What a replay cannot decode goes to the agency's sync DLQ, as it would in sync.
     add(p.REPLAY, "topic", names.SYNC_DLQ_PREFIX, "write", "create", prefixed=True)
     # The chain head of a database it rebuilt or repaired (pipeline/heads.py).

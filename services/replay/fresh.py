@@ -10,8 +10,8 @@ untouched: a crash midway leaves it as it was, and a rerun starts the rebuild ov
 
 The event log's secondary indexes (one row per event read: the rebuild's largest table) are
 dropped while the rebuild loads and built again before it is put in place: one sorted build
-costs less than keeping three indexes up to date row by row, and nothing in the load reads
-them.
+costs less than keeping four indexes up to date row by row, and nothing in the load reads
+them (the unique DLQ position is a redrive's, and a rebuild redrives nothing).
 """
 
 from __future__ import annotations

@@ -80,7 +80,12 @@ def test_fresh_rebuild_equals_the_live_synced_database(
     finally:
         engine.dispose()
     assert origins == {"replay"}
-    assert indexes == {"ix_event_log_case_id", "ix_event_log_position", "ix_event_log_record"}
+    assert indexes == {
+        "ix_event_log_case_id",
+        "ix_event_log_position",
+        "ix_event_log_record",
+        "uq_event_log_dlq_position",
+    }
     # The rebuilt database holds the sync's offsets: a sync started now has nothing to do.
     assert sync_until_idle(rebuilt, AGENCY).events == 0
 

@@ -101,3 +101,21 @@ def test_matching_follows_kafka_patterns() -> None:
     assert not acls.matches(patterns, "casebus.feed.jd.leads2")
     assert acls.matches(patterns, "casebus.dlq.sync.x")
     assert acls.matches((("*", "literal"),), "anything")
+
+
+def test_nobody_is_granted_read_on_a_dlq_only_the_admin_reads_one(plan: frozenset) -> None:
+    settings = load_settings()
+    dlqs = [settings.sync.dlq_for(s.agency) for s in settings.sync.subscriptions]
+    dlqs.append(settings.feeds.dlq_topic)
+    readers = {
+        g.principal
+        for g in plan
+        if g.resource == "topic"
+        and g.operation == "read"
+        and any(acls.matches([(g.name, g.pattern)], dlq) for dlq in dlqs)
+    }
+    assert readers == set()  # the super user (`casebus dlq show|redrive`) needs no grant
+    # `casebus status` still sees each DLQ's depth.
+    assert ("describe", "topic", "casebus.dlq.", "prefixed") in of(plan, p.REPLAY)
+    # A redrive joins no consumer group: no group is granted for it.
+    assert not any(g.resource == "group" and "redrive" in g.name for g in plan)
