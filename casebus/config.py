@@ -616,6 +616,11 @@ def load_settings(**overrides: object) -> Settings:
     return _with_local_nodes(_in_region(settings))
 
 
+def in_region(settings: Settings, name: str) -> Settings:
+    """The settings of a process running in region `name` (alias or code), from any."""
+    return _with_local_nodes(_in_region(settings.model_copy(update={"region": name})))
+
+
 def _in_region(settings: Settings) -> Settings:
     """In a two-region deployment, the settings of a process running in one region: its
     cluster and registry instead of [kafka] and [registry], and the syncs reading the other
@@ -626,7 +631,12 @@ def _in_region(settings: Settings) -> Settings:
     cluster = settings.cluster_of(home)
     primary = next(r.cluster for r in settings.regions if r.cluster and r.cluster.primary_registry)
     assert primary is not None
-    own_topic = settings.registry.topic
+    registry_now = settings.registry
+    own_topic = (
+        registry_now.topic.removeprefix(f"{registry_now.follows}.")
+        if registry_now.follows
+        else registry_now.topic
+    )
     registry = settings.registry.model_copy(
         update={
             "url": cluster.registry_url,

@@ -145,8 +145,11 @@ def plan(settings: Settings) -> frozenset[Grant]:
     add(p.REPLAY, "topic", settings.provenance.audit_topic, "read", "write")
     add(p.REPLAY, "group", names.GROUP_PREFIX, "describe", prefixed=True)
     add(p.REPLAY, "cluster", "kafka-cluster", "describe")
-    for prefix in settings.sync.copy_prefixes:  # the other regions' copies
-        add(p.REPLAY, "topic", prefix, "read", prefixed=True)
+    for region in settings.other_regions:  # the other regions' copies, and the link's state
+        alias = settings.cluster_of(region).alias
+        add(p.REPLAY, "topic", f"{alias}.", "read", prefixed=True)
+        add(p.REPLAY, "topic", f"mm2-offsets.{alias}.internal", "read")
+        add(p.REPLAY, "group", f"{alias}-mm2", "describe")
     _mirror(settings, add)
     return frozenset(grants)
 

@@ -67,12 +67,22 @@ def check_registries(settings: Settings, *, timeout: float = 5.0) -> None:
         auth = (MIRROR, secret_for(settings, region))
         try:
             mode = requests.get(f"{url}/mode", auth=auth, timeout=timeout)
-            mode.raise_for_status()
             listed = requests.get(f"{url}/schemas", auth=auth, timeout=timeout)
         except requests.RequestException as exc:
             raise MirrorSetupError(
                 f"registry of {region.cluster.alias} at {url} does not answer: {exc}"
             ) from None
+        if mode.status_code in (401, 403):
+            raise MirrorSetupError(
+                f"registry of {region.cluster.alias} at {url} refuses the {MIRROR} principal "
+                f"({mode.status_code}): it is not this deployment's registry, or it runs "
+                f"without --region"
+            )
+        if not mode.ok:
+            raise MirrorSetupError(
+                f"registry of {region.cluster.alias} at {url} answered {mode.status_code} "
+                "to GET /mode: it is not a casebus registry of this version"
+            )
         schemas = {int(s["id"]): s["schema"] for s in listed.json()} if listed.ok else {}
         answers[region.cluster.alias] = (str(mode.json().get("mode")), schemas)
     for region in settings.regions:
