@@ -161,6 +161,9 @@ class RegistrySettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8081, ge=1, le=65535)
     topic: str = "_schemas"
+    # Set in a two-region deployment for the region whose registry is not the primary: the
+    # primary's alias. The registry then serves the primary's schemas read-only.
+    follows: str = ""
     compatibility: CompatibilityLevel = "BACKWARD_TRANSITIVE"
     access: RegistryAccess = RegistryAccess()
 
@@ -177,10 +180,28 @@ class TopicSpec(_Model):
     config: dict[str, str] = Field(default_factory=lambda: {"retention.ms": "-1"})
 
 
+class RegionCluster(_Model):
+    """A region's own Kafka cluster and schema registry, for a deployment of one cluster per
+    region joined by MirrorMaker 2 (docs/regions.md). Used when a command runs in the region
+    (`casebus --region luzhou ...`, CASEBUS_REGION); without a region every command uses
+    [kafka] and [registry], one cluster for all."""
+
+    # The link's name for the cluster: MirrorMaker 2's cluster alias, and the prefix of this
+    # region's copies on the other cluster (`luzhou.casebus.penalty`).
+    alias: str = Field(pattern=r"^[a-z][a-z0-9-]*$")
+    kafka: KafkaSettings = KafkaSettings()
+    registry_url: str
+    registry_port: int = Field(8081, ge=1, le=65535)
+    # One region's registry assigns schema ids; the other serves the primary's `_schemas`,
+    # mirrored, read-only: so a schema id means the same schema on both clusters.
+    primary_registry: bool = False
+
+
 class Region(_Model):
     code: str = Field(pattern=r"^\d{6}$")
     name: str
     province: str = ""
+    cluster: RegionCluster | None = None
 
 
 class Agency(_Model):
@@ -289,6 +310,9 @@ class SyncSettings(_Model):
     db_url: str = ""  # Settings.database_url(agency)
     group_id: str = ""  # casebus.sync.<agency>
     dlq_topic: str = ""  # casebus.dlq.sync.<agency>
+    # Set by the region a process runs in (load_settings): the prefixes of the other
+    # regions' copies (`luzhou.`), read beside the region's own topics.
+    copy_prefixes: tuple[str, ...] = ()
 
     def topic_names(self) -> TopicNames | None:
         """The topics read instead of the subscription's, when `topics` names them."""
@@ -302,9 +326,10 @@ class SyncSettings(_Model):
 
     def names_for(self, agency: str, topics: TopicNames | None = None) -> TopicNames:
         """The topics the agency's sync reads: exactly `topics`, else `topics` of this table
-        ("shared=actual" pairs), else the subscription's, under their own names."""
-        chosen = topics or self.topic_names()
-        return chosen or TopicNames.same(self.subscription(agency).topics)
+        ("shared=actual" pairs), else the subscription's, under their own names; and, in a
+        two-region deployment, their copies from the other regions."""
+        chosen = topics or self.topic_names() or TopicNames.same(self.subscription(agency).topics)
+        return chosen.with_copies(self.copy_prefixes)
 
     def subscription(self, agency: str) -> Subscription:
         for sub in self.subscriptions:
@@ -385,6 +410,9 @@ class Settings(BaseSettings):
     )
 
     var_dir: Path = Path("var")
+    # The region this process runs in (its alias or code; CASEBUS_REGION, `--region`): its
+    # cluster and registry replace [kafka] and [registry]. Empty: one cluster for all.
+    region: str = ""
     # Every service's log lines: "text" for people, "json" for a log shipper (casebus/logs.py);
     # `casebus --log-format` overrides it.
     log_format: Literal["text", "json"] = "text"
@@ -430,7 +458,61 @@ class Settings(BaseSettings):
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
             raise ValueError(f"agencies/platforms: duplicate codes {sorted(dupes)}")
+        self._check_clusters()
         return self
+
+    def _check_clusters(self) -> None:
+        clustered = [r for r in self.regions if r.cluster is not None]
+        if not clustered:
+            if self.region:
+                raise ValueError(f"region: {self.region!r}, but no region has a cluster")
+            return
+        if len(clustered) != len(self.regions):
+            bare = [r.code for r in self.regions if r.cluster is None]
+            raise ValueError(f"regions: {bare} have no cluster (every region needs one, or none)")
+        aliases = [r.cluster.alias for r in clustered if r.cluster is not None]
+        if len(set(aliases)) != len(aliases):
+            raise ValueError(f"regions.cluster.alias: duplicate aliases {aliases}")
+        primaries = [r.code for r in clustered if r.cluster and r.cluster.primary_registry]
+        if len(primaries) != 1:
+            raise ValueError(
+                "regions.cluster.primary_registry: exactly one region's registry must be the "
+                f"primary (the one assigning schema ids), found {primaries or 'none'}"
+            )
+        if self.region:
+            self.region_named(self.region)
+
+    def region_named(self, name: str) -> Region:
+        """A region with a cluster, by alias (luzhou) or code (510500)."""
+        for region in self.regions:
+            if region.cluster is not None and name in (region.code, region.cluster.alias):
+                return region
+        known = ", ".join(f"{r.cluster.alias} ({r.code})" for r in self.regions if r.cluster)
+        raise ValueError(f"region: unknown region {name!r}; with a cluster: {known or 'none'}")
+
+    @property
+    def home(self) -> Region | None:
+        """The region this process runs in (None: one cluster for all)."""
+        return self.region_named(self.region) if self.region else None
+
+    def cluster_of(self, region: Region) -> RegionCluster:
+        if region.cluster is None:
+            raise ConfigError(f"region {region.code} has no cluster")
+        return region.cluster
+
+    @property
+    def other_regions(self) -> list[Region]:
+        """The regions whose copies this region's cluster holds (two-region deployments)."""
+        home = self.home
+        return [r for r in self.regions if home is not None and r.code != home.code]
+
+    @property
+    def kafka_state_dir(self) -> Path:
+        """The local cluster's state folder: one per region in a two-region deployment."""
+        home = self.home
+        if home is None:
+            return self.var_dir / "kafka"
+        return self.var_dir / "regions" / self.cluster_of(home).alias / "kafka"
 
     @cached_property
     def agency_by_code(self) -> dict[str, Agency]:
@@ -531,7 +613,42 @@ def load_settings(**overrides: object) -> Settings:
         settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration in {path}:\n" + _describe(exc)) from None
-    return _with_local_nodes(settings)
+    return _with_local_nodes(_in_region(settings))
+
+
+def in_region(settings: Settings, name: str) -> Settings:
+    """The settings of a process running in region `name` (alias or code), from any."""
+    return _with_local_nodes(_in_region(settings.model_copy(update={"region": name})))
+
+
+def _in_region(settings: Settings) -> Settings:
+    """In a two-region deployment, the settings of a process running in one region: its
+    cluster and registry instead of [kafka] and [registry], and the syncs reading the other
+    regions' copies beside the region's own topics."""
+    home = settings.home
+    if home is None:
+        return settings
+    cluster = settings.cluster_of(home)
+    primary = next(r.cluster for r in settings.regions if r.cluster and r.cluster.primary_registry)
+    assert primary is not None
+    registry_now = settings.registry
+    own_topic = (
+        registry_now.topic.removeprefix(f"{registry_now.follows}.")
+        if registry_now.follows
+        else registry_now.topic
+    )
+    registry = settings.registry.model_copy(
+        update={
+            "url": cluster.registry_url,
+            "port": cluster.registry_port,
+            # A follower serves the primary's schemas, as MirrorMaker 2 copies them.
+            "topic": own_topic if cluster.primary_registry else f"{primary.alias}.{own_topic}",
+            "follows": "" if cluster.primary_registry else primary.alias,
+        }
+    )
+    prefixes = tuple(f"{settings.cluster_of(r).alias}." for r in settings.other_regions)
+    sync = settings.sync.model_copy(update={"copy_prefixes": prefixes})
+    return settings.model_copy(update={"kafka": cluster.kafka, "registry": registry, "sync": sync})
 
 
 LOCAL_CLUSTER_FILE = "cluster.json"  # in the local broker's state folder: its layout
@@ -545,7 +662,7 @@ def _with_local_nodes(settings: Settings) -> Settings:
     if not settings.kafka.uses_local_broker or local.nodes is not None:
         return settings
     try:
-        recorded = json.loads((settings.var_dir / "kafka" / LOCAL_CLUSTER_FILE).read_text())
+        recorded = json.loads((settings.kafka_state_dir / LOCAL_CLUSTER_FILE).read_text())
         nodes = int(recorded["nodes"])
     except (OSError, ValueError, KeyError, TypeError):
         return settings

@@ -28,6 +28,7 @@ from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
 from casebus.provenance.keys import load_signing_key
 from casebus.provenance.signing import Signer
+from casebus.regions import Crossing
 from casebus.registry.client import registry_for
 from casebus.serde import AvroSerializer, SchemaRegistry, SerializationContext
 from casebus.serde.avro import FixedIds
@@ -153,6 +154,7 @@ class EventEncoder:
         }
         self._contexts = {t: SerializationContext(topics.actual(t)) for t in TOPIC_SCHEMAS}
         self._constant_headers: dict[tuple[str, str, str], list[tuple[str, bytes]]] = {}
+        self._crossing = Crossing(settings)
         self.key_hash = KeyHashes()
 
     def schema_ids(self, shared_topics: Iterable[str]) -> dict[str, int]:
@@ -217,13 +219,18 @@ class EventEncoder:
         constant = self._constant_headers.get(kind)
         if constant is None:
             constant = self._constant_headers[kind] = _kind_headers(*kind)
-        return [("event_id", str(event["event_id"]).encode()), *constant]
+        headers = [("event_id", str(event["event_id"]).encode()), *constant]
+        if self._crossing.active:
+            headers += self._crossing.headers(event)
+        return headers
 
 
-def event_headers(event: Event) -> list[tuple[str, bytes]]:
-    """The headers of an event record, before its signature (EventEncoder caches them)."""
+def event_headers(event: Event, crossing: Crossing | None = None) -> list[tuple[str, bytes]]:
+    """The headers of an event record, before its signature (EventEncoder caches them);
+    with `crossing`, the regions it may cross to (casebus/regions.py)."""
     kind = _kind_headers(str(event["event_type"]), event["owner"], event["producer"])
-    return [("event_id", str(event["event_id"]).encode()), *kind]
+    headers = [("event_id", str(event["event_id"]).encode()), *kind]
+    return headers + crossing.headers(event) if crossing is not None else headers
 
 
 def _kind_headers(event_type: str, owner: str, producer: str) -> list[tuple[str, bytes]]:

@@ -2,7 +2,9 @@
 
 Code speaks of the shared names (`casebus.penalty`, ...). A deployment or a test may keep
 a shared topic under another name (`t.penalty.1a2b`); `TopicNames` is that mapping, in
-both directions, for exactly the topics in play.
+both directions, for exactly the topics in play. In a two-region deployment a region's
+sync also reads the other region's copies (`luzhou.casebus.penalty`, written by MirrorMaker
+2): `copies` maps each copy back to the shared name its signature covers.
 """
 
 from __future__ import annotations
@@ -36,13 +38,23 @@ class TopicNames:
     """Shared topic -> the topic actually read or written, for the topics in play."""
 
     by_shared: Mapping[str, str]
+    copies: Mapping[str, str] = field(default_factory=dict)  # copy read -> shared topic
     _by_actual: Mapping[str, str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_actual = {actual: shared for shared, actual in self.by_shared.items()}
         if len(by_actual) != len(self.by_shared):
             raise ValueError(f"two shared topics under one name: {dict(self.by_shared)}")
-        object.__setattr__(self, "_by_actual", by_actual)
+        if not set(self.copies.values()) <= set(self.by_shared):
+            raise ValueError(f"copies of topics not in play: {dict(self.copies)}")
+        if not by_actual.keys().isdisjoint(self.copies):
+            raise ValueError(f"a copy under a topic's own name: {dict(self.copies)}")
+        object.__setattr__(self, "_by_actual", {**by_actual, **self.copies})
+
+    def with_copies(self, prefixes: Iterable[str]) -> TopicNames:
+        """These topics and, for each prefix (`luzhou.`), their copies under it."""
+        copies = {f"{p}{a}": s for p in prefixes for s, a in self.by_shared.items()}
+        return TopicNames(self.by_shared, {**self.copies, **copies})
 
     @classmethod
     def same(cls, shared: Iterable[str]) -> TopicNames:
@@ -62,7 +74,8 @@ class TopicNames:
 
     def renamed(self, renames: TopicNames) -> TopicNames:
         """These topics, those that `renames` names under its name."""
-        return TopicNames({s: renames.by_shared.get(s, a) for s, a in self.by_shared.items()})
+        renamed = {s: renames.by_shared.get(s, a) for s, a in self.by_shared.items()}
+        return TopicNames(renamed, self.copies)
 
     def actual(self, shared: str) -> str:
         try:
@@ -80,7 +93,15 @@ class TopicNames:
         return sorted(self.by_shared)
 
     def actual_names(self) -> list[str]:
-        return sorted(self.by_shared.values())
+        """Every topic read: the topics in play and their copies."""
+        return sorted([*self.by_shared.values(), *self.copies])
+
+    def read(self) -> dict[str, str]:
+        """Every topic read (copies too) -> the shared topic it holds."""
+        return dict(self._by_actual)
+
+    def is_copy(self, actual: str) -> bool:
+        return actual in self.copies
 
     def items(self) -> Iterator[tuple[str, str]]:
         """(shared, actual) pairs."""
@@ -90,4 +111,5 @@ class TopicNames:
         return shared in self.by_shared
 
     def describe(self) -> str:
-        return ", ".join(s if s == a else f"{s}={a}" for s, a in sorted(self.by_shared.items()))
+        own = [s if s == a else f"{s}={a}" for s, a in sorted(self.by_shared.items())]
+        return ", ".join([*own, *(f"{s}<-{c}" for c, s in sorted(self.copies.items()))])

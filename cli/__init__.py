@@ -45,6 +45,7 @@ COMMANDS = (
     "connectors",
     "sync",
     "feed",
+    "mirror",
     "replay",
     "dlq",
     "status",
@@ -65,6 +66,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument(
+        "--region",
+        help="in a two-region deployment, the region this command runs in (alias or code): "
+        "its cluster and registry (default: CASEBUS_REGION; none: one cluster for all)",
+    )
+    parser.add_argument(
         "--log-format",
         choices=logs.LOG_FORMATS,
         help="text for people, json (one object a line) for a log shipper "
@@ -78,9 +84,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.region:
+        os.environ["CASEBUS_REGION"] = args.region  # every load_settings() of this process
     # Before the settings load, so that a config error is logged in the format asked for.
     logs.configure(_log_format(args), verbose=args.verbose)
-    logs.bind(service=SERVICE_NAMES.get(args.command, args.command))
+    logs.bind(
+        service=SERVICE_NAMES.get(args.command, args.command),
+        region=os.environ.get("CASEBUS_REGION") or None,
+    )
     try:
         check_sections()
         if args.log_format is None and load_settings().log_format != "text":

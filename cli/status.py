@@ -55,4 +55,8 @@ def _status(args: argparse.Namespace) -> int:
     else:
         style = "red" if result.cluster.degraded else "green"
         console.print(Text(f"cluster: {result.cluster.describe()}", style=style))
+    for link in result.links:
+        style = "green" if link.state == "up" and not link.lag else "yellow"
+        style = "red" if link.state != "up" else style
+        console.print(Text(f"link: {link.describe()}", style=style))
     return 0

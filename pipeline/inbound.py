@@ -52,7 +52,7 @@ class SignatureCheck:
         # Every shared topic, not only those read: a signature made for another one is
         # named as such (SignedForAnotherTopic) instead of a bare BadSignature.
         self._verifier = Verifier(trust_list(settings), SHARED_TOPICS)
-        self._shared = {actual: shared for shared, actual in names.items()}
+        self._shared = names.read()
 
     def __call__(self, record: ConsumedRecord) -> Signature:
         if record.value is None:
@@ -88,7 +88,7 @@ class Inbound:
         self._settings = settings
         self._signatures = SignatureCheck(settings, names) if verify else None
         self._registry = registry
-        self._shared = {actual: shared for shared, actual in names.items()}
+        self._shared = names.read()
         self._max = settings.validation.max_message_bytes
         # Per topic read: resolves old writers' values to the current schema (values written
         # with the current schema are read as they are).

@@ -28,6 +28,7 @@ from casebus.kafka.clients import make_admin, make_consumer
 from casebus.kafka.health import ClusterHealth, cluster_health
 from casebus.security.principals import REPLAY
 from casebus.topics import REJECTS_TOPIC
+from pipeline.link import LinkStatus, link_statuses
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class Status:
     consumers: list[ConsumerStatus]
     rejects: int
     cluster: ClusterHealth | None = None  # None: it could not be described
+    links: list[LinkStatus] = field(default_factory=list)  # two regions: the copies' lag
 
     def to_dict(self) -> dict[str, Any]:
         cluster = None
@@ -69,6 +71,7 @@ class Status:
             "consumers": [asdict(c) for c in self.consumers],
             "rejects": self.rejects,
             "cluster": cluster,
+            "links": [asdict(link) for link in self.links],
         }
 
 
@@ -205,7 +208,8 @@ def status(settings: Settings) -> Status:
         ]
         consumers.append(feeds_status(settings, consumer, admin))
         consumers += replay_statuses(settings)
-        return Status(consumers, _depth(consumer, REJECTS_TOPIC), _health(settings, admin))
+        links = link_statuses(settings)
+        return Status(consumers, _depth(consumer, REJECTS_TOPIC), _health(settings, admin), links)
     finally:
         consumer.close()
         admin.close()

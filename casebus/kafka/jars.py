@@ -1,8 +1,9 @@
-"""Where the Apache Kafka broker's jars come from: KAFKA_HOME, or Maven Central via a pom.
+"""Where Apache Kafka's jars come from: KAFKA_HOME, or Maven Central via a pom.
 
-The pom in config/kafka/ names `org.apache.kafka:kafka_2.13` and the logging backend; Maven
-resolves the runtime dependencies and copies them into a per-version user cache folder, so
-a second start downloads nothing.
+The poms in config/kafka/ name `org.apache.kafka:kafka_2.13` (the broker) and
+`org.apache.kafka:connect-mirror` (MirrorMaker 2, the link between two regions), each with
+the logging backend; Maven resolves the runtime dependencies and copies them into a
+per-version user cache folder, so a second start downloads nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from casebus.config import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 POM = PROJECT_ROOT / "config" / "kafka" / "pom.xml"
+MIRROR_POM = PROJECT_ROOT / "config" / "kafka" / "mirror-pom.xml"
 
 
 class BrokerSetupError(Exception):
@@ -52,7 +54,21 @@ def broker_classpath() -> tuple[str, str]:
     return f"{libs}/*", f"jar cache ({libs})"
 
 
-def _fetch_with_maven(libs: Path) -> None:
+def mirror_classpath() -> tuple[str, str]:
+    """MirrorMaker 2's classpath (KAFKA_HOME's libs hold it too), fetched on first use."""
+    home = os.environ.get("KAFKA_HOME")
+    if home:
+        libs = Path(home) / "libs"
+        if not any(libs.glob("connect-mirror-[0-9]*.jar")):
+            raise BrokerSetupError(f"KAFKA_HOME={home}: no connect-mirror-*.jar in {libs}")
+        return f"{libs}/*", f"KAFKA_HOME ({libs})"
+    libs = cache_root() / f"connect-mirror-{kafka_version(MIRROR_POM)}" / "libs"
+    if not (libs / ".complete").exists():
+        _fetch_with_maven(libs, MIRROR_POM)
+    return f"{libs}/*", f"jar cache ({libs})"
+
+
+def _fetch_with_maven(libs: Path, pom: Path = POM) -> None:
     mvn = shutil.which("mvn")
     if mvn is None:
         raise BrokerSetupError(
@@ -60,11 +76,11 @@ def _fetch_with_maven(libs: Path) -> None:
             "(apt-get install maven) or point KAFKA_HOME at an Apache Kafka distribution"
         )
     libs.parent.mkdir(parents=True, exist_ok=True)
-    log.info("fetching Apache Kafka %s jars from Maven Central into %s", kafka_version(), libs)
+    log.info("fetching %s jars from Maven Central into %s", pom.name, libs)
     # Copy into a temporary folder and rename, so an interrupted fetch never looks complete.
     tmp = Path(tempfile.mkdtemp(dir=libs.parent, prefix=".fetch-"))
     try:
-        cmd = [mvn, "-q", "-B", "-f", str(POM), "dependency:copy-dependencies"]
+        cmd = [mvn, "-q", "-B", "-f", str(pom), "dependency:copy-dependencies"]
         cmd += [f"-DoutputDirectory={tmp}", "-DincludeScope=runtime"]
         result = subprocess.run(cmd, capture_output=True, text=True, check=False)
         if result.returncode != 0:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 from kafka import KafkaAdminClient
 from kafka.admin import (
@@ -34,7 +34,7 @@ from casebus.topics import REJECTS_TOPIC, SHARED_TOPICS, TopicNames
 
 Resource = Literal["topic", "group", "transactional-id", "cluster"]
 Pattern = Literal["literal", "prefixed"]
-Operation = Literal["read", "write", "create", "describe"]
+Operation = Literal["read", "write", "create", "describe", "describe-configs", "alter-configs"]
 
 _RESOURCE = {
     "topic": ResourceType.TOPIC,
@@ -48,6 +48,8 @@ _OPERATION = {
     "write": ACLOperation.WRITE,
     "create": ACLOperation.CREATE,
     "describe": ACLOperation.DESCRIBE,
+    "describe-configs": ACLOperation.DESCRIBE_CONFIGS,
+    "alter-configs": ACLOperation.ALTER_CONFIGS,
 }
 
 
@@ -97,7 +99,9 @@ def plan(settings: Settings) -> frozenset[Grant]:
     renames = settings.sync.topic_names() or TopicNames({})
     for sub in settings.sync.subscriptions:
         name = p.sync(sub.agency)
-        for topic in TopicNames.same(sub.topics).renamed(renames).actual_names():
+        # In a two-region deployment, the other regions' copies too.
+        read = TopicNames.same(sub.topics).renamed(renames).with_copies(settings.sync.copy_prefixes)
+        for topic in read.actual_names():
             add(name, "topic", topic, "read")
         # Its own group and DLQ, and any name below them; or exactly the ones config names.
         group, dlq = settings.sync.group_id, settings.sync.dlq_topic
@@ -124,7 +128,10 @@ def plan(settings: Settings) -> frozenset[Grant]:
             prefixed=True,
         )
 
-    add(p.REGISTRY, "topic", settings.registry.topic, "read", "write", "create")
+    if settings.registry.follows:  # the primary's schemas, as the link copies them
+        add(p.REGISTRY, "topic", settings.registry.topic, "read", "describe")
+    else:
+        add(p.REGISTRY, "topic", settings.registry.topic, "read", "write", "create")
     # A platform reads the subjects of the topics it may read: the registry asks the ACLs.
     add(p.REGISTRY, "cluster", "kafka-cluster", "describe")
 
@@ -146,7 +153,62 @@ def plan(settings: Settings) -> frozenset[Grant]:
     add(p.REPLAY, "topic", settings.provenance.audit_topic, "read", "write")
     add(p.REPLAY, "group", names.GROUP_PREFIX, "describe", prefixed=True)
     add(p.REPLAY, "cluster", "kafka-cluster", "describe")
+    for region in settings.other_regions:  # the other regions' copies, and the link's state
+        alias = settings.cluster_of(region).alias
+        add(p.REPLAY, "topic", f"{alias}.", "read", prefixed=True)
+        add(p.REPLAY, "topic", f"mm2-offsets.{alias}.internal", "read")
+        add(p.REPLAY, "group", f"{alias}-mm2", "describe")
+    _mirror(settings, add)
     return frozenset(grants)
+
+
+class _Add(Protocol):
+    def __call__(
+        self, principal: str, resource: Resource, name: str, *ops: Operation, prefixed: bool = ...
+    ) -> None: ...
+
+
+def _mirror(settings: Settings, add: _Add) -> None:
+    """MirrorMaker 2 (services/mirror/), on the cluster of the region the plan is applied in:
+    as a source, it reads the shared topics (and the primary's `_schemas`, and heartbeats);
+    as the target of each other region's flow, it writes that region's copies and the
+    Connect worker's own topics, group and transactions (exactly-once source delivery)."""
+    home = settings.home
+    if home is None:
+        return
+    m = p.MIRROR
+    renames = settings.sync.topic_names() or TopicNames({})
+    sources = TopicNames.same(SHARED_TOPICS).renamed(renames).actual_names()
+    if home.cluster is not None and home.cluster.primary_registry:
+        sources.append(settings.registry.topic)
+    for topic in sources:
+        add(m, "topic", topic, "read", "describe", "describe-configs")
+    add(m, "cluster", "kafka-cluster", "describe", "describe-configs")
+    for region in settings.other_regions:
+        alias = settings.cluster_of(region).alias
+        everything: tuple[Operation, ...] = (
+            "read",
+            "write",
+            "create",
+            "describe",
+            "describe-configs",
+            "alter-configs",
+        )
+        add(m, "topic", f"{alias}.", *everything, prefixed=True)  # the copies
+        add(m, "topic", f"mm2-offsets.{alias}.", *everything, prefixed=True)
+        add(m, "topic", f"mm2-configs.{alias}.", *everything, prefixed=True)
+        add(m, "topic", f"mm2-status.{alias}.", *everything, prefixed=True)
+        add(m, "group", f"{alias}-mm2", "read", "describe", prefixed=True)
+        add(m, "transactional-id", f"{alias}-mm2", "write", "describe", prefixed=True)
+        add(
+            m,
+            "transactional-id",
+            f"connect-cluster-{alias}-mm2",
+            "write",
+            "describe",
+            prefixed=True,
+        )
+    add(m, "topic", "mm2-offset-syncs.", "read", "write", "create", "describe", prefixed=True)
 
 
 def renamed(grants: Iterable[Grant], resource: Resource, name: str, to: str) -> set[Grant]:

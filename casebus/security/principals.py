@@ -12,12 +12,15 @@ from typing import Literal
 
 from casebus.config import Settings
 
-Role = Literal["admin", "connector", "ingest", "sync", "feeds", "platform", "registry", "replay"]
+Role = Literal[
+    "admin", "connector", "ingest", "sync", "feeds", "platform", "registry", "replay", "mirror"
+]
 
 FEEDS = "feeds"
 INGEST = "ingest"
 REGISTRY = "registry"
 REPLAY = "replay"  # replays, `casebus status`: reads everything, writes nothing
+MIRROR = "mirror"  # MirrorMaker 2 between two regions' clusters (services/mirror/)
 
 
 @dataclass(frozen=True)
@@ -60,6 +63,8 @@ def all_principals(settings: Settings) -> list[Principal]:
         Principal(REGISTRY, "registry"),
         Principal(REPLAY, "replay"),
     ]
+    if settings.home is not None:  # a two-region deployment, in one of its regions
+        found.append(Principal(MIRROR, "mirror"))
     return found
 
 

@@ -25,7 +25,7 @@ def broker_security(settings: Settings) -> BrokerSecurity:
 
 
 def local_kafka(settings: Settings) -> LocalKafka:
-    return LocalKafka(settings.var_dir / "kafka", settings.kafka.local, broker_security(settings))
+    return LocalKafka(settings.kafka_state_dir, settings.kafka.local, broker_security(settings))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from casebus.events import (
 from casebus.names import INGEST_TXN_PREFIX
 from casebus.provenance.keys import MissingKey
 from casebus.publish import Signers, event_headers, violation_json
+from casebus.regions import Crossing
 from casebus.registry.client import registry_for
 from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
@@ -98,6 +99,7 @@ def create_app(
     )
     prefix = own.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
+    crossing = Crossing(settings)  # which events may cross to another region's cluster
 
     def signed(caller: str, items: list[tuple[str, Event]]) -> list[Record]:
         """Framed, and signed with the caller's key: one signature per batch."""
@@ -105,7 +107,7 @@ def create_app(
         for shared, event in items:
             key = event_key(event)
             value = serializers[shared](event, SerializationContext(names[shared]))
-            framed.append((shared, key, value, event_headers(event)))
+            framed.append((shared, key, value, event_headers(event, crossing)))
         batches = signers(caller).sign_batch(framed)
         return [
             (names[shared], key, value, headers)

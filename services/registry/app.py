@@ -116,6 +116,10 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
     async def root() -> JSONResponse:
         return reply({})
 
+    @app.get("/mode")
+    async def mode() -> JSONResponse:
+        return reply({"mode": store.mode})
+
     @app.get("/schemas/types")
     async def schema_types() -> JSONResponse:
         return reply(["AVRO"])
@@ -135,6 +139,25 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             )
 
         return reply(await read(names))
+
+    @app.get("/schemas")
+    async def all_schemas(request: Request) -> JSONResponse:
+        """Confluent's list of every schema version the caller may read (the link compares
+        a follower's with the primary's, id by id)."""
+        who = caller(request)
+
+        def listed(state: RegistryState) -> Reply:
+            return Reply(
+                body=[
+                    describe(state, v)
+                    for subject, vs in sorted(state.subjects.items())
+                    for v in vs
+                    if not v.deleted and (who is None or who.may_read(subject))
+                ]
+            )
+
+        await run_in_threadpool(store.sync)
+        return reply(store.read(listed).body)
 
     @app.get("/subjects/{subject}/versions")
     async def versions(request: Request, subject: str, deleted: bool = False) -> JSONResponse:

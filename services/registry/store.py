@@ -4,6 +4,10 @@ One partition, compacted, created if missing. A background thread tails it from 
 and applies every record to RegistryState. A write appends a request record, then waits
 until the tail has applied that record's offset and answers with the outcome the replay
 decided — so every process that reads the log agrees on ids and versions.
+
+In a two-region deployment the other region's registry is a follower: it tails the
+primary's `_schemas` as MirrorMaker 2 copies it (`luzhou._schemas`) and writes nothing, so a
+schema id means the same schema on both clusters by construction (docs/regions.md).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from casebus.config import Settings, TopicSpec
 from casebus.kafka.clients import connection_options, make_admin, make_producer
 from casebus.kafka.topics import ensure_topics
+from casebus.regions import share_header
 from casebus.security.principals import REGISTRY
 from services.registry.state import RegistryState, Reply
 
@@ -49,10 +54,25 @@ class KafkaStore:
         self._consumer = KafkaConsumer(enable_auto_commit=False, **self._connection)
         self._probe = KafkaConsumer(enable_auto_commit=False, **self._connection)
         self._producer: KafkaProducer | None = None
+        self.follows = settings.registry.follows  # the primary's alias; empty: primary
+        # A primary in a two-region deployment marks its records for the link to copy.
+        self._headers = [(share_header(r.code), b"1") for r in settings.other_regions]
+        self._copying = threading.Event()  # a follower: the copy exists and is being read
+
+    @property
+    def mode(self) -> str:
+        """Confluent's name for what the registry accepts: READONLY for a follower."""
+        return "READONLY" if self.follows else "READWRITE"
 
     # -- lifecycle -------------------------------------------------------------------------
 
     def start(self) -> None:
+        if self.follows:
+            # Serve at once (the link checks this registry's mode before it copies anything);
+            # tail the copy from when the link has created it.
+            self._thread = threading.Thread(target=self._follow, name="registry-tail", daemon=True)
+            self._thread.start()
+            return
         self._ensure_topic()
         # acks=all, idempotent, retried through a leader change (casebus/kafka/clients.py).
         self._producer = make_producer(self._settings, "casebus-registry", principal=REGISTRY)
@@ -62,6 +82,16 @@ class KafkaStore:
         self._thread.start()
         self.sync()
         log.info("registry state loaded from %s: %d schemas", self._topic, len(self.state.schemas))
+
+    def _follow(self) -> None:
+        self._wait_for_copy()
+        if self._stop.is_set():
+            return
+        self._consumer.assign([self._tp])
+        self._consumer.seek_to_beginning(self._tp)
+        self._copying.set()
+        log.info("following %s", self._topic)
+        self._tail()
 
     def close(self) -> None:
         self._stop.set()
@@ -80,6 +110,22 @@ class KafkaStore:
                 log.info("created topic %s", self._topic)
         finally:
             admin.close()
+
+    def _wait_for_copy(self) -> None:
+        """A follower's topic is created by the link, at its first copy: wait for it."""
+        waited = 0.0
+        while not self._stop.is_set():
+            with self._probe_lock:
+                if self._probe.partitions_for_topic(self._topic):
+                    return
+            if waited % 30 == 0:
+                log.warning(
+                    "waiting for %s, the primary registry's schemas as the link copies them "
+                    "(is `casebus mirror run` running?)",
+                    self._topic,
+                )
+            self._stop.wait(1.0)
+            waited += 1.0
 
     # -- reading the log -------------------------------------------------------------------
 
@@ -116,6 +162,8 @@ class KafkaStore:
 
     def sync(self) -> None:
         """Wait until everything in the log now has been applied (read-your-writes)."""
+        if self.follows and not self._copying.is_set():
+            return  # nothing copied yet: nothing to wait for
         with self._probe_lock:
             end = self._probe.end_offsets([self._tp])[self._tp]
         self._wait_for(lambda: self._applied >= end)
@@ -134,6 +182,13 @@ class KafkaStore:
 
     def write(self, kind: str, **fields: Any) -> Reply:
         """Append a request record and return the outcome the log replay gives it."""
+        if self.follows:
+            return Reply(
+                422,
+                42205,
+                f"this registry serves the schemas of {self.follows}'s registry read-only: "
+                f"register, configure and delete there",
+            )
         assert self._producer is not None, "store not started"
         request = uuid.uuid4().hex
         record = {"kind": kind, "request": request, **fields}
@@ -142,7 +197,11 @@ class KafkaStore:
             self._waiting.add(request)
         try:
             future = self._producer.send(
-                self._topic, key=key, value=json.dumps(record).encode(), partition=0
+                self._topic,
+                key=key,
+                value=json.dumps(record).encode(),
+                partition=0,
+                headers=self._headers,
             )
             offset = future.get(timeout=self._timeout).offset
             self._wait_for(lambda: self._applied > offset)

@@ -204,7 +204,7 @@ def _topics(settings: Settings, request: ReplayRequest) -> TopicNames:
     chosen = {s: a for s, a in names.items() if request.topic in (a, s)}
     if not chosen:
         raise ReplayError(f"--topic {request.topic}: {request.agency} reads {names.describe()}")
-    return TopicNames(chosen)
+    return TopicNames(chosen, {c: s for c, s in names.copies.items() if s in chosen})
 
 
 def _no_live_sync(settings: Settings, agency: str) -> None:

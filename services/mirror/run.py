@@ -1,0 +1,174 @@
+"""`casebus --region R mirror run`: MirrorMaker 2 pulling the other regions' shared events
+into region R's cluster (Apache Kafka's own, dedicated mode; services/mirror/config.py)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from casebus.config import Region, Settings
+from casebus.kafka.jars import BrokerSetupError, mirror_classpath
+from casebus.security.principals import MIRROR
+from casebus.security.secrets import SecretStore
+from services.mirror.config import cluster_alias, default_ca, mirror_properties, render
+
+log = logging.getLogger(__name__)
+
+MAIN_CLASS = "org.apache.kafka.connect.mirror.MirrorMaker"
+
+
+class MirrorSetupError(Exception):
+    """The link cannot run as configured; the message says why and what to do."""
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What `run` executes: the command, and the files it wrote."""
+
+    command: list[str]
+    properties: Path
+    log4j: Path
+
+
+def home_region(settings: Settings) -> Region:
+    home = settings.home
+    if home is None:
+        raise MirrorSetupError(
+            "the link runs in a region: give --region (or CASEBUS_REGION), and describe each "
+            "region's cluster in config (docs/regions.md)"
+        )
+    return home
+
+
+def state_dir(settings: Settings) -> Path:
+    return settings.var_dir / "regions" / cluster_alias(home_region(settings)) / "mirror"
+
+
+def secret_for(settings: Settings, region: Region) -> str:
+    assert region.cluster is not None
+    folder = region.cluster.kafka.security.secrets_dir
+    store = SecretStore(Path(folder) if folder else settings.var_dir / "secrets")
+    return store.get(MIRROR) if region.cluster.kafka.security.sasl else ""
+
+
+def check_registries(settings: Settings, *, timeout: float = 5.0) -> None:
+    """Refuse a link whose registries could give one schema id two meanings: exactly one
+    primary answering READWRITE, every other region's registry a READONLY follower whose
+    schemas, id by id, are the primary's."""
+    answers: dict[str, tuple[str, dict[int, str]]] = {}
+    for region in settings.regions:
+        assert region.cluster is not None
+        url = region.cluster.registry_url.rstrip("/")
+        auth = (MIRROR, secret_for(settings, region))
+        try:
+            mode = requests.get(f"{url}/mode", auth=auth, timeout=timeout)
+            listed = requests.get(f"{url}/schemas", auth=auth, timeout=timeout)
+        except requests.RequestException as exc:
+            raise MirrorSetupError(
+                f"registry of {region.cluster.alias} at {url} does not answer: {exc}"
+            ) from None
+        if mode.status_code in (401, 403):
+            raise MirrorSetupError(
+                f"registry of {region.cluster.alias} at {url} refuses the {MIRROR} principal "
+                f"({mode.status_code}): it is not this deployment's registry, or it runs "
+                f"without --region"
+            )
+        if not mode.ok:
+            raise MirrorSetupError(
+                f"registry of {region.cluster.alias} at {url} answered {mode.status_code} "
+                "to GET /mode: it is not a casebus registry of this version"
+            )
+        schemas = {int(s["id"]): s["schema"] for s in listed.json()} if listed.ok else {}
+        answers[region.cluster.alias] = (str(mode.json().get("mode")), schemas)
+    for region in settings.regions:
+        assert region.cluster is not None
+        alias, expected = (
+            region.cluster.alias,
+            ("READWRITE" if region.cluster.primary_registry else "READONLY"),
+        )
+        if answers[alias][0] != expected:
+            role = "the primary" if expected == "READWRITE" else "a follower of the primary"
+            raise MirrorSetupError(
+                f"registry of {alias} at {region.cluster.registry_url} answers mode "
+                f"{answers[alias][0]}, but config makes it {role}: a schema id would not mean "
+                "the same schema on both clusters (start it with `casebus --region "
+                f"{alias} registry serve`)"
+            )
+    primary = next(a for a, (mode, _) in answers.items() if mode == "READWRITE")
+    for alias, (_, schemas) in answers.items():
+        for schema_id, text in schemas.items():
+            if answers[primary][1].get(schema_id, text) != text:
+                raise MirrorSetupError(
+                    f"schema id {schema_id} means one schema at {primary}'s registry and "
+                    f"another at {alias}'s: the follower does not serve the primary's schemas"
+                )
+
+
+def prepare(settings: Settings) -> Prepared:
+    """Write the configuration (mode 0600: it holds the mirror principal's secrets) and the
+    logging setup; return the command that runs MirrorMaker 2."""
+    home = home_region(settings)
+    java = shutil.which("java")
+    if java is None:
+        raise MirrorSetupError("no Java runtime (java) on PATH: install Java 17 or newer")
+    try:
+        classpath, origin = mirror_classpath()
+    except BrokerSetupError as exc:
+        raise MirrorSetupError(str(exc)) from None
+    log.info("MirrorMaker 2 jars from %s", origin)
+    folder = state_dir(settings)
+    folder.mkdir(parents=True, exist_ok=True)
+    props = mirror_properties(
+        settings,
+        secret=lambda r: secret_for(settings, r),
+        ca_file=lambda r: default_ca(settings, r.cluster.kafka) if r.cluster else "",
+    )
+    path = folder / "mm2.properties"
+    path.touch(mode=0o600)
+    path.write_text(render(props), "utf-8")
+    log4j = folder / "log4j2.properties"
+    log4j.write_text(
+        "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\n"
+        "appender.out.type=Console\nappender.out.name=OUT\n"
+        "appender.out.layout.type=PatternLayout\n"
+        "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
+        # Connect logs every task's full configuration at INFO: secrets are masked, but
+        # it is thousands of lines a restart.
+        "logger.config.name=org.apache.kafka.common.config.AbstractConfig\n"
+        "logger.config.level=WARN\n"
+    )
+    command = [
+        java,
+        "-Xmx384m",
+        "-XX:+UseG1GC",
+        "-XX:TieredStopAtLevel=1",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+        MAIN_CLASS,
+        str(path),
+        "--clusters",
+        cluster_alias(home),
+    ]
+    return Prepared(command, path, log4j)
+
+
+def run(settings: Settings, *, check: bool = True) -> None:
+    """Check the registries, write the configuration, and become MirrorMaker 2 (exec): a
+    signal to this process is a signal to MirrorMaker, which stops its tasks cleanly on
+    SIGTERM; SIGKILL is a crash it recovers from (exactly-once source delivery)."""
+    if check:
+        check_registries(settings)
+    prepared = prepare(settings)
+    log.info(
+        "MirrorMaker 2 into %s, configuration %s",
+        cluster_alias(home_region(settings)),
+        prepared.properties,
+    )
+    os.execv(prepared.command[0], prepared.command)
