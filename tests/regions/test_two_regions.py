@@ -9,174 +9,45 @@ own topics and the other's copies.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import pytest
-import requests
 from sqlalchemy import func, select
 
 from agencydb.engine import make_engine
 from agencydb.models import EventLogEntry, Record
 from agencydb.reconcile import reconcile_databases
-from casebus.config import PROJECT_ROOT, Settings, load_settings
+from bench.two_regions import LUZHOU, QIJIANG, Deployment, two_regions
+from casebus.config import Settings
 from casebus.events import Event, event_key
-from casebus.process import ServiceProcess, start_service
 from casebus.publish import Publisher, Signers, event_headers
 from casebus.regions import share_header
 from casebus.revisions import Outcome
 from casebus.security.principals import INGEST
-from casebus.security.secrets import SecretStore
 from casebus.serde import SerializationContext
 from casebus.topics import PENALTY_TOPIC
 from pipeline.scan import scan
 from services.sync.service import sync_until_idle
-from tests.fixtures.kafka import free_port
 from tests.fixtures.registry import start_registry, unique_schemas_topic
 from tests.sync.helpers import penalty
 
 pytestmark = pytest.mark.slow
 
-LUZHOU, QIJIANG = "luzhou", "qijiang"
 LZ_SAMR, QJ_SAMR = "510500-SAMR", "500110-SAMR"
-# Node ports of each region's one-node cluster (clients, controller).
-PORTS = {LUZHOU: (39420, 39421), QIJIANG: (39440, 39441)}
+# Each region's one-node cluster: its client port (the controller's is the next one).
+PORTS = {LUZHOU: 39420, QIJIANG: 39440}
 PER_PHASE = 3_500  # events per region in each of the three phases (21,000 in all)
 LINK_DOWN_SECONDS = 60
 
 
-@dataclass
-class Deployment:
-    home: Path
-    env: dict[str, str]
-    registries: dict[str, ServiceProcess] = field(default_factory=dict)
-    mirrors: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
-
-    def settings(self, region: str) -> Settings:
-        return load_settings(region=region)
-
-    def cli(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "cli", *args],
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
-
-    def status(self, region: str) -> dict[str, Any]:
-        done = self.cli("--region", region, "status", "--json", timeout=120)
-        assert done.returncode == 0, done.stdout[-1000:] + done.stderr[-2000:]
-        return dict(json.loads(done.stdout))
-
-    def start_mirror(self, region: str) -> None:
-        log = (self.home / f"mirror-{region}.log").open("ab")
-        self.mirrors[region] = subprocess.Popen(
-            [sys.executable, "-m", "cli", "--region", region, "mirror", "run"],
-            env=self.env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-
-    def kill_mirror(self, region: str) -> None:
-        """SIGKILL: the process is MirrorMaker 2 itself (`mirror run` execs into it)."""
-        process = self.mirrors.pop(region)
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-
-    def stop(self) -> None:
-        for region in list(self.mirrors):
-            self.kill_mirror(region)
-        for registry in self.registries.values():
-            registry.stop()
-        for region in (LUZHOU, QIJIANG):
-            self.cli("--region", region, "kafka", "stop")
-
-
-def _config(folder: Path, registry_ports: dict[str, int]) -> Path:
-    """The default config, the two regions' clusters and registries moved to test ports."""
-    folder.mkdir(parents=True)
-    for name in ("casebus.toml", "connectors.toml", "sync.toml"):
-        text = (PROJECT_ROOT / "config" / name).read_text("utf-8")
-        if name == "casebus.toml":
-            for region, (port, controller) in PORTS.items():
-                default = 19092 if region == LUZHOU else 29092
-                registry = 18081 if region == LUZHOU else 28081
-                text = text.replace(f"port = {default}", f"port = {port}")
-                text = text.replace(
-                    f"controller_port = {default + 1}", f"controller_port = {controller}"
-                )
-                text = text.replace(str(registry), str(registry_ports[region]))
-        (folder / name).write_text(text, "utf-8")
-    return folder / "casebus.toml"
-
-
 @pytest.fixture(scope="module")
 def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
-    home = tmp_path_factory.mktemp("regions")
-    registry_ports = {LUZHOU: free_port(), QIJIANG: free_port()}
-    config = _config(home / "config", registry_ports)
-    env = {
-        **os.environ,
-        "CASEBUS_CONFIG": str(config),
-        "CASEBUS_VAR_DIR": str(home / "var"),
-        "CASEBUS_SYNC__RETRY_MAX_SECONDS": "2",
-    }
-    # (A region's cluster replaces [kafka], so its secrets are under var, not the suite's.)
-    saved = {k: os.environ.get(k) for k in ("CASEBUS_CONFIG", "CASEBUS_VAR_DIR")}
-    os.environ.update({k: env[k] for k in saved})
-    deployment = Deployment(home, env)
-    try:
-        for region in (LUZHOU, QIJIANG):
-            started = deployment.cli("--region", region, "kafka", "start")
-            assert started.returncode == 0, started.stdout[-2000:] + started.stderr[-2000:]
-        for region in (LUZHOU, QIJIANG):
-            deployment.registries[region] = start_service(
-                ["--region", region, "registry", "serve"],
-                url=f"http://127.0.0.1:{registry_ports[region]}",
-                log=home / f"registry-{region}.log",
-                env=env,
-            )
-        registered = deployment.cli("--region", LUZHOU, "schemas", "register")
-        assert registered.returncode == 0, registered.stderr[-2000:]
-        for region in (LUZHOU, QIJIANG):
-            deployment.start_mirror(region)
-        wait_for_follower(deployment)
+    with two_regions(tmp_path_factory.mktemp("regions"), PORTS) as deployment:
         yield deployment
-    finally:
-        deployment.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def wait_for_follower(deployment: Deployment, timeout: float = 120) -> None:
-    """Until Qijiang's registry serves every schema of Luzhou's (the link copies them)."""
-    auth = (
-        "casebus-admin",
-        SecretStore(Path(deployment.env["CASEBUS_VAR_DIR"]) / "secrets").get("casebus-admin"),
-    )
-
-    def schemas(region: str) -> list[tuple[int, str]]:
-        answer = requests.get(deployment.registries[region].url + "/schemas", auth=auth, timeout=5)
-        answer.raise_for_status()
-        return sorted((s["id"], s["schema"]) for s in answer.json())
-
-    deadline = time.monotonic() + timeout
-    while schemas(QIJIANG) != schemas(LUZHOU):
-        assert time.monotonic() < deadline, "Qijiang's registry never caught up with Luzhou's"
-        time.sleep(1)
 
 
 # -- the events ---------------------------------------------------------------------------
