@@ -18,11 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.process import ServiceProcess, start_service
-from casebus.security.secrets import SecretStore
+from services.mirror.run import followers_caught_up
 
 LUZHOU, QIJIANG = "luzhou", "qijiang"
 # What config/casebus.toml gives each region, replaced by the caller's ports.
@@ -82,17 +80,8 @@ class Deployment:
 
     def wait_for_follower(self, timeout: float = 120) -> None:
         """Until Qijiang's registry serves every schema of Luzhou's (the link copies them)."""
-        secrets = SecretStore(Path(self.env["CASEBUS_VAR_DIR"]) / "secrets")
-        auth = ("casebus-admin", secrets.get("casebus-admin"))
-
-        def schemas(region: str) -> list[tuple[int, str]]:
-            url = self.registries[region].url + "/schemas"
-            answer = requests.get(url, auth=auth, timeout=5)
-            answer.raise_for_status()
-            return sorted((s["id"], s["schema"]) for s in answer.json())
-
         deadline = time.monotonic() + timeout
-        while schemas(QIJIANG) != schemas(LUZHOU):
+        while not followers_caught_up(self.settings(QIJIANG)):
             if time.monotonic() > deadline:
                 raise DeploymentError("Qijiang's registry never caught up with Luzhou's")
             time.sleep(1)

@@ -647,8 +647,27 @@ def _in_region(settings: Settings) -> Settings:
         }
     )
     prefixes = tuple(f"{settings.cluster_of(r).alias}." for r in settings.other_regions)
-    sync = settings.sync.model_copy(update={"copy_prefixes": prefixes})
-    return settings.model_copy(update={"kafka": cluster.kafka, "registry": registry, "sync": sync})
+    # The region's own agencies publish and sync here; the platforms' connectors run in the
+    # primary's region (platforms belong to no region; their leads cross like any event).
+    agencies = {a.code for a in settings.agencies if a.region == home.code}
+    subscriptions = tuple(s for s in settings.sync.subscriptions if s.agency in agencies)
+    sync = settings.sync.model_copy(
+        update={"copy_prefixes": prefixes, "subscriptions": subscriptions}
+    )
+    connectors = tuple(
+        c
+        for c in settings.connectors
+        if c.owner in agencies
+        or (cluster.primary_registry and c.owner not in settings.agency_by_code)
+    )
+    return settings.model_copy(
+        update={
+            "kafka": cluster.kafka,
+            "registry": registry,
+            "sync": sync,
+            "connectors": connectors,
+        }
+    )
 
 
 LOCAL_CLUSTER_FILE = "cluster.json"  # in the local broker's state folder: its layout

@@ -387,16 +387,17 @@ def _tty() -> bool:
     return sys.stdout.isatty()
 
 
-def run_demo(settings: Settings) -> int:
-    # The demo narrates; routine INFO lines and per-record reject warnings would drown it
-    # (rejects are shown as a table instead).
+def quiet_for_narration() -> None:
+    """The demo narrates; routine INFO lines and per-record reject warnings would drown it
+    (rejects are shown as a table instead; the forged event's refusal from the event log and
+    DLQ); kafka-python warns while a new group's coordinator is being elected."""
     logging.getLogger().setLevel(logging.WARNING)
-    logging.getLogger("casebus.publish").setLevel(logging.ERROR)
-    # The forged event's refusal is shown from the event log and DLQ, not as warnings.
-    for name in ("pipeline.inbound", "pipeline.dlq"):
+    for name in ("casebus.publish", "pipeline.inbound", "pipeline.dlq", "kafka"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    # kafka-python warns while a new consumer group's coordinator is being elected.
-    logging.getLogger("kafka").setLevel(logging.ERROR)
+
+
+def run_demo(settings: Settings) -> int:
+    quiet_for_narration()
     demo = Demo(settings)
     demo.kafka()
     with demo.registry():

@@ -56,57 +56,77 @@ def secret_for(settings: Settings, region: Region) -> str:
     return store.get(MIRROR) if region.cluster.kafka.security.sasl else ""
 
 
-def check_registries(settings: Settings, *, timeout: float = 5.0) -> None:
-    """Refuse a link whose registries could give one schema id two meanings: exactly one
-    primary answering READWRITE, every other region's registry a READONLY follower whose
-    schemas, id by id, are the primary's."""
-    answers: dict[str, tuple[str, dict[int, str]]] = {}
+@dataclass(frozen=True)
+class RegistryView:
+    """What one region's registry says it is, and the schemas it serves (id -> text)."""
+
+    alias: str
+    url: str
+    mode: str
+    schemas: dict[int, str]
+
+
+def read_registries(settings: Settings, *, timeout: float = 5.0) -> list[RegistryView]:
+    """Every region's registry, asked as the mirror principal (MirrorSetupError if one
+    does not answer, or refuses the principal)."""
+    views = []
     for region in settings.regions:
         assert region.cluster is not None
-        url = region.cluster.registry_url.rstrip("/")
+        alias, url = region.cluster.alias, region.cluster.registry_url.rstrip("/")
         auth = (MIRROR, secret_for(settings, region))
         try:
             mode = requests.get(f"{url}/mode", auth=auth, timeout=timeout)
             listed = requests.get(f"{url}/schemas", auth=auth, timeout=timeout)
         except requests.RequestException as exc:
-            raise MirrorSetupError(
-                f"registry of {region.cluster.alias} at {url} does not answer: {exc}"
-            ) from None
+            raise MirrorSetupError(f"registry of {alias} at {url} does not answer: {exc}") from None
         if mode.status_code in (401, 403):
             raise MirrorSetupError(
-                f"registry of {region.cluster.alias} at {url} refuses the {MIRROR} principal "
+                f"registry of {alias} at {url} refuses the {MIRROR} principal "
                 f"({mode.status_code}): it is not this deployment's registry, or it runs "
                 f"without --region"
             )
         if not mode.ok:
             raise MirrorSetupError(
-                f"registry of {region.cluster.alias} at {url} answered {mode.status_code} "
+                f"registry of {alias} at {url} answered {mode.status_code} "
                 "to GET /mode: it is not a casebus registry of this version"
             )
         schemas = {int(s["id"]): s["schema"] for s in listed.json()} if listed.ok else {}
-        answers[region.cluster.alias] = (str(mode.json().get("mode")), schemas)
+        views.append(RegistryView(alias, url, str(mode.json().get("mode")), schemas))
+    return views
+
+
+def check_registries(settings: Settings, *, timeout: float = 5.0) -> None:
+    """Refuse a link whose registries could give one schema id two meanings: exactly one
+    primary answering READWRITE, every other region's registry a READONLY follower whose
+    schemas, id by id, are the primary's."""
+    views = {v.alias: v for v in read_registries(settings, timeout=timeout)}
     for region in settings.regions:
         assert region.cluster is not None
-        alias, expected = (
-            region.cluster.alias,
-            ("READWRITE" if region.cluster.primary_registry else "READONLY"),
-        )
-        if answers[alias][0] != expected:
+        view = views[region.cluster.alias]
+        expected = "READWRITE" if region.cluster.primary_registry else "READONLY"
+        if view.mode != expected:
             role = "the primary" if expected == "READWRITE" else "a follower of the primary"
             raise MirrorSetupError(
-                f"registry of {alias} at {region.cluster.registry_url} answers mode "
-                f"{answers[alias][0]}, but config makes it {role}: a schema id would not mean "
-                "the same schema on both clusters (start it with `casebus --region "
-                f"{alias} registry serve`)"
+                f"registry of {view.alias} at {view.url} answers mode {view.mode}, but config "
+                f"makes it {role}: a schema id would not mean the same schema on both "
+                f"clusters (start it with `casebus --region {view.alias} registry serve`)"
             )
-    primary = next(a for a, (mode, _) in answers.items() if mode == "READWRITE")
-    for alias, (_, schemas) in answers.items():
-        for schema_id, text in schemas.items():
-            if answers[primary][1].get(schema_id, text) != text:
+    primary = next(v for v in views.values() if v.mode == "READWRITE")
+    for view in views.values():
+        for schema_id, text in view.schemas.items():
+            if primary.schemas.get(schema_id, text) != text:
                 raise MirrorSetupError(
-                    f"schema id {schema_id} means one schema at {primary}'s registry and "
-                    f"another at {alias}'s: the follower does not serve the primary's schemas"
+                    f"schema id {schema_id} means one schema at {primary.alias}'s registry "
+                    f"and another at {view.alias}'s: the follower does not serve the "
+                    "primary's schemas"
                 )
+
+
+def followers_caught_up(settings: Settings) -> bool:
+    """Every follower serves every schema the primary does (the link has copied them)."""
+    views = read_registries(settings)
+    primary = next(v for v in views if v.mode == "READWRITE")
+    return all(v.schemas == primary.schemas for v in views)
 
 
 def prepare(settings: Settings) -> Prepared:
