@@ -50,6 +50,24 @@ def at(record: Position, **more: Any) -> dict[str, Any]:
     return fields
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a line is written, as logging's own last
+    resort does: a handler installed while stderr was replaced (a test capturing it) never
+    writes to a stream closed since."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.casebus = True  # installed by configure(), replaced by the next call
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
 class _Bound(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         for key, value in _bound.items():
@@ -59,8 +77,12 @@ class _Bound(logging.Filter):
 
 
 def configure(log_format: LogFormat = "text", *, verbose: bool = False) -> None:
-    """The root logger's one handler, on stderr, in `log_format`."""
-    handler = logging.StreamHandler(sys.stderr)
+    """casebus's handler on the root logger, on stderr, in `log_format` (replacing the one
+    an earlier call installed; other handlers, a test's capture say, are left alone)."""
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "casebus", False)]:
+        root.removeHandler(old)
+    handler = _Stderr()
     handler.addFilter(_Bound())
     if log_format == "json":
         handler.setFormatter(
@@ -73,9 +95,8 @@ def configure(log_format: LogFormat = "text", *, verbose: bool = False) -> None:
         )
     else:
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO, handlers=[handler], force=True
-    )
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.INFO)
     # kafka-python is chatty at INFO about every connection it opens.
     logging.getLogger("kafka").setLevel(logging.WARNING)
     logging.getLogger("alembic").setLevel(logging.WARNING)

@@ -86,7 +86,7 @@ def test_the_flag_or_the_environment_choose_the_format(
     else:
         monkeypatch.setenv("CASEBUS_LOG_FORMAT", env)
     assert main([*argv, "sync", "run", "NONE"]) == 2
-    (handler,) = logging.getLogger().handlers
+    (handler,) = [h for h in logging.getLogger().handlers if getattr(h, "casebus", False)]
     assert isinstance(handler.formatter, JsonFormatter) is json_lines
     assert logs._bound["service"] == "sync"
 
