@@ -1,0 +1,45 @@
+"""Requests of an ASGI service (ingest, registry) counted by route and status, and timed.
+
+A plain ASGI middleware: the route is the matched path template (`/subjects/{subject}/
+versions`, from the router's `scope["route"]`), never the raw path, so the label's values
+stay few; a request no route matched is counted as `(unmatched)`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from casebus.observability import metrics as m
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class RequestMetrics:
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app, self.service = app, service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500  # unless the app answers
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = getattr(scope.get("route"), "path", None) or "(unmatched)"
+            m.HTTP_REQUESTS.labels(self.service, route, str(status)).inc()
+            m.HTTP_SECONDS.labels(self.service, route).observe(time.perf_counter() - started)
