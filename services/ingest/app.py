@@ -28,6 +28,8 @@ from casebus.events import (
     utc_now,
 )
 from casebus.names import INGEST_TXN_PREFIX
+from casebus.observability import metrics as m
+from casebus.observability.http import RequestMetrics
 from casebus.provenance.keys import MissingKey
 from casebus.publish import Signers, event_headers, violation_json
 from casebus.registry.client import registry_for
@@ -113,6 +115,7 @@ def create_app(
         ]
 
     app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
+    app.add_middleware(RequestMetrics, service="ingest")
 
     def caller(authorization: str | None) -> str | None:
         token = (authorization or "").removeprefix("Bearer ").strip().encode()
@@ -193,6 +196,7 @@ def create_app(
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        m.INGEST_EVENTS.labels(who).inc(len(items))
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
 
     app.state.publisher = publisher

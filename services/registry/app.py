@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from casebus.contracts.compatibility import compatibility_problems
+from casebus.observability.http import RequestMetrics
 from services.registry import compat
 from services.registry.access import REALM, Access, Caller, Denied
 from services.registry.state import RegistryState, Reply, Version, error
@@ -56,6 +57,7 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             await run_in_threadpool(store.close)
 
     app = FastAPI(title="casebus schema registry", lifespan=lifespan)
+    app.add_middleware(RequestMetrics, service="registry")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
