@@ -153,7 +153,9 @@ class MeteredSource:
         lag = self.observer.lag
         if records:
             lag.remember(records)
-        if lag.due():
+        # At most once a second; and at once when records arrive where none were waiting,
+        # so that a batch that then takes long to commit is seen as lag meanwhile.
+        if lag.due() or (records and lag.total() == 0):
             lag.measure(self.inner.consumer, self.inner.resume.pending)
         return records
 
