@@ -27,7 +27,7 @@ from pipeline.checkpoint import is_transient_db_error
 from pipeline.coverage import unreadable_topics
 from pipeline.heads import HeadPublisher
 from pipeline.loop import BatchLoop, Source
-from pipeline.observe import MeteredSource, SyncObserver
+from pipeline.observe import MeteredSource, SyncObserver, missing_verdict
 from pipeline.report import SyncReport
 from pipeline.settings import SyncTuning
 from pipeline.sink import open_sink
@@ -147,6 +147,8 @@ def run_sync(
                 obs.watch(
                     "topics", observer.topics_check(lambda: probe_unreadable(obs, subscribed))
                 )
+                # Known already (checked above): named by /readyz from the start.
+                obs.health.record("topics", missing_verdict(missing, agency))
             observed = MeteredSource(source, observer)
             obs.start()
         loop = BatchLoop(
