@@ -115,7 +115,6 @@ def create_app(
         ]
 
     app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
-    app.add_middleware(RequestMetrics, service="ingest")
 
     def caller(authorization: str | None) -> str | None:
         token = (authorization or "").removeprefix("Bearer ").strip().encode()
@@ -200,6 +199,8 @@ def create_app(
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
 
     app.state.publisher = publisher
+    # Last: outermost, it counts every answer, those of the middlewares above included.
+    app.add_middleware(RequestMetrics, service="ingest", routes=app.routes)
     return app
 
 

@@ -57,7 +57,6 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             await run_in_threadpool(store.close)
 
     app = FastAPI(title="casebus schema registry", lifespan=lifespan)
-    app.add_middleware(RequestMetrics, service="registry")
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
@@ -286,6 +285,8 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             await write("delete_version", subject=subject, version=version, permanent=permanent)
         )
 
+    # Last: outermost, it counts every answer, those of the middlewares above included.
+    app.add_middleware(RequestMetrics, service="registry", routes=app.routes)
     return app
 
 
