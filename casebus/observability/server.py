@@ -17,6 +17,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import make_wsgi_app
 
+from casebus.config import ConfigError
 from casebus.observability.health import Health, Verdict
 
 log = logging.getLogger(__name__)
@@ -63,9 +64,15 @@ class ObservabilityServer:
 
     def __init__(self, health: Health, host: str, port: int) -> None:
         self.health = health
-        self._server = make_server(
-            host, port, wsgi_app(health), server_class=_Server, handler_class=_Quiet
-        )
+        try:
+            self._server = make_server(
+                host, port, wsgi_app(health), server_class=_Server, handler_class=_Quiet
+            )
+        except OSError as exc:  # in use, most likely: say which setting chose it
+            raise ConfigError(
+                f"{health.service}: cannot serve metrics on {host}:{port} ({exc.strerror}); "
+                "choose another port with --metrics-port or in [metrics] of the config"
+            ) from None
         self.port = int(self._server.server_address[1])
         self._thread = threading.Thread(
             target=self._server.serve_forever, name=f"{health.service}-metrics", daemon=True
@@ -77,5 +84,6 @@ class ObservabilityServer:
         return self
 
     def close(self) -> None:
-        self._server.shutdown()
+        if self._thread.is_alive():  # shutdown() waits for a loop that never started
+            self._server.shutdown()
         self._server.server_close()

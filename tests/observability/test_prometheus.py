@@ -233,6 +233,11 @@ def test_prometheus_scrapes_sync_feeds_and_connector_and_alerts_on_a_stuck_sync(
         )
         assert (total(prom, "casebus_feed_transactions_total") or 0) >= 1
         assert not [a for a in prom.alerts() if a["labels"]["alertname"] == "CasebusSyncStuck"]
+        # The shipped dashboard's queries are valid PromQL (an invalid one answers 400).
+        dashboard = json.loads((SHIPPED / "grafana-dashboard.json").read_text())
+        for panel in dashboard["panels"]:
+            for target in panel["targets"]:
+                prom.query(target["expr"])
 
         # Stopped with unread events: the database held by the test (every commit waits on
         # it), events published, the lag seen by Prometheus, then the sync killed.

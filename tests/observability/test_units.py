@@ -9,7 +9,7 @@ import time
 import pytest
 import requests
 
-from casebus.config import MetricsSettings
+from casebus.config import ConfigError, MetricsSettings
 from casebus.observability.health import Health, Heartbeat, decide
 from casebus.observability.lag import lag_records, lag_seconds, partition_lag
 from casebus.observability.server import ObservabilityServer
@@ -123,3 +123,14 @@ def test_server_answers_metrics_healthz_and_readyz() -> None:
         assert requests.get(f"{base}/nothing", timeout=5).status_code == 404
     finally:
         server.close()
+
+
+def test_a_port_in_use_is_named_as_a_configuration_error() -> None:
+    first = ObservabilityServer(Health("first"), "127.0.0.1", 0)
+    try:
+        with pytest.raises(
+            ConfigError, match=f"second: cannot serve metrics on 127.0.0.1:{first.port}"
+        ):
+            ObservabilityServer(Health("second"), "127.0.0.1", first.port)
+    finally:
+        first.close()
