@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from sqlalchemy import Engine
@@ -26,7 +27,7 @@ from casebus.topics import TopicNames
 from pipeline.checkpoint import is_transient_db_error
 from pipeline.coverage import unreadable_topics
 from pipeline.heads import HeadPublisher
-from pipeline.loop import BatchLoop, Source
+from pipeline.loop import BatchLoop
 from pipeline.observe import MeteredSource, SyncObserver, missing_verdict
 from pipeline.report import SyncReport
 from pipeline.settings import SyncTuning
@@ -120,39 +121,20 @@ def run_sync(
             poll_timeout_ms=tuning.poll_timeout_ms,
             stuck_after=tuning.stuck_after_seconds,
         )
-        observed: Source = source
         observer = None
-        if metrics_port:
-            # Started after the decode worker was forked (open_sink): it has threads.
-            obs = Observability(
+        if metrics_port:  # after the decode worker was forked (open_sink): it starts threads
+            observer = _observe(
+                cleanup,
                 settings,
-                f"sync.{agency}",
-                metrics_port,
-                principal=principal,
-                database=lambda: sink.engine,
-                depth_of=(settings.sync.dlq_for(agency),),
-            )
-            cleanup.callback(obs.close)
-            observer = SyncObserver(
                 agency,
-                group,
+                metrics_port,
                 sink.report,
-                obs.touch,
-                ready_max_lag=tuning.ready_max_lag,
-                stuck_after=tuning.stuck_after_seconds,
+                lambda: sink.engine,
+                source=source,
+                missing=missing,
             )
-            observer.set_missing(missing)
-            obs.health.checks.update(observer.checks())
-            if obs.probe is not None:
-                obs.watch(
-                    "topics", observer.topics_check(lambda: probe_unreadable(obs, subscribed))
-                )
-                # Known already (checked above): named by /readyz from the start.
-                obs.health.record("topics", missing_verdict(missing, agency))
-            observed = MeteredSource(source, observer)
-            obs.start()
         loop = BatchLoop(
-            observed,
+            MeteredSource(source, observer) if observer is not None else source,
             checkpoint=sink.checkpoint,
             inbound=sink.inbound,
             worker=sink.worker,
@@ -172,9 +154,46 @@ def run_sync(
     return report
 
 
-def probe_unreadable(obs: Observability, topics: list[str]) -> list[str]:
-    assert obs.probe is not None
-    return obs.probe.unreadable(topics)
+def _observe(
+    cleanup: ExitStack,
+    settings: Settings,
+    agency: str,
+    port: int,
+    report: SyncReport,
+    engine: Callable[[], Engine],
+    *,
+    source: GroupSource,
+    missing: list[str],
+) -> SyncObserver:
+    """/metrics, /healthz and /readyz of the sync on `port`, closed with `cleanup`."""
+    tuning = SyncTuning.of(settings)
+    obs = Observability(
+        settings,
+        f"sync.{agency}",
+        port,
+        principal=sync_principal(agency),
+        database=engine,
+        depth_of=(settings.sync.dlq_for(agency),),
+    )
+    cleanup.callback(obs.close)
+    observer = SyncObserver(
+        agency,
+        settings.sync.group_for(agency),
+        report,
+        obs.touch,
+        ready_max_lag=tuning.ready_max_lag,
+        stuck_after=tuning.stuck_after_seconds,
+    )
+    observer.set_missing(missing)
+    obs.health.checks.update(observer.checks())
+    probe = obs.probe
+    if probe is not None:
+        topics = source.watch.topics
+        obs.watch("topics", observer.topics_check(lambda: probe.unreadable(topics)))
+        # Known already (checked at start): named by /readyz from the first answer.
+        obs.health.record("topics", missing_verdict(missing, agency))
+    obs.start()
+    return observer
 
 
 def sync_until_idle(
