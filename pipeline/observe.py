@@ -1,9 +1,11 @@
 """The sync's metrics and readiness, fed by the batch loop at no per-event cost.
 
 - `MeteredSource` wraps the group source: each poll touches the heartbeat (the loop turns),
-  remembers the timestamp of the last record read per partition, and at most once a second
-  sets the lag gauges of the partitions this member holds (high watermark and position,
-  both known locally: no request); a poll the broker refuses marks Kafka as failing.
+  remembers the timestamp of the last record read per partition, and sets the lag gauges of
+  the partitions this member holds (high watermark and position, both known locally: no
+  request) at most once a second, or at once when records arrive after none waited; a poll
+  the broker refuses marks Kafka as failing. Transient faults waited out are counted at the
+  next committed batch.
 - `SyncObserver.committed` runs after each committed batch (BatchLoop's `on_commit`): it
   adds what the report gained since the last batch (outcomes per topic, DLQ reasons,
   signature refusals, stage seconds, the decode worker's counts) to the counters, and times
