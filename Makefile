@@ -39,6 +39,7 @@ test: $(STAMP) lint
 	@if [ -z "$$CASEBUS_KAFKA_BOOTSTRAP$$CASEBUS_TEST_KAFKA_BOOTSTRAP" ]; then \
 	  $(TEST_ENV) $(BIN)/casebus kafka start --no-topics; fi
 	scripts/browser-up.sh
+	scripts/prometheus-up.sh
 	pg_url=$$(scripts/postgres-up.sh) && \
 	  CASEBUS_TEST_PG_URL=$$pg_url $(TEST_PORTS) $(BIN)/pytest -p no:cacheprovider --durations=10 \
 	  $(PYTEST_ARGS)

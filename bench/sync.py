@@ -1,7 +1,7 @@
 """Sync throughput: the batched sync beside a naive consumer and a bare pipeline, per database.
 
     .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
-                                   [--processes 2] [--only-new-penalties]
+                                   [--processes 2] [--only-new-penalties] [--only-metrics]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in; each signed by its owner), then
@@ -14,6 +14,9 @@ also once more with SQLite's own defaults, `naive*`: rollback journal and an fsy
 commit). With `--processes N`, the sync also runs as N processes of one group into one
 PostgreSQL database, timed from the first start to the last exit beside one process timed
 the same way.
+The same sync with its metrics on (`metered`: a metrics port, scraped every second by a
+thread of the child, as Prometheus would) runs beside it on each database; the summary gives
+its events/s as a share of the sync's without metrics. `--only-metrics` runs just those two.
 `--only-new-penalties`: the topics get only new penalty records instead (revision 1 each;
 no revisions, duplicates or stale ones, no leads or actions), so that the sync and the bare
 pipeline process exactly the same events.
@@ -170,14 +173,86 @@ def child_settings(base: dict[str, Any]) -> Settings:
 def run_batched(base: dict[str, Any]) -> dict[str, Any]:
     from services.sync.service import run_sync
 
+    port = free_port() if base.get("metrics") else 0
+    scraper = Scraper(port) if port else None
     # verify=False: the comparison run, the same sync without signature checks.
-    report = run_sync(child_settings(base), AGENCY, until_idle=True, verify=base["verify"])
+    report = run_sync(
+        child_settings(base), AGENCY, until_idle=True, verify=base["verify"], metrics_port=port
+    )
+    if scraper is not None:
+        scraper.stop()
     return {
         "events": report.events,
         "seconds": report.seconds,
         "counts": dict(report.counts),
         "stages": dict(report.stages),
     }
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Scraper:
+    """GET /metrics every second while the sync runs, as a Prometheus would."""
+
+    def __init__(self, port: int) -> None:
+        import threading
+
+        self.url, self.scrapes, self._stop = (
+            f"http://127.0.0.1:{port}/metrics",
+            0,
+            threading.Event(),
+        )
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        import requests
+
+        while not self._stop.wait(1.0):
+            try:
+                requests.get(self.url, timeout=2).raise_for_status()
+                self.scrapes += 1
+            except requests.RequestException:
+                pass  # not serving yet (the sync starts it once the worker is forked)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def bookkeeping_us(batch: int = 2000, batches: int = 500) -> float:
+    """The metrics' own work per event, measured alone (the sync's per-batch additions to
+    the counters and the per-record timestamps of the lag), free of the machine's noise."""
+    from collections import namedtuple
+
+    from casebus.observability.consumer import ConsumerLag
+    from pipeline.observe import SyncObserver
+    from pipeline.report import Stage, SyncReport
+
+    record = namedtuple("record", "topic partition offset timestamp")
+    records = [
+        record("casebus.penalty", i % PARTITIONS, i, 1_700_000_000_000 + i) for i in range(batch)
+    ]
+    report = SyncReport(AGENCY)
+    observer = SyncObserver(AGENCY, "bench", report, lambda: None, ready_max_lag=0, stuck_after=30)
+    lag = ConsumerLag("bench")
+    started = time.perf_counter()
+    for n in range(batches):
+        for outcome, share in (("applied", 0.7), ("duplicate", 0.25), ("stale", 0.05)):
+            report.by_topic[("casebus.penalty", outcome)] += int(batch * share)
+        report.worker_items["prepared"] += batch
+        for stage in (Stage.POLL, Stage.DECODE, Stage.APPLY):
+            report.stages[stage] += 0.01
+        report.last_applied_ms = 1_700_000_000_000 + n
+        observer.committed(batch)
+        lag.remember(records)
+    return 1e6 * (time.perf_counter() - started) / (batch * batches)
 
 
 def run_naive(base: dict[str, Any]) -> dict[str, Any]:
@@ -242,6 +317,11 @@ def run_naive(base: dict[str, Any]) -> dict[str, Any]:
 
 def _bare(base: dict[str, Any]) -> dict[str, Any]:
     return run_bare(child_settings(base), base, sync_principal(AGENCY))
+
+
+def cpu_us(result: dict[str, Any]) -> float:
+    """CPU microseconds per event, main process and decode worker together."""
+    return 1e6 * (result["cpu"]["main"] + result["cpu"]["worker"]) / max(1, result["events"])
 
 
 def cpu_seconds(who: int) -> float:
@@ -411,6 +491,11 @@ def main() -> None:
         action="store_true",
         help="fill only new penalty records: the sync and the bare pipeline process the same",
     )
+    parser.add_argument(
+        "--only-metrics",
+        action="store_true",
+        help="only the sync with metrics off and on, on each database",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:  # a child inherits the choice through the environment
@@ -434,15 +519,19 @@ def main() -> None:
         # (database, mode, events, SQLite's defaults, processes)
         runs = [
             ("sqlite", "batched", args.events, False, 1),
+            ("sqlite", "metered", args.events, False, 1),
             ("sqlite", "bare", args.events, False, 1),
             ("sqlite", "unsigned", args.events, False, 1),
             ("sqlite", "naive", args.naive_events, False, 1),
             ("sqlite", "naive", args.naive_events, True, 1),
             ("postgresql", "batched", args.events, False, 1),
+            ("postgresql", "metered", args.events, False, 1),
             ("postgresql", "bare", args.events, False, 1),
             ("postgresql", "unsigned", args.events, False, 1),
             ("postgresql", "naive", args.naive_events, False, 1),
         ]
+        if args.only_metrics:
+            runs = [r for r in runs if r[1] in ("batched", "metered")]
         if args.processes > 1:
             runs.append(("postgresql", "batched", args.events, False, args.processes))
         for db, mode, limit, defaults, processes in runs:
@@ -453,6 +542,7 @@ def main() -> None:
             url = pg.url if pg else f"sqlite:///{file}"
             child = {**base, "db_url": url, "limit": limit, "sqlite_defaults": defaults}
             child["verify"] = mode != "unsigned"
+            child["metrics"] = mode == "metered"
             try:
                 results[name] = run_child(mode, child, processes)
             finally:
@@ -471,7 +561,19 @@ def main() -> None:
     finally:
         bench.close()
     print()
+    print(
+        f"metrics bookkeeping alone: {bookkeeping_us(args.batch_size):.2f} µs/event "
+        f"(batches of {args.batch_size:,}; besides it: a scrape, a lag reading a second)"
+    )
     for db in ("sqlite", "postgresql"):
+        batched, metered = results[f"batched {db}"], results[f"metered {db}"]
+        print(
+            f"{db:10}: metrics on {metered['rate']:,.0f}/s vs off {batched['rate']:,.0f}/s = "
+            f"{metered['rate'] / batched['rate']:.0%}; CPU per event (main + worker) on "
+            f"{cpu_us(metered):.0f} µs vs off {cpu_us(batched):.0f} µs (target: within noise)"
+        )
+        if args.only_metrics:
+            continue
         batched, naive = results[f"batched {db}"], results[f"naive {db}"]
         print(
             f"{db:10}: batched {batched['rate']:,.0f}/s vs naive {naive['rate']:,.0f}/s = "
@@ -485,6 +587,8 @@ def main() -> None:
             "(target >= 90%)"
         )
         print(versus_bare(results, db))
+    if args.only_metrics:
+        return
     if args.processes > 1:
         one, many = results["batched postgresql"], results[f"batched postgresql x{args.processes}"]
         print(

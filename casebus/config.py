@@ -362,6 +362,38 @@ class FeedSettings(_Model):
         return f"{self.topic_prefix}{platform.feed_name}.leads"
 
 
+# -- metrics and health (casebus/observability/) ----------------------------------------------
+
+
+class MetricsSettings(_Model):
+    """Where each long-running service serves `/metrics`, `/healthz` and `/readyz`
+    (`--metrics-port` on its command overrides; 0: not served). `config/prometheus/`
+    scrapes the ports config/casebus.toml gives."""
+
+    enabled: bool = True  # False: no service serves them unless --metrics-port says so
+    host: str = "127.0.0.1"
+    registry_port: int = Field(0, ge=0, le=65535)
+    ingest_port: int = Field(0, ge=0, le=65535)
+    feeds_port: int = Field(0, ge=0, le=65535)
+    connectors_port: int = Field(0, ge=0, le=65535)
+    sync_ports: dict[str, int] = Field(default_factory=dict)  # agency -> port
+    # Live: the service's loop turned within this many seconds.
+    live_after_seconds: float = Field(60.0, gt=0)
+    # How often the network checks of /readyz (Kafka, registry, database) run.
+    check_interval_seconds: float = Field(5.0, gt=0)
+
+    def port_for(self, service: str, given: int | None = None) -> int:
+        """`given` (a --metrics-port), else the configured port of `service` ("sync
+        <agency>" for a sync), else 0."""
+        if given is not None:
+            return given
+        if not self.enabled:
+            return 0
+        if service.startswith("sync "):
+            return self.sync_ports.get(service.removeprefix("sync "), 0)
+        return int(getattr(self, f"{service}_port", 0))
+
+
 # -- provenance (casebus/provenance/) ----------------------------------------------------------
 
 
@@ -430,6 +462,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
     def settings_customise_sources(

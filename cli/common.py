@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 from collections.abc import Iterator
 
@@ -49,3 +50,18 @@ def ensure_configured_topics(settings: Settings) -> None:
         print(f"topic {name}: created")
     for name in result.existing:
         print(f"topic {name}: exists")
+
+
+def add_metrics_port(parser: argparse.ArgumentParser, service: str) -> None:
+    """`--metrics-port N`: where the service serves /metrics, /healthz and /readyz."""
+    parser.add_argument(
+        "--metrics-port",
+        type=int,
+        metavar="N",
+        help=f"serve /metrics, /healthz, /readyz on port N (0: off; default: metrics.{service})",
+    )
+
+
+def metrics_port(settings: Settings, service: str, args: argparse.Namespace) -> int:
+    """The --metrics-port given, else the configured port of `service` (0: off)."""
+    return settings.metrics.port_for(service, getattr(args, "metrics_port", None))

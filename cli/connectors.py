@@ -8,6 +8,7 @@ import signal
 from types import FrameType
 
 from casebus.config import load_settings
+from cli.common import add_metrics_port, metrics_port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = actions.add_parser("run", help="run connectors on their schedule (or once)")
     run.add_argument("names", nargs="*", metavar="NAME", help="connectors (default: all)")
     run.add_argument("--once", action="store_true", help="run each once, then exit")
+    add_metrics_port(run, "connectors_port (not with --once)")
     run.set_defaults(handler=_run)
 
 
@@ -25,7 +27,7 @@ def _run(args: argparse.Namespace) -> int:
 
     settings = load_settings()
     if not args.once:
-        run_scheduled(settings, args.names)
+        run_scheduled(settings, args.names, metrics_port=metrics_port(settings, "connectors", args))
         return 0
     group = ConnectorSet(settings, select(settings, args.names))
 

@@ -9,6 +9,7 @@ import threading
 from types import FrameType
 
 from casebus.config import load_settings
+from cli.common import add_metrics_port, metrics_port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -16,6 +17,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     run = actions.add_parser("run", help="forward casebus.lead into every platform's feed")
     run.add_argument("--until-idle", action="store_true", help="stop once caught up")
+    add_metrics_port(run, "feeds_port")
     run.set_defaults(handler=_run)
     show = actions.add_parser("show", help="what a platform currently sees")
     show.add_argument("platform", metavar="PLATFORM", help="PLATFORM-JD, or its feed name jd")
@@ -33,7 +35,9 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    report = run_feeds(load_settings(), until_idle=args.until_idle, stop=stop)
+    settings = load_settings()
+    port = metrics_port(settings, "feeds", args)
+    report = run_feeds(settings, until_idle=args.until_idle, stop=stop, metrics_port=port)
     print(report.summary())
     return 0
 

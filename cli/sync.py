@@ -9,7 +9,7 @@ from types import FrameType
 
 from casebus import logs
 from casebus.config import load_settings
-from cli.common import CommandError
+from cli.common import CommandError, add_metrics_port, metrics_port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -18,6 +18,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = actions.add_parser("run", help="consume the agency's subscription into its database")
     run.add_argument("agency", metavar="AGENCY", help="agency code, e.g. 510500-SAMR")
     run.add_argument("--until-idle", action="store_true", help="stop once caught up")
+    add_metrics_port(run, "sync_ports.AGENCY")
     run.set_defaults(handler=_run)
 
 
@@ -35,9 +36,17 @@ def _run(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    port = metrics_port(settings, f"sync {args.agency}", args)
     try:
-        report = run_sync(settings, args.agency, until_idle=args.until_idle, stop=stop)
+        report = run_sync(
+            settings, args.agency, until_idle=args.until_idle, stop=stop, metrics_port=port
+        )
     except DatabaseInUse as exc:
         raise CommandError(str(exc)) from None
     print(report.summary())
+    if report.missing:
+        raise CommandError(
+            f"not caught up: subscribed topics missing or not readable by sync.{args.agency}: "
+            + ", ".join(report.missing)
+        )
     return 0

@@ -15,6 +15,7 @@ from __future__ import annotations
 import importlib
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from kafka.producer.future import FutureRecordMetadata
 
 from casebus.config import ConfigError, ConnectorConfig, Settings
 from casebus.kafka.clients import make_producer
+from casebus.observability import metrics as m
 from casebus.publish import Publisher, PublishError, Rejected
 from casebus.security.principals import connector as connector_principal
 from casebus.workers import can_fork
@@ -183,6 +185,18 @@ def _checkpoint(
         inflight.popleft()
 
 
+def observe(report: ConnectorReport, source_system: str) -> None:
+    """A run's counts, added to the connector metrics (once per run)."""
+    labels = (report.name, source_system)
+    m.CONNECTOR_FETCHED.labels(*labels).inc(report.fetched)
+    m.CONNECTOR_PUBLISHED.labels(*labels).inc(report.published)
+    m.CONNECTOR_REJECTED.labels(*labels).inc(report.rejected)
+    m.CONNECTOR_RETRIED.labels(*labels).inc(report.retries)
+    m.CONNECTOR_RUNS.labels(report.name, "failed" if report.error else "ok").inc()
+    if report.error is None:
+        m.CONNECTOR_LAST_FETCH.labels(source_system).set(time.time())
+
+
 def select(settings: Settings, names: Sequence[str] | None) -> list[ConnectorConfig]:
     configured = {c.name: c for c in settings.connectors}
     if not names:
@@ -225,6 +239,7 @@ class ConnectorSet:
             http.close()
         if report.broker_failed:
             self.discard_producer(config.owner)
+        observe(report, connector.source_system)
         return report
 
     def discard_producer(self, owner: str) -> None:

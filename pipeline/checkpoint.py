@@ -33,6 +33,7 @@ from agencydb.offsets import claim_offsets, save_offsets
 from agencydb.redriven import redriven
 from agencydb.rows import NO_DLQ_POSITION, NO_IDENTITY, Row
 from casebus.events import Event
+from casebus.provenance.signing import REFUSAL_REASONS
 from casebus.retry import RetryAfter
 from casebus.revisions import Outcome, Result
 from pipeline.apply import Unforeseen, apply_batch
@@ -109,7 +110,25 @@ class Checkpoint:
         inline = self.report.stages[Stage.VALIDATE] - validating
         self.report.stages[Stage.APPLY] += time.perf_counter() - started - inline
         self.report.dead_lettered += dead
+        self._tally(consumed, results)
         return results
+
+    def _tally(self, consumed: Sequence[Consumed], results: Sequence[Result]) -> None:
+        """The committed batch's outcomes per topic, DLQ reasons and signature refusals."""
+        report = self.report
+        by_topic, last_applied = report.by_topic, None
+        for c, result in zip(consumed, results, strict=True):
+            outcome = result.outcome
+            by_topic[(c.record.topic, outcome.value)] += 1
+            if outcome is Outcome.APPLIED:
+                last_applied = c.record
+            elif outcome in _TO_DLQ:
+                error_class = _why(c, result)[0]
+                report.dead_by[(c.record.topic, error_class)] += 1
+                if error_class in REFUSAL_REASONS:
+                    report.refusals[error_class] += 1
+        if last_applied is not None:
+            report.last_applied_ms = getattr(last_applied, "timestamp", None)
 
     def _apply(self, conn: Connection, consumed: Sequence[Consumed]) -> list[Result]:
         items = [c.item for c in consumed]
@@ -189,12 +208,7 @@ class Checkpoint:
         dead = 0
         for c, result in zip(consumed, results, strict=True):
             if result.outcome in _TO_DLQ:
-                if isinstance(c.item, Refused):
-                    error_class, message = c.item.error_class, c.item.message
-                else:
-                    error_class = result.error_class or "RevisionConflict"
-                    message = result.detail or ""
-                self.dead_letters.send(c.record, error_class, message)
+                self.dead_letters.send(c.record, *_why(c, result))
                 dead += 1
         if dead:
             self.dead_letters.flush()  # acknowledged before the commit
@@ -222,6 +236,13 @@ def _dlq_positions(consumed: Sequence[Consumed]) -> list[Row] | None:
         c.record.dlq_position if isinstance(c.record, Redriven) else NO_DLQ_POSITION
         for c in consumed
     ]
+
+
+def _why(c: Consumed, result: Result) -> tuple[str, str]:
+    """A dead-lettered event's error class and message (the DLQ's headers)."""
+    if isinstance(c.item, Refused):
+        return c.item.error_class, c.item.message
+    return result.error_class or "RevisionConflict", result.detail or ""
 
 
 def _refused(item: Item, why: str) -> Refused:

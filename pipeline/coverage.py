@@ -72,8 +72,15 @@ def subscribed_partitions(consumer: KafkaConsumer, topics: Sequence[str]) -> lis
     return [
         TopicPartition(topic, p)
         for topic in sorted(topics)
-        for p in sorted(consumer.partitions_for_topic(topic))
+        for p in sorted(consumer.partitions_for_topic(topic) or ())
     ]
+
+
+def unreadable_topics(consumer: KafkaConsumer, topics: Sequence[str]) -> list[str]:
+    """Those of `topics` that do not exist or that the consumer's principal may not read:
+    the broker leaves both out of its metadata answer (one request)."""
+    visible = consumer.topics()
+    return [t for t in topics if t not in visible]
 
 
 def measure(

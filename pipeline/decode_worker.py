@@ -57,12 +57,20 @@ class WorkerStalled(BrokenProcessPool):
 
 
 class Work(NamedTuple):
-    """A batch as the worker hands it back: its items, and where the worker's time went."""
+    """A batch as the worker hands it back: its items, where the worker's time went, and
+    what it made of the records (kind -> items: refused, filtered, prepared, foreseen,
+    invalid). The counts travel with the batch's result and the main process adds them to
+    its report, then to its metrics (pipeline/observe.py). Simpler and cheaper than
+    prometheus_client's multiprocess mode, which needs PROMETHEUS_MULTIPROC_DIR set before
+    the first import in every process, writes memory-mapped files per pid that must be
+    cleaned up when a worker is replaced (a lost worker is, pipeline/loop.py), aggregates
+    them on each scrape, and handles gauges only through special modes."""
 
     items: list[Item]
     decode_seconds: float
     prepare_seconds: float
     validate_seconds: float
+    counts: dict[str, int] = {}  # noqa: RUF012 - a NamedTuple default, never mutated
 
 
 class DecodeWorkerJob:
@@ -104,7 +112,7 @@ class DecodeWorkerJob:
                 item = self._validated(decoded.event, item)
             out.append(item)
         decoding = time.perf_counter() - started - preparing - self.validating
-        return Work(out, decoding, preparing, self.validating)
+        return Work(out, decoding, preparing, self.validating, _kinds(out))
 
     def _admit(self, event: Event, kind: str) -> bool:
         return admits(self.sub, event, kind)
@@ -122,6 +130,17 @@ class DecodeWorkerJob:
                 self.seen.clear()
             self.seen[hash(prep.key)] = prep.revision
         return prep._replace(validity=VALID if problem is None else Invalid(problem))
+
+
+def _kinds(items: Sequence[Item]) -> dict[str, int]:
+    """Items per kind (one pass over the batch, in the worker)."""
+    counts: dict[str, int] = {}
+    for item in items:
+        kind = type(item).__name__.lower()
+        if isinstance(item, Prepared) and isinstance(item.validity, Invalid):
+            kind = "invalid"
+        counts[kind] = counts.get(kind, 0) + 1
+    return counts
 
 
 _worker: DecodeWorkerJob | None = None
@@ -210,6 +229,7 @@ def collect(
     report.stages[Stage.DECODE] += work.decode_seconds
     report.stages[Stage.PREPARE] += work.prepare_seconds
     report.stages[Stage.VALIDATE] += work.validate_seconds
+    report.worker_items.update(work.counts)
     consumed = [Consumed(r, item) for r, item in zip(records, work.items, strict=True)]
     for c in consumed:
         log_rejected(c)

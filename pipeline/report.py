@@ -34,6 +34,14 @@ class SyncReport:
     skipped: int = 0  # already applied by another process of the group (a rebalance overlap)
     rejoins: int = 0  # times the stuck watch rejoined the group
     covered: str = ""  # with --until-idle: the partitions found read to their end
+    missing: tuple[str, ...] = ()  # subscribed topics missing or not readable (--until-idle)
+    # Per batch committed (pipeline/checkpoint.py), for the metrics (pipeline/observe.py):
+    by_topic: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, outcome)
+    dead_by: Counter[tuple[str, str]] = field(default_factory=Counter)  # (topic, error class)
+    refusals: Counter[str] = field(default_factory=Counter)  # signature refusal -> events
+    last_applied_ms: int | None = None  # Kafka timestamp of the last event applied
+    # What the decode worker made of the records (pipeline/decode_worker.py): kind -> items.
+    worker_items: Counter[str] = field(default_factory=Counter)
     # Seconds per stage: CPU work, wherever it ran (main or worker).
     stages: defaultdict[Stage, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -55,4 +63,5 @@ class SyncReport:
             f"{self.agency}: {self.events} events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
             f"DLQ {self.dead_lettered}, retries {self.retries}"
             + (f"; caught up on {self.covered}" if self.covered else "")
+            + (f"; NOT READ: {', '.join(self.missing)}" if self.missing else "")
         )

@@ -30,3 +30,7 @@ class SyncTuning(Section):
     # Holding no partitions this long while subscribed partitions have unread events is
     # "stuck": warned about, and the member rejoins the group.
     stuck_after_seconds: float = Field(30.0, gt=0)
+    # Ready (/readyz) only while the records this process's partitions have unread are at
+    # most this many (pipeline/observe.py); a sync that catches up after a restart is not
+    # ready until then.
+    ready_max_lag: int = Field(10_000, ge=0)

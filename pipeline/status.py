@@ -4,6 +4,8 @@ database), the feeds (offsets committed with its transactions) and replays in pr
 A consumer is `idle` when it has read every partition to the end, `catching up` while it
 has unread events and moved in the last STUCK_AFTER seconds (or has live members), `stuck`
 when it has unread events and neither, and `not started` when it never stored an offset.
+A sync subscribed to a topic that does not exist (or that this command's principal may not
+read) is `missing topic`, the topic named in its detail.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from casebus.kafka.clients import make_admin, make_consumer
 from casebus.kafka.health import ClusterHealth, cluster_health
 from casebus.security.principals import REPLAY
 from casebus.topics import REJECTS_TOPIC
+from pipeline.coverage import unreadable_topics
 from pipeline.link import LinkStatus, link_statuses
 
 log = logging.getLogger(__name__)
@@ -54,6 +57,7 @@ class ConsumerStatus:
     dlq: int = 0
     partitions: list[PartitionLag] = field(default_factory=list)
     detail: str = ""
+    missing: list[str] = field(default_factory=list)  # subscribed topics it cannot read
 
 
 @dataclass
@@ -139,18 +143,27 @@ def sync_status(
             engine.dispose()
     else:
         detail = "no database yet"
-    lags = _lags(consumer, settings.sync.names_for(agency).actual_names(), stored)
+    topics = settings.sync.names_for(agency).actual_names()
+    lags = _lags(consumer, topics, stored)
     lag = sum(p.lag for p in lags)
     members = _members(admin, group)
+    # As this command's principal sees them: a topic that exists but that only the sync's
+    # principal may not read shows in the sync's warning and /readyz, not here.
+    missing = unreadable_topics(consumer, topics)
+    state = _state(lag, members, moved, bool(stored))
+    if missing:
+        state = "missing topic"
+        detail = "; ".join(filter(None, [f"missing topics: {', '.join(missing)}", detail]))
     return ConsumerStatus(
         f"sync {agency}",
-        _state(lag, members, moved, bool(stored)),
+        state,
         lag,
         members,
         datetime.fromtimestamp(moved, UTC).isoformat() if moved else None,
         _depth(consumer, settings.sync.dlq_for(agency)),
         lags,
         detail,
+        missing,
     )
 
 

@@ -3,7 +3,14 @@
 Each area keeps its fixtures in tests/fixtures/<area>.py, loaded here as plugins.
 """
 
+import os
+
 import pytest
+
+# Services the tests start (in process or as `casebus ...` children, which inherit this)
+# serve no metrics unless a test gives them a --metrics-port: the configured ports
+# (config/casebus.toml [metrics]) belong to a local deployment, and tests run side by side.
+os.environ.setdefault("CASEBUS_METRICS__ENABLED", "false")
 
 pytest_plugins = [
     "tests.fixtures.kafka",

@@ -100,9 +100,24 @@ class Signer:
         return out
 
 
+# Every reason a signature check refuses a record for (metrics count refusals by it).
+REFUSAL_REASONS = frozenset(
+    {
+        "Unsigned",
+        "UnknownKey",
+        "RevokedKey",
+        "BadSignature",
+        "SignedForAnotherTopic",
+        "KeyNotValid",
+        "WrongSigner",
+    }
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    """Why a record is not trusted: `reason` is the DLQ error class, `message` the detail."""
+    """Why a record is not trusted: `reason` is the DLQ error class (one of
+    REFUSAL_REASONS), `message` the detail."""
 
     reason: str  # Unsigned, UnknownKey, RevokedKey, BadSignature, SignedForAnotherTopic,
     #              KeyNotValid, WrongSigner

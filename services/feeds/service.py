@@ -22,6 +22,7 @@ import contextlib
 import logging
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,6 +36,7 @@ from casebus.events import LEAD_TOPIC
 from casebus.kafka.bounded import Stuck, bounded
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
+from casebus.observability.service import Observability
 from casebus.provenance.keys import load_signing_key
 from casebus.provenance.signing import Signer
 from casebus.records import content_digest
@@ -47,6 +49,7 @@ from casebus.topics import TopicNames
 from pipeline.dlq import DeadLetters
 from pipeline.inbound import Inbound
 from pipeline.items import Refused
+from services.feeds.metrics import FeedObserver
 from services.feeds.route import route
 from services.feeds.settings import FeedTuning
 from services.feeds.state import FeedState, LeadKey
@@ -78,6 +81,10 @@ class FeedReport:
     aborted: int = 0
     producers_replaced: int = 0  # a transaction call that never returned
     seconds: float = 0.0
+    # For the metrics (services/feeds/metrics.py): per platform code, per DLQ reason.
+    forwarded_to: Counter[str] = field(default_factory=Counter)
+    retracted_from: Counter[str] = field(default_factory=Counter)
+    dead_by: Counter[str] = field(default_factory=Counter)
 
     @property
     def events(self) -> int:
@@ -102,6 +109,7 @@ class FeedReport:
 class FeedService:
     def __init__(self, settings: Settings, *, client_id: str = "casebus-feeds") -> None:
         self.settings, self.fs = settings, settings.feeds
+        self.observer: FeedObserver | None = None  # set by run_feeds with a metrics port
         self.tuning = FeedTuning.of(settings)
         self.platforms: tuple[Platform, ...] = settings.platforms
         self.topics = {p.code: self.fs.feed_topic(p) for p in self.platforms}
@@ -212,14 +220,20 @@ class FeedService:
     ) -> FeedReport:
         """Forward until `stop` (or idle, with until_idle; or `limit` lead events read)."""
         started = time.monotonic()
+        observer = self.observer
         try:
             while not stop.is_set() and (limit is None or self.report.events < limit):
+                if observer is not None:
+                    observer.turned(self.consumer)
                 polled = self.consumer.poll(
                     timeout_ms=self.tuning.poll_timeout_ms, max_records=self.tuning.batch_size
                 )
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 if records:
+                    began = time.perf_counter()
                     self._process(records, stop)
+                    if observer is not None:
+                        observer.processed(records, time.perf_counter() - began)
                 elif until_idle and self._idle():
                     break
         finally:
@@ -290,6 +304,7 @@ class FeedService:
         if outcome is Outcome.CONFLICT:
             self.dead_letters.send(record, "RevisionConflict", routed.result.detail or "")
             self.report.dead_lettered += 1
+            self.report.dead_by["RevisionConflict"] += 1
         if routed.seen is None:
             return
         key_bytes = key.encode()
@@ -302,12 +317,14 @@ class FeedService:
                 headers = self._signer.sign(topic, key_bytes, value, revision)
                 self.producer.send(topic, key=key_bytes, value=value, headers=headers)
                 self.report.produced += 1
+                self.report.forwarded_to[code] += 1
         for code in sorted(routed.retract):
             topic = self.topics[code]
             headers = self._signer.sign(topic, key_bytes, None, revision)
             self.producer.send(topic, key=key_bytes, value=None, headers=headers)
             self.report.produced += 1
             self.report.retracted += 1
+            self.report.retracted_from[code] += 1
         self.producer.send(self.fs.state_topic, key=key_bytes, value=routed.seen.to_bytes())
         self.state.put(key, routed.seen)
 
@@ -325,6 +342,7 @@ class FeedService:
         )
         self.dead_letters.send(record, error_class, message)
         self.report.dead_lettered += 1
+        self.report.dead_by[error_class] += 1
 
     def _rewind(self) -> None:
         """Back to the committed offsets: the aborted batch is read again."""
@@ -351,12 +369,29 @@ class FeedService:
 
 
 def run_feeds(
-    settings: Settings, *, until_idle: bool = False, stop: threading.Event | None = None
+    settings: Settings,
+    *,
+    until_idle: bool = False,
+    stop: threading.Event | None = None,
+    metrics_port: int = 0,  # /metrics, /healthz, /readyz served there (0: none)
 ) -> FeedReport:
     service = FeedService(settings)
+    obs = None
     try:
+        if metrics_port:
+            obs = Observability(
+                settings,
+                "feeds",
+                metrics_port,
+                principal=FEEDS,
+                depth_of=(settings.feeds.dlq_topic,),
+            )
+            service.observer = FeedObserver(service.report, service.fs.group_id, obs.touch)
+            obs.start()
         report = service.run(stop or threading.Event(), until_idle=until_idle)
     finally:
+        if obs is not None:
+            obs.close()
         service.close()
     log.info("feeds stopped: %s", report.summary())
     return report

@@ -28,6 +28,8 @@ from casebus.events import (
     utc_now,
 )
 from casebus.names import INGEST_TXN_PREFIX
+from casebus.observability import metrics as m
+from casebus.observability.http import RequestMetrics
 from casebus.provenance.keys import MissingKey
 from casebus.publish import Signers, event_headers, violation_json
 from casebus.regions import Crossing
@@ -195,9 +197,12 @@ def create_app(
                 status_code=503,
                 headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
             )
+        m.INGEST_EVENTS.labels(who).inc(len(items))
         return JSONResponse({"event_ids": [str(e["event_id"]) for _, e in items]}, status_code=202)
 
     app.state.publisher = publisher
+    # Last: outermost, it counts every answer, those of the middlewares above included.
+    app.add_middleware(RequestMetrics, service="ingest", routes=app.routes)
     return app
 
 

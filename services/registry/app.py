@@ -17,6 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from casebus.contracts.compatibility import compatibility_problems
+from casebus.observability.http import RequestMetrics
 from services.registry import compat
 from services.registry.access import REALM, Access, Caller, Denied
 from services.registry.state import RegistryState, Reply, Version, error
@@ -307,6 +308,8 @@ def create_app(store: KafkaStore, access: Access) -> FastAPI:
             await write("delete_version", subject=subject, version=version, permanent=permanent)
         )
 
+    # Last: outermost, it counts every answer, those of the middlewares above included.
+    app.add_middleware(RequestMetrics, service="registry", routes=app.routes)
     return app
 
 

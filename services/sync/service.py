@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from contextlib import ExitStack
 
 from sqlalchemy import Engine
@@ -19,12 +20,15 @@ from sqlalchemy.exc import DBAPIError
 from agencydb.engine import open_database, single_writer
 from casebus.config import Settings
 from casebus.kafka.clients import make_consumer
+from casebus.observability.service import Observability
 from casebus.retry import Backoff
 from casebus.security.principals import sync as sync_principal
 from casebus.topics import TopicNames
 from pipeline.checkpoint import is_transient_db_error
+from pipeline.coverage import unreadable_topics
 from pipeline.heads import HeadPublisher
 from pipeline.loop import BatchLoop
+from pipeline.observe import MeteredSource, SyncObserver, missing_verdict
 from pipeline.report import SyncReport
 from pipeline.settings import SyncTuning
 from pipeline.sink import open_sink
@@ -53,8 +57,10 @@ def run_sync(
     until_idle: bool = False,
     stop: threading.Event | None = None,
     verify: bool = True,  # event signatures; False only in bench/sync.py's comparison run
+    metrics_port: int = 0,  # /metrics, /healthz, /readyz served there (0: none)
 ) -> SyncReport:
-    """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up)."""
+    """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up).
+    With until_idle, `report.missing` names the subscribed topics it could not read."""
     stop = stop or threading.Event()
     tuning = SyncTuning.of(settings)
     names = settings.sync.names_for(agency, topics)
@@ -97,21 +103,43 @@ def run_sync(
             metadata_max_age_ms=tuning.metadata_refresh_ms,
         )
         cleanup.callback(consumer.close, autocommit=False)
+        subscribed = names.actual_names()
+        missing = unreadable_topics(consumer, subscribed)
+        for topic in missing:
+            log.warning(
+                "subscribed topic %s does not exist or %s may not read it: nothing of it is "
+                "synced until it does",
+                topic,
+                principal,
+            )
         source = GroupSource(
             consumer,
             sink.engine,
             group,
-            names.actual_names(),
+            subscribed,
             batch_size=tuning.batch_size,
             poll_timeout_ms=tuning.poll_timeout_ms,
             stuck_after=tuning.stuck_after_seconds,
         )
+        observer = None
+        if metrics_port:  # after the decode worker was forked (open_sink): it starts threads
+            observer = _observe(
+                cleanup,
+                settings,
+                agency,
+                metrics_port,
+                sink.report,
+                lambda: sink.engine,
+                source=source,
+                missing=missing,
+            )
         loop = BatchLoop(
-            source,
+            MeteredSource(source, observer) if observer is not None else source,
             checkpoint=sink.checkpoint,
             inbound=sink.inbound,
             worker=sink.worker,
             backoff=backoff,
+            on_commit=observer.committed if observer is not None else None,
         )
         # Partitions taken away: commit what was read of them first.
         source.before_revoke = loop.finish_inflight
@@ -120,8 +148,52 @@ def run_sync(
         report = sink.report
         report.seconds = time.monotonic() - started
         report.covered, report.rejoins = source.covered, source.watch.rejoins
+        if until_idle:
+            report.missing = tuple(unreadable_topics(consumer, subscribed))
     log.info("sync stopped: %s", report.summary())
     return report
+
+
+def _observe(
+    cleanup: ExitStack,
+    settings: Settings,
+    agency: str,
+    port: int,
+    report: SyncReport,
+    engine: Callable[[], Engine],
+    *,
+    source: GroupSource,
+    missing: list[str],
+) -> SyncObserver:
+    """/metrics, /healthz and /readyz of the sync on `port`, closed with `cleanup`."""
+    tuning = SyncTuning.of(settings)
+    obs = Observability(
+        settings,
+        f"sync.{agency}",
+        port,
+        principal=sync_principal(agency),
+        database=engine,
+        depth_of=(settings.sync.dlq_for(agency),),
+    )
+    cleanup.callback(obs.close)
+    observer = SyncObserver(
+        agency,
+        settings.sync.group_for(agency),
+        report,
+        obs.touch,
+        ready_max_lag=tuning.ready_max_lag,
+        stuck_after=tuning.stuck_after_seconds,
+    )
+    observer.set_missing(missing)
+    obs.health.checks.update(observer.checks())
+    probe = obs.probe
+    if probe is not None:
+        topics = source.watch.topics
+        obs.watch("topics", observer.topics_check(lambda: probe.unreadable(topics)))
+        # Known already (checked at start): named by /readyz from the first answer.
+        obs.health.record("topics", missing_verdict(missing, agency))
+    obs.start()
+    return observer
 
 
 def sync_until_idle(
