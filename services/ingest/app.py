@@ -7,9 +7,10 @@ event's owner is not the caller; 422 every failure of every event (index, field,
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Header, Request
@@ -116,7 +117,13 @@ def create_app(
             for (shared, key, value, _), headers in zip(framed, batches, strict=True)
         ]
 
-    app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION)
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        publisher.close()  # its producer's network thread would outlive the app
+
+    app = FastAPI(title="casebus ingest", version="1", description=DESCRIPTION, lifespan=lifespan)
+    app.state.publisher = publisher
 
     def caller(authorization: str | None) -> str | None:
         token = (authorization or "").removeprefix("Bearer ").strip().encode()

@@ -302,6 +302,7 @@ def test_node_kills_under_load_lose_and_double_nothing(
     connector = Connector(s, events, per_second=EVENTS / (KILLS * 15))
     pushing = threading.Event()
     ingest = TestClient(create_app(s, transactional_id="casebus-ingest-replicated"))
+    request.addfinalizer(ingest.app.state.publisher.close)  # (no lifespan without `with`)
     pusher = Pusher(ingest, pushing)
     connector.start()
     pusher.start()
@@ -444,11 +445,16 @@ def stored_values(s: Settings, wanted: dict[tuple[str, int, int], bytes]) -> dic
 
 
 def test_two_nodes_down_refuse_and_lose_nothing(
-    cluster: LocalKafka, registry: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cluster: LocalKafka,
+    registry: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    request: pytest.FixtureRequest,
 ) -> None:
     monkeypatch.setenv("CASEBUS_INGEST_TOKEN_510500_SAMR", TOKEN)
     s = settings_for(cluster, registry, tmp_path / "var")
     ingest = TestClient(create_app(s, transactional_id="casebus-ingest-two-down"))
+    request.addfinalizer(ingest.app.state.publisher.close)  # (no lifespan without `with`)
     assert ingest.post("/v1/events", json=pushed_event(90_001), headers=AUTH).status_code == 202
     sends = Sends(s)
     sends.publish([make_event(0, 900_000 + n, 1) for n in range(100)])

@@ -229,7 +229,8 @@ def test_only_shared_events_cross_and_the_regions_converge_through_a_link_outage
     ]
     topics_there = _all_topics(qj)
     seen = 0
-    for record in scan(qj, topics_there, client_id="regions-test-scan", last=10**9):
+    admin = qj.kafka.security.admin  # the super user: every topic, DLQs too
+    for record in scan(qj, topics_there, client_id="regions-scan", last=10**9, principal=admin):
         seen += 1
         blob = (record.key or b"") + (record.value or b"") + b"".join(v for _, v in record.headers)
         leaked = [d for d in home_only if d in blob]
@@ -272,7 +273,9 @@ def test_an_event_forged_in_one_region_is_refused_in_the_other(regions: Deployme
         sync_until_idle(qj, QJ_SAMR)
         refused = [
             dict(r.headers).get("casebus.error.class", b"").decode()
-            for r in scan(qj, [dlq], client_id="regions-test-dlq", last=100)
+            for r in scan(
+                qj, [dlq], client_id="regions-test-dlq", last=100, principal=qj.kafka.security.admin
+            )
             if dict(r.headers).get("casebus.error.topic") == b"luzhou.casebus.penalty"
         ]
         time.sleep(1)

@@ -201,7 +201,8 @@ def test_fallbacks_are_counted_with_the_field_and_logged_once(
         assert encode(event) is None
         assert encode(event) is None
     assert encode.fallbacks == {"penalty.fine_amount: not a value this encoder writes": 2}
-    assert [r.getMessage() for r in caplog.records] == [
+    # (Only this logger's: a Kafka client of an earlier test may still log in its thread.)
+    assert [r.getMessage() for r in caplog.records if r.name == "casebus.serde.compiled"] == [
         "PenaltyEvent encoder: penalty.fine_amount: not a value this encoder writes; "
         "fastavro writes such values"
     ]
