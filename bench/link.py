@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
 from kafka import TopicPartition
 
 from bench.two_regions import LUZHOU, QIJIANG, Deployment, two_regions

@@ -195,6 +195,10 @@ class RegionCluster(_Model):
     # One region's registry assigns schema ids; the other serves the primary's `_schemas`,
     # mirrored, read-only: so a schema id means the same schema on both clusters.
     primary_registry: bool = False
+    # Added to the registry's, ingest's, the feeds' and the connectors' metrics ports in this
+    # region ([metrics]): two regions on one machine serve them on different ports. (Each
+    # agency's sync has a port of its own already.)
+    metrics_offset: int = Field(0, ge=0, le=10_000)
 
 
 class Region(_Model):
@@ -693,12 +697,21 @@ def _in_region(settings: Settings) -> Settings:
         if c.owner in agencies
         or (cluster.primary_registry and c.owner not in settings.agency_by_code)
     )
+    shift = cluster.metrics_offset
+    metrics = settings.metrics.model_copy(
+        update={
+            f"{service}_port": port + shift
+            for service in ("registry", "ingest", "feeds", "connectors")
+            if (port := getattr(settings.metrics, f"{service}_port"))
+        }
+    )
     return settings.model_copy(
         update={
             "kafka": cluster.kafka,
             "registry": registry,
             "sync": sync,
             "connectors": connectors,
+            "metrics": metrics,
         }
     )
 
