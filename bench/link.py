@@ -165,8 +165,8 @@ def main() -> None:
                 time.sleep(0.2)
             watch = RowWatch(db)
             watch.start()
-            while not any(r.startswith("BURST-") for r in watch.seen):
-                time.sleep(0.5)  # the burst's copies applied: the sync is live
+            while sum(r.startswith("BURST-") for r in list(watch.seen)) < args.events:
+                time.sleep(0.5)  # every copy of the burst applied: the sync is idle and live
             lz = deployment.settings(LUZHOU)
             across = latencies(lz, watch, "ACROSS", LZ_SAMR, args.rate, args.seconds)
             within = latencies(qj, watch, "WITHIN", QJ_SAMR, args.rate, args.seconds)
