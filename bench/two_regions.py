@@ -43,6 +43,8 @@ class Deployment:
     env: dict[str, str]
     registries: dict[str, ServiceProcess] = field(default_factory=dict)
     mirrors: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    # Where each region's link serves its metrics (/metrics, /healthz, /readyz).
+    mirror_ports: dict[str, int] = field(default_factory=dict)
 
     def settings(self, region: str) -> Settings:
         return load_settings(region=region)
@@ -64,8 +66,10 @@ class Deployment:
 
     def start_mirror(self, region: str) -> None:
         log = (self.home / f"mirror-{region}.log").open("ab")
+        port = self.mirror_ports.setdefault(region, free_port())
+        command = ["--region", region, "mirror", "run", "--metrics-port", str(port)]
         self.mirrors[region] = subprocess.Popen(
-            [sys.executable, "-m", "cli", "--region", region, "mirror", "run"],
+            [sys.executable, "-m", "cli", *command],
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -73,7 +77,7 @@ class Deployment:
         )
 
     def kill_mirror(self, region: str) -> None:
-        """SIGKILL: the process is MirrorMaker 2 itself (`mirror run` execs into it)."""
+        """SIGKILL of `mirror run`: MirrorMaker 2 dies with it (a crash, not a stop)."""
         process = self.mirrors.pop(region)
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)

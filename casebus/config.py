@@ -195,9 +195,9 @@ class RegionCluster(_Model):
     # One region's registry assigns schema ids; the other serves the primary's `_schemas`,
     # mirrored, read-only: so a schema id means the same schema on both clusters.
     primary_registry: bool = False
-    # Added to the registry's, ingest's, the feeds' and the connectors' metrics ports in this
-    # region ([metrics]): two regions on one machine serve them on different ports. (Each
-    # agency's sync has a port of its own already.)
+    # Added to the metrics ports of the registry, ingest, the feeds, the connectors and the
+    # link in this region ([metrics]): two regions on one machine serve them on different
+    # ports. (Each agency's sync has a port of its own already.)
     metrics_offset: int = Field(0, ge=0, le=10_000)
 
 
@@ -380,6 +380,7 @@ class MetricsSettings(_Model):
     ingest_port: int = Field(0, ge=0, le=65535)
     feeds_port: int = Field(0, ge=0, le=65535)
     connectors_port: int = Field(0, ge=0, le=65535)
+    mirror_port: int = Field(0, ge=0, le=65535)  # the link (casebus --region R mirror run)
     sync_ports: dict[str, int] = Field(default_factory=dict)  # agency -> port
     # Live: the service's loop turned within this many seconds.
     live_after_seconds: float = Field(60.0, gt=0)
@@ -701,7 +702,7 @@ def _in_region(settings: Settings) -> Settings:
     metrics = settings.metrics.model_copy(
         update={
             f"{service}_port": port + shift
-            for service in ("registry", "ingest", "feeds", "connectors")
+            for service in ("registry", "ingest", "feeds", "connectors", "mirror")
             if (port := getattr(settings.metrics, f"{service}_port"))
         }
     )

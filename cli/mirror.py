@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from casebus.config import load_settings
-from cli.common import CommandError
+from cli.common import CommandError, add_metrics_port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -21,6 +21,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         action="store_true",
         help="start without checking that both registries give each schema id one meaning",
     )
+    add_metrics_port(run, "mirror_port")
     run.set_defaults(handler=_run)
     show = actions.add_parser(
         "config", help="print the MirrorMaker 2 configuration (secrets masked)"
@@ -32,10 +33,11 @@ def _run(args: argparse.Namespace) -> int:
     from services.mirror.run import MirrorSetupError, run
 
     try:
-        run(load_settings(), check=not args.no_registry_check)
+        return run(
+            load_settings(), check=not args.no_registry_check, metrics_port=args.metrics_port
+        )
     except MirrorSetupError as exc:
         raise CommandError(str(exc)) from None
-    return 0  # not reached: the process became MirrorMaker 2
 
 
 def _config(args: argparse.Namespace) -> int:

@@ -55,11 +55,15 @@ class LinkStatus:
         return f"{self.source} -> {self.target}: {self.state}{behind}"
 
 
-def copied_offsets(settings: Settings, source: str) -> dict[tuple[str, int], int]:
+def copied_offsets(
+    settings: Settings, source: str, *, principal: str = REPLAY
+) -> dict[tuple[str, int], int]:
     """(topic, partition) at the source -> the next offset MirrorMaker 2 will copy."""
     found: dict[tuple[str, int], int] = {}
     topic = f"mm2-offsets.{source}.internal"
-    for record in scan(settings, [topic], client_id="casebus-link-status", last=10**9):
+    for record in scan(
+        settings, [topic], client_id="casebus-link-status", last=10**9, principal=principal
+    ):
         try:
             connector, where = json.loads(record.key)
             if connector != SOURCE_CONNECTOR or where.get("cluster") != source:
@@ -107,18 +111,18 @@ def _waiting(
     return {tp: n for tp, n in behind.items() if n}, age
 
 
-def link_status(settings: Settings, source: str) -> LinkStatus:
+def link_status(settings: Settings, source: str, *, principal: str = REPLAY) -> LinkStatus:
     here = settings.home
     assert here is not None and here.cluster is not None
     target = here.cluster.alias
-    admin = make_admin(settings, client_id="casebus-link-status", principal=REPLAY)
+    admin = make_admin(settings, client_id="casebus-link-status", principal=principal)
     try:
         # Listed, not described: kafka-python cannot decode a Connect group's description.
         live = admin.list_groups(states_filter=LIVE_GROUP_STATES)
         workers = any(g.get("group_id") == f"{source}-mm2" for g in live)
     finally:
         admin.close()
-    copied = copied_offsets(settings, source)
+    copied = copied_offsets(settings, source, principal=principal)
     renames = settings.sync.topic_names() or TopicNames({})
     topics = TopicNames.same(SHARED_TOPICS).renamed(renames).actual_names()
     try:
@@ -126,7 +130,7 @@ def link_status(settings: Settings, source: str) -> LinkStatus:
             in_region(settings, source),
             None,
             "casebus-link-status",
-            principal=REPLAY,
+            principal=principal,
             request_timeout_ms=5000,
         )
     except KafkaError as exc:
@@ -158,6 +162,10 @@ def link_status(settings: Settings, source: str) -> LinkStatus:
     return LinkStatus(source, target, state, sum(r[2] for r in rows), age, rows)
 
 
-def link_statuses(settings: Settings) -> list[LinkStatus]:
-    """One per other region: how far this region's copies of it lag (empty: one cluster)."""
-    return [link_status(settings, settings.cluster_of(r).alias) for r in settings.other_regions]
+def link_statuses(settings: Settings, *, principal: str = REPLAY) -> list[LinkStatus]:
+    """One per other region: how far this region's copies of it lag (empty: one cluster);
+    read as `principal` (status as replay, the mirror's metrics as the mirror)."""
+    return [
+        link_status(settings, settings.cluster_of(r).alias, principal=principal)
+        for r in settings.other_regions
+    ]

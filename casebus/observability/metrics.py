@@ -190,3 +190,22 @@ INGEST_EVENTS = Counter(
     "Events accepted by the ingest endpoint (committed to Kafka), by calling agency",
     ["agency"],
 )
+
+# -- the link between two regions (services/mirror) ------------------------------------------
+
+_LINK = ["source", "target"]
+LINK_UP = Gauge(
+    "casebus_link_up",
+    "1 while MirrorMaker 2 copies the source region's shared events into the target's cluster",
+    _LINK,
+)
+LINK_RECORDS_BEHIND = Gauge(
+    "casebus_link_records_behind",
+    "Source events that will cross and are not copied yet (a bound past 50,000)",
+    _LINK,
+)
+LINK_SECONDS_BEHIND = Gauge(
+    "casebus_link_seconds_behind",
+    "Age of the oldest source event that will cross and is not copied yet (0: none)",
+    _LINK,
+)

@@ -1,20 +1,29 @@
 """`casebus --region R mirror run`: MirrorMaker 2 pulling the other regions' shared events
-into region R's cluster (Apache Kafka's own, dedicated mode; services/mirror/config.py)."""
+into region R's cluster (Apache Kafka's own, dedicated mode; services/mirror/config.py), and
+the link's metrics beside it (pipeline/link.py)."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
-import os
 import shutil
+import signal
+import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import requests
+from kafka.errors import KafkaError
 
 from casebus.config import Region, Settings
 from casebus.kafka.jars import BrokerSetupError, mirror_classpath
+from casebus.observability import metrics as m
+from casebus.observability.service import Observability
 from casebus.security.principals import MIRROR
 from casebus.security.secrets import SecretStore
+from pipeline.link import link_statuses
 from services.mirror.config import cluster_alias, default_ca, mirror_properties, render
 
 log = logging.getLogger(__name__)
@@ -179,16 +188,55 @@ def prepare(settings: Settings) -> Prepared:
     return Prepared(command, path, log4j)
 
 
-def run(settings: Settings, *, check: bool = True) -> None:
-    """Check the registries, write the configuration, and become MirrorMaker 2 (exec): a
-    signal to this process is a signal to MirrorMaker, which stops its tasks cleanly on
-    SIGTERM; SIGKILL is a crash it recovers from (exactly-once source delivery)."""
+def run(settings: Settings, *, check: bool = True, metrics_port: int | None = None) -> int:
+    """Check the registries, write the configuration and run MirrorMaker 2 until it exits
+    (SIGTERM and SIGINT are passed on: it stops its tasks cleanly; it dies with this process,
+    SIGKILL included, a crash it recovers from by exactly-once delivery). Meanwhile serve
+    the link's metrics, /healthz and /readyz on the mirror's metrics port. Its exit code."""
     if check:
         check_registries(settings)
     prepared = prepare(settings)
-    log.info(
-        "MirrorMaker 2 into %s, configuration %s",
-        cluster_alias(home_region(settings)),
-        prepared.properties,
-    )
-    os.execv(prepared.command[0], prepared.command)
+    home = cluster_alias(home_region(settings))
+    log.info("MirrorMaker 2 into %s, configuration %s", home, prepared.properties)
+    process = subprocess.Popen(prepared.command, preexec_fn=_die_with_parent)
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda _n, _f: process.terminate())
+    port = settings.metrics.port_for("mirror", metrics_port)
+    obs = Observability(settings, "mirror", port, principal=MIRROR, registry=False).start()
+    try:
+        exported = 0.0
+        while process.poll() is None:
+            obs.touch()  # live while MirrorMaker runs
+            if port and time.monotonic() - exported > LINK_EXPORT_SECONDS:
+                exported = time.monotonic()
+                _export(settings, home)
+            time.sleep(1)
+    finally:
+        obs.close()
+    return process.returncode
+
+
+LINK_EXPORT_SECONDS = 15.0  # how often the link's gauges are measured (a few reads each)
+
+
+def _export(settings: Settings, home: str) -> None:
+    try:
+        statuses = link_statuses(settings, principal=MIRROR)
+    except KafkaError as exc:
+        log.warning("cannot measure the link: %s", exc)
+        return
+    for link in statuses:
+        m.LINK_UP.labels(link.source, home).set(1 if link.state == "up" else 0)
+        if link.lag is not None:
+            m.LINK_RECORDS_BEHIND.labels(link.source, home).set(link.lag)
+            m.LINK_SECONDS_BEHIND.labels(link.source, home).set(link.lag_seconds or 0.0)
+
+
+def _die_with_parent() -> None:
+    """In the child: SIGKILL when the parent dies (Linux), so that MirrorMaker never
+    outlives the command that runs it."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+PR_SET_PDEATHSIG = 1

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import requests
 from sqlalchemy import func, select
 
 from agencydb.engine import make_engine
@@ -214,6 +215,20 @@ def test_only_shared_events_cross_and_the_regions_converge_through_a_link_outage
             break
         assert time.monotonic() < deadline, links
         time.sleep(2)
+
+    # The link's metrics, from each region's `mirror run`.
+    for region, other in ((QIJIANG, LUZHOU), (LUZHOU, QIJIANG)):
+        url = f"http://127.0.0.1:{regions.mirror_ports[region]}"
+        wanted = f'casebus_link_up{{source="{other}",target="{region}"}} 1.0'
+        behind = f'casebus_link_records_behind{{source="{other}",target="{region}"}} 0.0'
+        deadline = time.monotonic() + 60
+        while True:
+            text = requests.get(url + "/metrics", timeout=5).text
+            if wanted in text and behind in text:
+                break
+            assert time.monotonic() < deadline, [ln for ln in text.splitlines() if "link" in ln]
+            time.sleep(2)
+        assert requests.get(url + "/healthz", timeout=5).status_code == 200
 
     # The copies' event-log entries name the cluster they came from (the topic's prefix).
     engine = make_engine(qj.database_url(QJ_SAMR))
