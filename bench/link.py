@@ -12,26 +12,27 @@ each with its registry and its MirrorMaker 2, started as an operator does (bench
   cluster acknowledged them.
 - Latency: a live `casebus --region qijiang sync run 500110-SAMR`; `--rate` events a second for
   `--seconds`, one at a time, first published in Luzhou (shared with Qijiang: the copy's row),
-  then in Qijiang itself (the same path within one cluster); each row seen by polling the
-  database's event log every 20 ms. Median and 99th percentile of each, and their ratio.
+  then in Qijiang itself (the same path within one cluster); each row seen applied by
+  polling the database's event log every 20 ms (bench/rows.py). Median and 99th percentile
+  of each, and their ratio.
 """
 
 from __future__ import annotations
 
 import argparse
 import shutil
-import sqlite3
 import statistics
 import subprocess
 import sys
-import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from kafka import TopicPartition
 
+from bench.rows import RowWatch, percentile, steadily
 from bench.two_regions import LUZHOU, QIJIANG, Deployment, two_regions
 from bench.workload import make_event
 from casebus.config import PROJECT_ROOT, Settings
@@ -56,6 +57,7 @@ def bench_event(tag: str, n: int, *, owner: str) -> Event:
     else:
         event["shared_with"] = [QJ_SAMR]
     event["event_id"] = stable_event_id(owner, record_id, 1, event["event_type"])
+    event["published_at"] = datetime.now(UTC)  # within the signing keys' validity
     return event
 
 
@@ -89,58 +91,21 @@ def mirrored(deployment: Deployment, count: int) -> tuple[float, float]:
     return count / (acked - started), count / (copied - started)
 
 
-class RowWatch(threading.Thread):
-    """When each record id first shows in the agency database's event log."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(daemon=True)
-        self.path, self.seen, self.stop = path, dict[str, float](), threading.Event()
-
-    def run(self) -> None:
-        last = 0
-        while not self.stop.is_set():
-            try:
-                with sqlite3.connect(f"file:{self.path}?mode=ro", uri=True) as db:
-                    rows = db.execute(
-                        "SELECT id, record_id FROM event_log WHERE id > ? ORDER BY id", (last,)
-                    ).fetchall()
-            except sqlite3.Error:
-                rows = []
-            now = time.time()
-            for row_id, record_id in rows:
-                last = max(last, row_id)
-                self.seen.setdefault(record_id, now)
-            time.sleep(0.02)
-
-
 def latencies(
     settings: Settings, watch: RowWatch, tag: str, owner: str, rate: float, seconds: float
 ) -> list[float]:
     """Publish one event at a time at `rate`/s for `seconds`; each one's seconds to its row."""
     publisher = Publisher(settings, producer_name=f"bench-link-{tag}", principal=INGEST)
-    sent: dict[str, float] = {}
-    began = time.monotonic()
-    n = 0
-    while time.monotonic() - began < seconds:
+
+    def send(n: int) -> str:
         event = bench_event(tag, n, owner=owner)
-        out = publisher.encoder.encode(event)
-        sent[event["record_id"]] = time.time()
-        publisher.send_encoded(out)
-        n += 1
-        time.sleep(max(0.0, began + n / rate - time.monotonic()))
+        publisher.send_encoded(publisher.encoder.encode(event))
+        return str(event["record_id"])
+
+    sent = steadily(send, rate, seconds)
     publisher.producer.flush(timeout=60)
     publisher.producer.close(timeout=5)
-    deadline = time.monotonic() + 120
-    while any(r not in watch.seen for r in sent) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    missing = [r for r in sent if r not in watch.seen]
-    if missing:
-        raise RuntimeError(f"{len(missing)} rows never arrived, e.g. {missing[:3]}")
-    return [watch.seen[r] - t for r, t in sent.items()]
-
-
-def percentile(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100)[int(q) - 1] if len(values) > 1 else values[0]
+    return watch.wait_for(sent)
 
 
 def main() -> None:
