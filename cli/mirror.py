@@ -41,8 +41,8 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _config(args: argparse.Namespace) -> int:
-    from services.mirror.config import default_ca, mirror_properties, render
-    from services.mirror.run import MirrorSetupError, home_region, secret_for
+    from services.mirror.config import render
+    from services.mirror.run import MirrorSetupError, home_region, properties, secret_for
 
     settings = load_settings()
     try:
@@ -50,10 +50,5 @@ def _config(args: argparse.Namespace) -> int:
     except MirrorSetupError as exc:
         raise CommandError(str(exc)) from None
     secrets = [secret_for(settings, r) for r in settings.regions]
-    props = mirror_properties(
-        settings,
-        secret=lambda r: secret_for(settings, r),
-        ca_file=lambda r: default_ca(settings, r.cluster.kafka) if r.cluster else "",
-    )
-    print(render(props, hide=secrets), end="")
+    print(render(properties(settings), hide=secrets), end="")
     return 0

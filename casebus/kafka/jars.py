@@ -41,30 +41,25 @@ def cache_root() -> Path:
 
 
 def broker_classpath() -> tuple[str, str]:
-    """Return (classpath, where it came from), fetching the jars on first use."""
-    home = os.environ.get("KAFKA_HOME")
-    if home:
-        libs = Path(home) / "libs"
-        if not any(libs.glob("kafka_2.13-*.jar")):
-            raise BrokerSetupError(f"KAFKA_HOME={home}: no kafka_2.13-*.jar in {libs}")
-        return f"{libs}/*", f"KAFKA_HOME ({libs})"
-    libs = cache_root() / f"kafka-{kafka_version()}" / "libs"
-    if not (libs / ".complete").exists():
-        _fetch_with_maven(libs)
-    return f"{libs}/*", f"jar cache ({libs})"
+    """The broker's (classpath, where it came from), fetching the jars on first use."""
+    return _classpath("kafka_2.13-*.jar", POM, "kafka")
 
 
 def mirror_classpath() -> tuple[str, str]:
-    """MirrorMaker 2's classpath (KAFKA_HOME's libs hold it too), fetched on first use."""
+    """MirrorMaker 2's (KAFKA_HOME's libs hold it too), fetched on first use."""
+    return _classpath("connect-mirror-[0-9]*.jar", MIRROR_POM, "connect-mirror")
+
+
+def _classpath(marker: str, pom: Path, name: str) -> tuple[str, str]:
     home = os.environ.get("KAFKA_HOME")
     if home:
         libs = Path(home) / "libs"
-        if not any(libs.glob("connect-mirror-[0-9]*.jar")):
-            raise BrokerSetupError(f"KAFKA_HOME={home}: no connect-mirror-*.jar in {libs}")
+        if not any(libs.glob(marker)):
+            raise BrokerSetupError(f"KAFKA_HOME={home}: no {marker} in {libs}")
         return f"{libs}/*", f"KAFKA_HOME ({libs})"
-    libs = cache_root() / f"connect-mirror-{kafka_version(MIRROR_POM)}" / "libs"
+    libs = cache_root() / f"{name}-{kafka_version(pom)}" / "libs"
     if not (libs / ".complete").exists():
-        _fetch_with_maven(libs, MIRROR_POM)
+        _fetch_with_maven(libs, pom)
     return f"{libs}/*", f"jar cache ({libs})"
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
-from casebus.config import PROJECT_ROOT, KafkaSettings, Region, Settings
+from casebus.config import KafkaSettings, Region, Settings
 from casebus.regions import share_header
 from casebus.security.principals import MIRROR
 from casebus.topics import SHARED_TOPICS, TopicNames
@@ -172,13 +172,3 @@ def render(props: dict[str, str], *, hide: Iterable[str] = ()) -> str:
         escaped = value.replace("\\", "\\\\")
         lines.append(f"{key} = {escaped}")
     return "\n".join(lines) + "\n"
-
-
-def default_ca(settings: Settings, kafka: KafkaSettings) -> str:
-    """The CA file a cluster's clients trust (as Settings.ca_file, for any region)."""
-    given = kafka.security.ca_file
-    if given:
-        return str(PROJECT_ROOT / given)
-    folder = kafka.security.secrets_dir
-    secrets = PROJECT_ROOT / folder if folder else settings.var_dir / "secrets"
-    return str(secrets / "tls" / "ca.pem")

@@ -17,14 +17,14 @@ from pathlib import Path
 import requests
 from kafka.errors import KafkaError
 
-from casebus.config import Region, Settings
+from casebus.config import Region, Settings, in_region
 from casebus.kafka.jars import BrokerSetupError, mirror_classpath
 from casebus.observability import metrics as m
 from casebus.observability.service import Observability
 from casebus.security.principals import MIRROR
 from casebus.security.secrets import SecretStore
 from pipeline.link import link_statuses
-from services.mirror.config import cluster_alias, default_ca, mirror_properties, render
+from services.mirror.config import cluster_alias, mirror_properties, render
 
 log = logging.getLogger(__name__)
 
@@ -59,10 +59,18 @@ def state_dir(settings: Settings) -> Path:
 
 
 def secret_for(settings: Settings, region: Region) -> str:
-    assert region.cluster is not None
-    folder = region.cluster.kafka.security.secrets_dir
-    store = SecretStore(Path(folder) if folder else settings.var_dir / "secrets")
-    return store.get(MIRROR) if region.cluster.kafka.security.sasl else ""
+    """The mirror principal's secret on `region`'s cluster."""
+    there = in_region(settings, region.code)
+    return SecretStore(there.secrets_dir).get(MIRROR) if there.kafka.security.sasl else ""
+
+
+def properties(settings: Settings) -> dict[str, str]:
+    """The link's MirrorMaker 2 configuration, each cluster with its secret and CA."""
+    return mirror_properties(
+        settings,
+        secret=lambda r: secret_for(settings, r),
+        ca_file=lambda r: str(in_region(settings, r.code).ca_file),
+    )
 
 
 @dataclass(frozen=True)
@@ -152,11 +160,7 @@ def prepare(settings: Settings) -> Prepared:
     log.info("MirrorMaker 2 jars from %s", origin)
     folder = state_dir(settings)
     folder.mkdir(parents=True, exist_ok=True)
-    props = mirror_properties(
-        settings,
-        secret=lambda r: secret_for(settings, r),
-        ca_file=lambda r: default_ca(settings, r.cluster.kafka) if r.cluster else "",
-    )
+    props = properties(settings)
     path = folder / "mm2.properties"
     path.touch(mode=0o600)
     path.write_text(render(props), "utf-8")
