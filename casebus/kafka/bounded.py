@@ -15,6 +15,8 @@ import threading
 from collections.abc import Callable
 from typing import TypeVar
 
+from kafka.errors import ProducerFencedError
+
 from casebus.retry import RetryAfter
 
 T = TypeVar("T")
@@ -43,3 +45,14 @@ def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
     if failure:
         raise failure[0]
     return result[0]
+
+
+def fenced(producer: object) -> bool:
+    """Whether a transactional producer was fenced by a newer one with its id.
+
+    kafka-python raises a fence as `ProducerFencedError` only from the call that met it;
+    every later call fails with a plain `KafkaError` naming the state, so the state is read
+    from the producer's transaction manager (a private attribute of the producer)."""
+    manager = getattr(producer, "_transaction_manager", None)
+    last = getattr(manager, "last_error", None)
+    return isinstance(last, ProducerFencedError)

@@ -33,7 +33,7 @@ from kafka.errors import KafkaError, ProducerFencedError
 from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
 from casebus.events import LEAD_TOPIC
-from casebus.kafka.bounded import Stuck, bounded
+from casebus.kafka.bounded import Stuck, bounded, fenced
 from casebus.kafka.clients import make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
 from casebus.observability.service import Observability
@@ -246,6 +246,8 @@ class FeedService:
         except ProducerFencedError:
             raise  # another instance took over: this one must stop
         except (KafkaError, RetryAfter) as exc:
+            if fenced(self.producer):
+                raise ProducerFencedError() from exc
             log.warning("batch not committed (%s); reading it again", exc)
             self.report.aborted += 1
             self.state.abort()
@@ -254,10 +256,13 @@ class FeedService:
             elif self.fs.transactions:
                 try:
                     self._bounded(self.producer.abort_transaction, "abort")
-                except Stuck:
+                except (KafkaError, Stuck) as abort_exc:
+                    # A producer in kafka-python's fatal state refuses every call from now
+                    # on (abort included): only a new one with the same id gets going again.
+                    if fenced(self.producer):
+                        raise ProducerFencedError() from abort_exc
+                    log.warning("abort failed (%s)", abort_exc)
                     self._replace_producer()
-                except KafkaError as abort_exc:
-                    log.warning("abort failed: %s", abort_exc)
             self._rewind()
             self._backoff.wait(stop, exc.retry_after if isinstance(exc, RetryAfter) else None)
             return

@@ -8,11 +8,13 @@ import random
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from typing import Any
 
 import pytest
+from kafka.errors import KafkaError, ProducerFencedError
 
 from casebus.config import Settings
 from casebus.contracts.partner import partner_contract
@@ -20,7 +22,7 @@ from casebus.provenance.keys import trust_list
 from casebus.security.principals import platform as platform_principal
 from connectors.codes import PLATFORM as PLATFORM_LABELS
 from connectors.runner import run_connectors_once
-from services.feeds.service import run_feeds
+from services.feeds.service import FeedService, run_feeds
 from services.feeds.view import read_feed
 from services.sandbox.data.clock import MAX_TICK
 from tests.feeds.helpers import (
@@ -422,3 +424,36 @@ def test_a_stock_confluent_deserializer_reads_the_feed(
     assert set(got) == {"510500-SAMR/C1", "510500-SAMR/C2"}
     assert got["510500-SAMR/C1"]["lead"]["items"][0]["listing_url"].startswith("https://item.jd")
     assert "informant" not in got["510500-SAMR/C1"]["lead"]
+
+
+def test_a_producer_in_a_fatal_state_is_replaced_and_nothing_is_lost(
+    feeds: Settings, leads: EventProducer
+) -> None:
+    # kafka-python puts a transactional producer in a fatal state on some lost requests
+    # (seen under node kills); from then on every call fails, abort included.
+    service = FeedService(feeds)
+    try:
+        leads.send_all([agency_lead("F1"), agency_lead("F2")])
+        manager = service.producer._transaction_manager  # type: ignore[attr-defined]
+        manager.transition_to_fatal_error(KafkaError("a transactional request was lost"))
+        report = service.run(threading.Event(), until_idle=True)
+    finally:
+        service.close()
+    assert report.producers_replaced == 1 and report.aborted == 1
+    jd = revisions_by_key(read_all(feeds, feeds.feeds.feed_topic(feeds.platform(JD))))
+    assert jd == {"510500-SAMR/F1": [1], "510500-SAMR/F2": [1]}
+
+
+def test_a_fenced_instance_stops_instead_of_fencing_back(
+    feeds: Settings, leads: EventProducer
+) -> None:
+    service = FeedService(feeds)
+    try:
+        successor = FeedService(feeds)  # same transactional id: fences the first
+        successor.close()
+        leads.send_all([agency_lead("G1")])
+        with pytest.raises(ProducerFencedError):
+            service.run(threading.Event(), until_idle=True)
+    finally:
+        service.close()
+    assert service.report.producers_replaced == 0

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from agencydb.models import EventLogEntry, Record
 from agencydb.reconcile import reconcile_databases
 from bench.workload import event_stream, make_event
 from casebus.config import LocalBroker, Settings, load_settings
+from casebus.events import LEAD_TOPIC
 from casebus.kafka.broker import LocalKafka
 from casebus.kafka.clients import make_consumer, make_producer, make_super_admin
 from casebus.kafka.health import cluster_health
@@ -266,6 +267,30 @@ def record_ids(db_url: str, owner: str) -> set[str]:
         engine.dispose()
 
 
+def wait_feeds_caught_up(s: Settings, log: Callable[[], str], timeout: float = 120) -> None:
+    """The feeds' committed offsets at the end of the lead topic."""
+    deadline = time.monotonic() + timeout
+    admin = make_super_admin(s)
+    reader = make_consumer(s, None, "test-lead-ends", principal=admin_principal(s))
+    try:
+        found = reader.partitions_for_topic(LEAD_TOPIC) or ()
+        parts = [TopicPartition(LEAD_TOPIC, p) for p in found]
+        ends = reader.end_offsets(parts)
+        committed: dict[TopicPartition, int] = {}
+        while time.monotonic() < deadline:
+            offsets = admin.list_consumer_group_offsets(s.feeds.group_id)
+            committed = {tp: offsets[tp].offset for tp in parts if tp in offsets}
+            if all(committed.get(tp, 0) >= end for tp, end in ends.items()):
+                return
+            time.sleep(2)
+    finally:
+        admin.close()
+        reader.close()
+    raise AssertionError(
+        f"feeds at {committed}, lead topic ends {ends} after {timeout}s:\n{log()[-3000:]}"
+    )
+
+
 def wait_caught_up(s: Settings, acked: set[tuple[str, int, int]], timeout: float = 240) -> None:
     deadline = time.monotonic() + timeout
     missing: dict[str, int] = {}
@@ -329,6 +354,7 @@ def test_node_kills_under_load_lose_and_double_nothing(
 
     acked = set(connector.acked)
     wait_caught_up(s, acked)
+    wait_feeds_caught_up(s, lambda: services.log("feeds"))
     # The coordinator's node of Luzhou's sync group lost at rest: the sync waits quietly.
     sync = services.processes[f"sync-{LUZHOU}"]
     before = services.log(f"sync-{LUZHOU}").count(COORDINATOR_WARNING)
@@ -367,7 +393,8 @@ def test_node_kills_under_load_lose_and_double_nothing(
 
     feed = read_all(s, s.feeds.feed_topic(s.platform("PLATFORM-JD")))
     pairs = [(r.key, dict(r.headers or [])["casebus.revision"]) for r in feed]
-    assert pairs and len(pairs) == len(set(pairs)), "a feed record seen twice"
+    assert pairs, f"no feed record:\n{services.log('feeds')[-3000:]}"
+    assert len(pairs) == len(set(pairs)), "a feed record seen twice"
     assert "to DLQ" not in services.log("feeds")
 
     for agency in AGENCIES:
