@@ -55,7 +55,7 @@ SOAK_KILLS  ?= 20
 soak: $(STAMP)
 	pg_url=$$(scripts/postgres-up.sh) && CASEBUS_TEST_PG_URL=$$pg_url \
 	  CASEBUS_SOAK_EVENTS=$(SOAK_EVENTS) CASEBUS_SOAK_KILLS=$(SOAK_KILLS) \
-	  $(BIN)/pytest -p no:cacheprovider \
+	  $(BIN)/pytest -p no:cacheprovider -m '' \
 	  tests/kafka/test_replicated.py::test_node_kills_under_load_lose_and_double_nothing \
 	  $(PYTEST_ARGS)
 
