@@ -17,7 +17,7 @@ from typing import Any
 
 from casebus.personal import envelope
 from casebus.personal.access import Readers
-from casebus.personal.fields import PersonalField, for_topic, subject_of
+from casebus.personal.fields import PersonalField, for_topic, identifiers
 from casebus.personal.keystore import KeyStore
 from casebus.topics import TOPIC_BY_FAMILY
 
@@ -75,15 +75,15 @@ class Sealer:
         self._fresh()
         owner, record_id = str(event["owner"]), str(event["record_id"])
         # Whose each value is, read before anything is sealed (a subject may be a sibling).
-        subjects = [subject_of(f, p) or f"{owner}/{record_id}/{f.dotted}" for f, p in plain]
+        subjects = [identifiers(f, p) or [f"{owner}/{record_id}/{f.dotted}"] for f, p in plain]
         out = dict(event)
         copied: set[int] = {id(out)}
-        for (f, _), subject in zip(plain, subjects, strict=True):
+        for (f, _), (subject, *aliases) in zip(plain, subjects, strict=True):
             parent = _copy_along(out, f.path, copied)
             value = parent[f.name]
             if not isinstance(value, str) or envelope.is_sealed(value):
                 continue
-            key = self.keys.data_key(owner, subject)
+            key = self.keys.data_key(owner, subject, aliases)
             if key is None:
                 parent[f.name] = ERASED
                 continue

@@ -122,10 +122,18 @@ def every_topic() -> dict[str, tuple[PersonalField, ...]]:
     return {topic: for_topic(topic) for topic in TOPIC_SCHEMAS}
 
 
-def subject_of(f: PersonalField, parent: Mapping[str, Any]) -> str | None:
-    """Who the value belongs to: the first non-empty of its subject fields, or None."""
-    for name in f.subject:
-        value = parent.get(name)
-        if isinstance(value, str) and value.strip():
-            return value
-    return None
+# A name identifies a person only when nothing else does: an erasure cannot name them by it.
+NOT_AN_ALIAS = frozenset({"name"})
+
+
+def identifiers(f: PersonalField, parent: Mapping[str, Any]) -> list[str]:
+    """Who the value belongs to: the first non-empty of its subject fields (the subject),
+    then the other non-empty ones an erasure may name the person by (aliases)."""
+    found = [
+        (name, value)
+        for name in f.subject
+        if isinstance(value := parent.get(name), str) and value.strip()
+    ]
+    if not found:
+        return []
+    return [found[0][1], *(v for name, v in found[1:] if name not in NOT_AN_ALIAS)]

@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import sqlite3
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -147,6 +147,11 @@ CREATE TABLE IF NOT EXISTS data_keys (
     created_at TEXT NOT NULL,
     UNIQUE (owner, subject_ref)
 );
+CREATE TABLE IF NOT EXISTS aliases (
+    alias_ref TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    PRIMARY KEY (alias_ref, key_id)
+);
 CREATE TABLE IF NOT EXISTS erased_subjects (subject_ref TEXT PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS erasures (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -201,15 +206,20 @@ class KeyStore:
         text = normalise_subject(subject).encode("utf-8")
         return hmac.new(self._index, text, hashlib.sha256).hexdigest()
 
-    def data_key(self, owner: str, subject: str) -> DataKey | None:
+    def data_key(self, owner: str, subject: str, aliases: Sequence[str] = ()) -> DataKey | None:
         """The owner's data key for this person, made now if there is none; None if the person
-        was erased (nothing of theirs may be sealed again under a key that could be read)."""
+        was erased (nothing of theirs may be sealed again under a key that could be read).
+        `aliases`: other identifiers of the person (an informant's phone beside their
+        identity number) an erasure may name them by."""
         ref = self.subject_ref(subject)
         found = self._own.get((owner, ref))
         if found is not None:
             return found
         db = self._db()
-        if db.execute("SELECT 1 FROM erased_subjects WHERE subject_ref = ?", (ref,)).fetchone():
+        refs = [ref, *(self.subject_ref(a) for a in aliases)]
+        marks = ",".join("?" * len(refs))
+        erased = db.execute(f"SELECT 1 FROM erased_subjects WHERE subject_ref IN ({marks})", refs)
+        if erased.fetchone():
             return None
         row = db.execute(
             "SELECT key_id, wrapped FROM data_keys WHERE owner = ? AND subject_ref = ?",
@@ -228,6 +238,9 @@ class KeyStore:
                 (owner, ref),
             ).fetchone()
         key_id, wrapped = row
+        db.executemany(
+            "INSERT OR IGNORE INTO aliases VALUES (?, ?)", [(r, key_id) for r in refs[1:]]
+        )
         found = DataKey(key_id, owner, self.kms.unwrap(owner, wrapped, _wrap_aad(key_id, owner)))
         self._own[(owner, ref)] = found
         return found
@@ -273,12 +286,16 @@ class KeyStore:
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            ids = [
-                r[0]
-                for r in db.execute("SELECT key_id FROM data_keys WHERE subject_ref = ?", (ref,))
-            ]
-            db.execute("DELETE FROM data_keys WHERE subject_ref = ?", (ref,))
-            db.execute("INSERT OR IGNORE INTO erased_subjects VALUES (?)", (ref,))
+            found = db.execute(
+                "SELECT key_id, subject_ref FROM data_keys WHERE subject_ref = ?"
+                " OR key_id IN (SELECT key_id FROM aliases WHERE alias_ref = ?)",
+                (ref, ref),
+            ).fetchall()
+            ids = [r[0] for r in found]
+            # The person, under every identifier their keys were made for, gets no new key.
+            erased = [(r,) for r in sorted({ref} | {r[1] for r in found})]
+            db.executemany("INSERT OR IGNORE INTO erased_subjects VALUES (?)", erased)
+            db.executemany("DELETE FROM data_keys WHERE key_id = ?", [(k,) for k in ids])
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
