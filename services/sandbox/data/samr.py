@@ -110,10 +110,10 @@ def penalty(rng: random.Random, region: str, n: int, authority: dict[str, str]) 
     return history
 
 
-# About one penalty in five is against a natural person; of those, one in eight carries an
+# About one penalty in five is against a natural person; of those, about one in seven carries an
 # identity number with a wrong check character (quarantined by the connector, rule named).
 NATURAL_PERSON_SHARE = 0.2
-INVALID_ID_SHARE = 0.125
+INVALID_ID_SHARE = 0.15
 # Complaints (投诉, 12315) and reports (举报) mostly come with the informant's details.
 INFORMANT_SHARE = 0.85
 
