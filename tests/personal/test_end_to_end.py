@@ -9,17 +9,20 @@ rebuild included, with `audit verify` still passing and everyone else's data as 
 
 from __future__ import annotations
 
+import io
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from sqlalchemy import Engine, select
 
 from agencydb.engine import make_engine
 from agencydb.models import Lead, PenaltyDecision
 from casebus.config import Settings
-from casebus.personal import envelope
+from casebus.personal import envelope, idcard, publicity
 from casebus.personal.erasure import erase
+from cli.case import show_public
 from connectors.runner import run_connectors_once
 from services.audit.verify import verify
 from services.feeds.service import run_feeds
@@ -57,6 +60,7 @@ def _people(handle: Any) -> dict[str, Any]:
                     out["ids"].add(body[key])
             if body.get("person_id_no") and r["defect"] is None and system == "samr-luzhou":
                 out["persons"][r["id"]] = body["person_id_no"]
+                out.setdefault("case_of", {})[r["id"]] = body["case_no"]
             who = body.get("informant") or body.get("reporter")
             if who:
                 out["phones"].add(who["phone"])
@@ -180,6 +184,16 @@ def test_personal_data_sealed_opened_where_allowed_and_erased(
     assert all(
         i is None or envelope.is_sealed(i["phone"]) for i in _personal(dbs[NEVER])[1].values()
     )
+
+    # The public view: the name, the identity number masked where it can be read at all.
+    shown_record, shown_id = sorted(people["persons"].items())[-1]
+    case = people["case_of"][shown_record]
+    quiet = Console(file=io.StringIO())
+    for agency, expected in ((OWNER, idcard.mask_id(shown_id)), (NEVER, publicity.SEALED)):
+        found = show_public(synced(agency), agency, case, as_json=True, console=quiet)
+        (penalty,) = [p for p in found if p["decision_no"] == shown_record]
+        assert penalty["person_id_no"] == expected and penalty["party_name"]
+        assert not {"legal_rep_id_no", "remarks", "personal_keys"} & set(penalty)
 
     # A fresh rebuild holds what the live sync holds.
     rebuilt = f"sqlite:///{tmp_path / 'rebuilt.sqlite'}"

@@ -117,3 +117,52 @@ def test_walker_refuses_personal_fields_it_cannot_seal() -> None:
     }
     with pytest.raises(SchemaError, match="list"):
         personal_fields(resolve(in_a_list))
+
+
+def test_a_personal_field_is_never_exported_to_platforms() -> None:
+    from casebus.contracts import partner
+
+    contract = partner.partner_contract()
+    personal = {f.dotted.removeprefix("lead.") for f in for_topic("casebus.lead")}
+    assert not personal & {p.removeprefix("lead.") for p in contract.exported}
+    assert "informant" not in repr(contract.schema)
+    marked = {
+        "type": "record",
+        "name": "L",
+        "fields": [
+            {
+                "name": "seller_id_no",
+                "type": "string",
+                "confluent:tags": ["PII"],
+                "casebus.visibility": "partner",
+            },
+        ],
+    }
+    with pytest.raises(partner.PersonalFieldExported):
+        partner._Walk([]).record(resolve(marked), "")  # type: ignore[arg-type]
+
+
+def test_the_public_view_of_a_penalty() -> None:
+    from casebus.contracts.samples import sample_penalty_event
+    from casebus.personal.publicity import SEALED, public_penalty
+
+    penalty = sample_penalty_event()["penalty"]
+    penalty.update(
+        party_name="王小明",
+        party_category="NATURAL_PERSON",
+        person_id_type="身份证",
+        person_id_no="510502198001011235",
+        legal_rep_id_no="510502198001011235",
+        remarks="举报人李某",
+    )
+    shown = public_penalty(penalty)
+    assert shown is not None
+    assert (shown["party_name"], shown["party_category"]) == ("王小明", "自然人")
+    assert shown["person_id_no"] == "510502********1235"
+    assert shown["penalty_categories"] == ["警告", "罚款", "没收非法财物"]
+    assert "legal_rep_id_no" not in shown and "remarks" not in shown
+    sealed = envelope.seal(DEK, KEY_ID, "510502198001011235", AAD)
+    assert public_penalty({**penalty, "person_id_no": sealed})["person_id_no"] == SEALED  # type: ignore[index]
+    assert public_penalty({**penalty, "person_id_no": "[erased]"})["person_id_no"] == "[erased]"  # type: ignore[index]
+    assert public_penalty({**penalty, "penalty_categories": ["01"]}) is None  # warning only
+    assert public_penalty(penalty, revoked=True) is None
