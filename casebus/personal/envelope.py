@@ -18,7 +18,6 @@ between revisions.
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 from dataclasses import dataclass
 from functools import lru_cache
@@ -77,7 +76,7 @@ def _keys(dek: bytes) -> tuple[AESGCM, bytes]:
 def seal(dek: bytes, key_id: str, plaintext: str, aad: bytes) -> str:
     cipher, nonce_key = _keys(dek)
     data = plaintext.encode("utf-8")
-    nonce = hmac.new(nonce_key, aad + b"\x00" + data, hashlib.sha256).digest()[:NONCE_BYTES]
+    nonce = hmac.digest(nonce_key, aad + b"\x00" + data, "sha256")[:NONCE_BYTES]
     body = bytes([VERSION]) + bytes.fromhex(key_id) + nonce + cipher.encrypt(nonce, data, aad)
     return PREFIX + base64.urlsafe_b64encode(body).rstrip(b"=").decode("ascii")
 

@@ -14,6 +14,7 @@ WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK_MAP = "10X98765432"
 # The 证件类型 codes of a resident identity card, as sources write them.
 RESIDENT_ID_TYPES = frozenset({"身份证", "居民身份证", "111", "ID_CARD"})
+_HALF_WIDTH = {0xFF10 + i: 0x30 + i for i in range(10)} | {ord("ｘ"): "X", ord("Ｘ"): "X"}
 _SHAPE = re.compile(r"^[1-8]\d{5}(\d{4})(\d{2})(\d{2})\d{3}[\dX]$")
 
 
@@ -25,8 +26,7 @@ def check_char(first17: str) -> str:
 
 def normalise(value: str) -> str:
     """Spaces stripped, full-width digits and x made half-width, x upper-cased."""
-    half = value.strip().translate({0xFF10 + i: 0x30 + i for i in range(10)})
-    return half.replace("ｘ", "X").replace("Ｘ", "X").replace("x", "X").replace(" ", "")
+    return value.strip().translate(_HALF_WIDTH).replace("x", "X").replace(" ", "")
 
 
 def problem(value: str) -> tuple[str, str] | None:

@@ -17,7 +17,6 @@ the same two calls).
 from __future__ import annotations
 
 import base64
-import hashlib
 import hmac
 import json
 import os
@@ -38,6 +37,7 @@ from casebus.personal.idcard import normalise
 
 KEK_ENV_PREFIX = "CASEBUS_KEK_"
 _WRAP_NONCE = 12
+_REFS_CACHED = 100_000
 
 
 class KeyUnavailable(Exception):
@@ -184,6 +184,7 @@ class KeyStore:
         self._pid = 0
         self._open: dict[str, DataKey | None] = {}  # key id -> unwrapped (None: cannot)
         self._own: dict[tuple[str, str], DataKey] = {}  # (owner, subject ref) -> its key
+        self._refs: dict[str, str] = {}  # subject as given -> its reference
 
     @classmethod
     def of(cls, settings: Settings, *, create: bool = False) -> KeyStore:
@@ -201,10 +202,16 @@ class KeyStore:
         return self._conn
 
     def subject_ref(self, subject: str) -> str:
+        found = self._refs.get(subject)
+        if found is not None:
+            return found
         if self._index is None:
             self._index = _write_secret(self._index_file, secrets.token_bytes(32))
+        if len(self._refs) >= _REFS_CACHED:
+            self._refs.clear()
         text = normalise_subject(subject).encode("utf-8")
-        return hmac.new(self._index, text, hashlib.sha256).hexdigest()
+        found = self._refs[subject] = hmac.digest(self._index, text, "sha256").hex()
+        return found
 
     def data_key(self, owner: str, subject: str, aliases: Sequence[str] = ()) -> DataKey | None:
         """The owner's data key for this person, made now if there is none; None if the person
