@@ -12,7 +12,7 @@ from casebus.config import load_settings
 from casebus.personal import erasure
 from casebus.personal.keystore import KeyStore
 from casebus.provenance.keys import MissingKey
-from cli.common import command_error
+from cli.common import CommandError, command_error
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -37,6 +37,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _erase(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.agency not in {a.code for a in settings.agencies}:
+        raise CommandError(f"{args.agency!r} is not a configured agency: only an agency erases")
     with command_error(MissingKey):
         done = erasure.erase(
             settings, args.subject, by=args.by, agency=args.agency, reason=args.reason
