@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from casebus.personal import envelope
+from casebus.personal import envelope, idcard
 from casebus.personal.access import Readers
 from casebus.personal.fields import PersonalField, for_topic, identifiers
 from casebus.personal.keystore import KeyStore
@@ -102,6 +102,9 @@ class Opened:
     sealed: int = 0  # not granted: kept as it came
     erased: int = 0
     unreadable: int = 0
+    # Opened identity numbers that break GB 11643 (path: rule): the producer should have
+    # refused them; a reader that can open them says so in its event log.
+    invalid: list[str] = field(default_factory=list)
 
     def note(self) -> str | None:
         parts = [
@@ -114,6 +117,7 @@ class Opened:
             )
             if n
         ]
+        parts += [f"invalid {where}" for where in self.invalid]
         return f"personal: {', '.join(parts)}" if parts else None
 
 
@@ -166,6 +170,10 @@ class Opener:
             except envelope.EnvelopeError:
                 parent[f.name] = UNREADABLE
                 out.unreadable += 1
+                continue
+            rule = _identity_problem(f, parent)
+            if rule is not None:
+                out.invalid.append(f"{f.dotted}: {rule}")
         out.payload = root[top]
         return out
 
@@ -173,6 +181,18 @@ class Opener:
         if key_id not in self._erased:
             self._erased = self.keys.erased_key_ids()
         return key_id in self._erased
+
+
+def _identity_problem(f: PersonalField, parent: Mapping[str, Any]) -> str | None:
+    """The GB 11643 rule an opened identity number breaks (its document type, opened
+    before it, says it is a resident identity card, or there is none), or None."""
+    if not f.name.endswith("id_no"):
+        return None
+    kind = parent.get(f.name[: -len("no")] + "type")
+    if isinstance(kind, str) and kind not in idcard.RESIDENT_ID_TYPES:
+        return None
+    found = idcard.problem(str(parent[f.name]))
+    return None if found is None else found[0]
 
 
 def _get(payload: Mapping[str, Any], f: PersonalField) -> Any:

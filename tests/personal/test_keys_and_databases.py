@@ -192,3 +192,15 @@ def test_grants_then_erasure(settings: Settings, engines: dict[str, Engine]) -> 
     _, informant, _ = _stored(engines["510500-SAMR"])
     assert informant is not None and informant["name"] == envelope.ERASED
     assert informant["confidential"] is True
+
+
+def test_an_invalid_identity_number_sealed_elsewhere_is_named_when_opened(
+    settings: Settings,
+) -> None:
+    """A producer that skipped the check cannot slip one through unnoticed: the reader
+    that opens it names the rule in its event log."""
+    event = natural_person_penalty()
+    event["penalty"]["person_id_no"] = PERSON[:17] + "0"
+    sealed = Sealer(KeyStore.of(settings, create=True)).seal(event, "casebus.penalty")
+    opened = opener_for(settings, "510500-SAMR").open(sealed, "penalty", sealed["penalty"])
+    assert opened.note() == "personal: 2 opened, invalid penalty.person_id_no: id_no.check_digit"
