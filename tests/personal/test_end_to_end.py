@@ -219,6 +219,8 @@ def test_personal_data_sealed_opened_where_allowed_and_erased(
                 assert persons_now[record_id] == number
     for agency in AGENCIES:
         assert _personal(dbs[agency])[0][gone_record] == envelope.ERASED
+        files = Path(dbs[agency].removeprefix("sqlite:///")).parent.glob(f"{agency}.sqlite*")
+        assert not any(gone_id.encode() in f.read_bytes() for f in files), agency
         engine = make_engine(dbs[agency])
         try:
             report = verify(synced(agency), agency, engine)
