@@ -96,6 +96,9 @@ class PenaltyDecision(_Payload, Base):
     legal_rep_id_no: Mapped[str | None]
     person_id_type: Mapped[str | None]
     person_id_no: Mapped[str | None]
+    # Personal field (dotted path) -> the data key it was sealed under (casebus.personal):
+    # what an erasure looks up. Values above are opened, sealed or an erasure marker.
+    personal_keys: Mapped[dict[str, Any] | None] = mapped_column(JsonList)
     decision_no: Mapped[str]
     violation_type: Mapped[str]
     violation_facts: Mapped[str]
@@ -117,7 +120,7 @@ class PenaltyDecision(_Payload, Base):
 
 
 class Lead(_Payload, Base):
-    """A lead; its informant is personal data and is not replicated (DOMAIN.md)."""
+    """A lead; its informant (personal data) as this agency may see it (casebus.personal)."""
 
     __tablename__ = "leads"
     lead_no: Mapped[str]
@@ -136,6 +139,8 @@ class Lead(_Payload, Base):
     status: Mapped[str]
     jurisdiction_owner: Mapped[str]
     target_regions: Mapped[list[Any]]
+    informant: Mapped[dict[str, Any] | None] = mapped_column(JsonList)
+    personal_keys: Mapped[dict[str, Any] | None] = mapped_column(JsonList)
 
 
 class _LeadChild:
@@ -263,6 +268,15 @@ class AuditHead(Base):
     position: Mapped[int] = mapped_column(BigInteger)  # event_log.id of the last chained row
     hash: Mapped[str] = mapped_column(String(64))
     rows: Mapped[int] = mapped_column(BigInteger)
+
+
+class PersonalErasure(Base):
+    """An erasure (casebus personal erase) this database has carried out on its rows."""
+
+    __tablename__ = "personal_erasures"
+    erasure_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    applied_at: Mapped[datetime]
+    records: Mapped[int] = mapped_column(Integer)
 
 
 class ConsumerOffset(Base):

@@ -27,6 +27,7 @@ from agencydb.models import (
 )
 from agencydb.writes import Processor, plan
 from casebus.events import Event
+from casebus.personal.cipher import Opener
 from casebus.records import payload_of
 
 Row = tuple[Any, ...]
@@ -71,6 +72,8 @@ LOG_DLQ = ("dlq_topic", "dlq_partition", "dlq_offset")
 LOG_TAIL = ("outcome", "detail", "logged_at", "origin", "state_digest", *LOG_DLQ, "chain")
 LOG_COLUMNS = LOG_HEAD + LOG_IDENTITY + LOG_TAIL
 NO_IDENTITY: Row = (None,) * len(LOG_IDENTITY)
+# Kinds of record that hold personal values (casebus.personal.fields).
+PERSONAL_KINDS = frozenset({"penalty", "lead"})
 NO_DLQ_POSITION: Row = (None,) * len(LOG_DLQ)
 
 
@@ -83,6 +86,9 @@ class StateRows(NamedTuple):
     case: Row  # CASE_COLUMNS but first_seen_at
     items: tuple[Row, ...]  # lead items (ITEM_COLUMNS)
     evidence: tuple[Row, ...]  # lead evidence (EVIDENCE_COLUMNS)
+    # What became of the personal values (casebus.personal.cipher.Opened.note), for the
+    # event log; None if the record has none. Not a stored row.
+    personal: str | None = None
 
 
 class _Columns:
@@ -102,9 +108,12 @@ class _Columns:
 
 
 class RowBuilder:
-    """Builds rows for one dialect (the worker and the writer must agree on it)."""
+    """Builds rows for one dialect (the worker and the writer must agree on it). With
+    `personal`, an agency's opener: personal values are stored as that agency may see them
+    (casebus.personal), with the data key of each; without, as they came."""
 
-    def __init__(self, dialect: Dialect) -> None:
+    def __init__(self, dialect: Dialect, personal: Opener | None = None) -> None:
+        self.personal = personal
         self._record = _Columns(RECORDS, RECORD_COLUMNS[:-1], dialect)
         self._case = _Columns(CASES, CASE_COLUMNS[:-1], dialect)
         self._payload = {
@@ -143,6 +152,11 @@ class RowBuilder:
             ]
         )
         payload = payload_of(event, kind)
+        note = None
+        if self.personal is not None and kind in PERSONAL_KINDS:
+            opened = self.personal.open(event, kind, payload)
+            payload = {**opened.payload, "personal_keys": opened.keys or None}
+            note = opened.note()
         columns = PAYLOAD_COLUMNS[kind]
         values = [owner, record_id, *(payload.get(name) for name in columns[2:])]
         items: tuple[Row, ...] = ()
@@ -157,7 +171,8 @@ class RowBuilder:
                 for i, e in enumerate(payload["evidence"])
             )
         case = self._case.row([event["case_id"], event["region"]])
-        return StateRows(kind, record, self._payload[kind].row(values), case, items, evidence)
+        payload_row = self._payload[kind].row(values)
+        return StateRows(kind, record, payload_row, case, items, evidence, note)
 
     def log_head(self, provenance: Any, event: Mapping[str, Any] | None) -> Row:
         """Event-log columns known from where the event was read and its envelope."""

@@ -436,6 +436,29 @@ class ProvenanceSettings(_Model):
     audit_interval_seconds: float = Field(30, gt=0)  # how often sync publishes its chain head
 
 
+class PersonalGrant(_Model):
+    """Agencies other than the owner that may open the owner's personal fields."""
+
+    owner: str = Field(min_length=1)
+    readers: tuple[str, ...] = Field(min_length=1)
+    # "shared": only in records the owner shared with the reader (its code or its region in
+    # `shared_with`): the police for what is transferred to them, the other region for a
+    # shared case. "always": in every record of the owner the reader receives.
+    when: Literal["shared", "always"] = "shared"
+
+
+class PersonalSettings(_Model):
+    """Personal fields (casebus/personal/, docs/personal-data.md): who may read them besides
+    their owner (nobody unless granted here), and where the keys are kept."""
+
+    # Wrapped data keys and the erasure log, outside the bus. Empty: <var_dir>/personal/keys.sqlite
+    key_store: str = ""
+    # Key-encryption keys <kek_dir>/<owner>.key (0600), unless CASEBUS_KEK_<OWNER> holds one
+    # (base64 of 32 bytes). Empty: <secrets_dir>/kek
+    kek_dir: str = ""
+    grants: tuple[PersonalGrant, ...] = ()
+
+
 class Settings(BaseSettings):
     """The whole deployment description."""
 
@@ -467,6 +490,7 @@ class Settings(BaseSettings):
     sync: SyncSettings = SyncSettings()
     feeds: FeedSettings = FeedSettings()
     provenance: ProvenanceSettings = ProvenanceSettings()
+    personal: PersonalSettings = PersonalSettings()
     metrics: MetricsSettings = MetricsSettings()
 
     @classmethod
@@ -496,6 +520,12 @@ class Settings(BaseSettings):
         dupes = {c for c in codes if codes.count(c) > 1}
         if dupes:
             raise ValueError(f"agencies/platforms: duplicate codes {sorted(dupes)}")
+        agencies = {a.code for a in self.agencies}
+        for grant in self.personal.grants:
+            # Only agencies ever read personal fields: never a platform, the feeds or the link.
+            strangers = sorted(set(grant.readers) - agencies)
+            if strangers:
+                raise ValueError(f"personal.grants ({grant.owner}): {strangers} are not agencies")
         self._check_clusters()
         return self
 
@@ -591,6 +621,16 @@ class Settings(BaseSettings):
     def keys_dir(self) -> Path:
         folder = self.provenance.keys_dir
         return PROJECT_ROOT / folder if folder else self.var_dir / "keys"
+
+    @property
+    def personal_key_store(self) -> Path:
+        given = self.personal.key_store
+        return PROJECT_ROOT / given if given else self.var_dir / "personal" / "keys.sqlite"
+
+    @property
+    def kek_dir(self) -> Path:
+        given = self.personal.kek_dir
+        return PROJECT_ROOT / given if given else self.secrets_dir / "kek"
 
     @property
     def trust_file(self) -> Path:

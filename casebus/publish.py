@@ -26,6 +26,8 @@ from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
 from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
+from casebus.personal.cipher import Sealer
+from casebus.personal.keystore import KeyStore
 from casebus.provenance.keys import load_signing_key
 from casebus.provenance.signing import Signer
 from casebus.regions import Crossing
@@ -132,10 +134,17 @@ class Signers:
         return found
 
 
+def sealer_for(settings: Settings) -> Sealer:
+    """The producers' sealer of personal fields: the owner's key-encryption key is made on
+    first use if there is none (casebus.personal.keystore.LocalKms)."""
+    return Sealer(KeyStore.of(settings, create=True))
+
+
 class EventEncoder:
-    """validate, serialize (Avro, Confluent framing) and sign as the event's owner, with
-    key, headers and key hash: everything before the producer, so it can also run in a
-    worker process. `sign=False` only for bench/produce.py's comparison run."""
+    """validate, seal personal fields, serialize (Avro, Confluent framing) and sign as the
+    event's owner, with key, headers and key hash: everything before the producer, so it can
+    also run in a worker process. `sign=False` and `seal=False` only for bench/produce.py's
+    comparison runs."""
 
     def __init__(
         self,
@@ -144,9 +153,11 @@ class EventEncoder:
         registry: SchemaRegistry,
         *,
         sign: bool = True,
+        seal: bool = True,
     ) -> None:
         self.settings = settings
         self._signers = Signers(settings) if sign else None
+        self._sealer = sealer_for(settings) if seal else None
         self.topics = topics  # written under their actual names
         self._serializers = {
             shared: AvroSerializer(registry, topics.actual(shared), schema=schema_for_topic(shared))
@@ -167,10 +178,16 @@ class EventEncoder:
 
     @classmethod
     def with_ids(
-        cls, settings: Settings, topics: TopicNames, ids: dict[str, int], *, sign: bool
+        cls,
+        settings: Settings,
+        topics: TopicNames,
+        ids: dict[str, int],
+        *,
+        sign: bool,
+        seal: bool = True,
     ) -> EventEncoder:
         """An encoder framing with ids resolved beforehand (see `schema_ids`)."""
-        return cls(settings, topics, FixedIds(ids), sign=sign)
+        return cls(settings, topics, FixedIds(ids), sign=sign, seal=seal)
 
     @property
     def signs(self) -> bool:
@@ -191,10 +208,14 @@ class EventEncoder:
         return self.encode_all([event], topic=topic)[0]
 
     def encode_all(self, events: Sequence[Event], *, topic: str | None = None) -> list[Outgoing]:
-        """Serialize checked events and sign them, one signature per batch of an owner's
-        events (casebus.provenance.batch). Raises casebus.provenance.keys.MissingKey if an
-        owner's signing key is not here."""
+        """Seal the personal fields of checked events (casebus.personal), serialize them and
+        sign them, one signature per batch of an owner's events (casebus.provenance.batch):
+        the signature covers the sealed bytes. Raises casebus.provenance.keys.MissingKey if
+        an owner's signing key is not here."""
         shared = [topic or topic_for_event_type(e["event_type"]) for e in events]
+        if self._sealer is not None:
+            sealer = self._sealer
+            events = [sealer.seal(e, t) for e, t in zip(events, shared, strict=True)]
         keys = [event_key(e) for e in events]
         values = [
             self._serializers[t](event, self._contexts[t])

@@ -53,6 +53,7 @@ COMMANDS = (
     "case",
     "reconcile",
     "audit",
+    "personal",
     "console",
     "demo",
 )

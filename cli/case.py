@@ -4,8 +4,9 @@ rich tables (its records, then its timeline) or as JSON."""
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -34,14 +35,68 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     show.add_argument("case_id", metavar="CASE_ID")
     show.add_argument("--agency", required=True, help="whose database to read")
     show.add_argument("--json", action="store_true", help="JSON instead of tables")
+    show.add_argument(
+        "--public",
+        action="store_true",
+        help="only its penalties, as published for double publicity: personal data removed, "
+        "a natural person's identity number masked",
+    )
     show.set_defaults(handler=_show)
 
 
 def _show(args: argparse.Namespace) -> int:
-    view = show_case(load_settings(), args.agency, args.case_id, as_json=args.json)
+    settings = load_settings()
+    if args.public:
+        found = show_public(settings, args.agency, args.case_id, as_json=args.json)
+        if not found:
+            raise CommandError(f"{args.agency} holds no published penalty of case {args.case_id}")
+        return 0
+    view = show_case(settings, args.agency, args.case_id, as_json=args.json)
     if not view.records:
         raise CommandError(f"{args.agency} holds no records of case {args.case_id}")
     return 0
+
+
+def public_penalties(view: CaseView) -> list[dict[str, Any]]:
+    """The case's penalties as published (casebus.personal.publicity), by decision number."""
+    from casebus.personal.publicity import public_penalty
+
+    out = []
+    for r in view.records:
+        if r.kind != "penalty":
+            continue
+        shown = public_penalty(r.content, revoked=r.event_type == EventType.PENALTY_REVOKED.value)
+        if shown is not None:
+            out.append({"owner": r.owner, **shown})
+    return out
+
+
+def show_public(
+    settings: Settings,
+    agency: str,
+    case_id: str,
+    *,
+    as_json: bool = False,
+    console: Console | None = None,
+) -> list[dict[str, Any]]:
+    """Print the case's published penalties from `agency`'s database."""
+    from agencydb.case_view import load_case
+
+    view = load_case(settings.sync_database_url(agency), agency, case_id)
+    found = public_penalties(view)
+    console = console or Console()
+    if as_json:
+        console.print_json(json.dumps(found, ensure_ascii=False, default=str))
+        return found
+    for penalty in found:
+        table = Table(title=f"行政处罚公示 {penalty['decision_no']}", show_header=False)
+        table.add_column("item")
+        table.add_column("value", overflow="fold")
+        for item, value in penalty.items():
+            shown = "、".join(map(str, value)) if isinstance(value, list) else value
+            table.add_row(item, "" if shown is None else str(shown))
+        console.print(table)
+    return found
 
 
 def _summary(record: CaseRecord) -> str:

@@ -147,6 +147,9 @@ class Connector(ABC):
     topics: ClassVar[tuple[str, ...]]  # shared topics it writes
     schemas: ClassVar[tuple[str, ...]]  # their value schemas (schemas/<name>.avsc)
     handling: ClassVar[str] = "H1"
+    # Keys of the source records holding personal values (at any depth): masked when an
+    # invalid record goes to the rejects topic (casebus.personal.masking).
+    personal_source: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(self, config: ConnectorConfig, settings: Settings, http: SourceSession) -> None:
         self.config = config

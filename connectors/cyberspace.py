@@ -9,11 +9,12 @@ from typing import ClassVar
 from casebus.events import ACTION_TOPIC, LEAD_TOPIC, Event, EventType
 from connectors import codes
 from connectors.base import Connector, Fields, Page, SourceRecord
-from connectors.mapping import evidence
+from connectors.mapping import evidence, informant
 
 
 class Cyberspace(Connector):
     source_system = "cac-content-monitoring"
+    personal_source = frozenset({"seller_id", "reporter"})
     topics: ClassVar[tuple[str, ...]] = (LEAD_TOPIC, ACTION_TOPIC)
     schemas: ClassVar[tuple[str, ...]] = ("LeadEvent", "ActionEvent")
 
@@ -59,11 +60,12 @@ class Cyberspace(Connector):
         )
         lead["lead"] = {
             "lead_no": record.get("clue_id"),
-            "source": "BIG_DATA",
+            # Reported through the channel (an informant), or found by monitoring.
+            "source": "REPORT" if record.get("reporter") else "BIG_DATA",
             "platform": codes.PLATFORM.get(str(record.get("channel"))),
             "seller_name": f.req("seller", "seller_name"),
             "seller_uscc": f.opt("seller_code"),
-            "seller_id_no": None,
+            "seller_id_no": f.opt("seller_id"),
             "shop_name": f.req("shop", "shop_name"),
             "shop_id": f.opt("live_room"),
             "shop_url": f"https://live.example.cn/room/{record.get('live_room', '')}",
@@ -79,7 +81,7 @@ class Cyberspace(Connector):
             "status": status,
             "jurisdiction_owner": transfer["to"] if transfer else self.owner,
             "target_regions": [self.region],
-            "informant": None,
+            "informant": informant(record.get("reporter")),
         }
         events = [lead]
         if transfer:

@@ -36,7 +36,22 @@ def lead_payload(f: Fields, *, status: str | None, platform_label: Any) -> dict[
         "status": status,
         "jurisdiction_owner": f.req("jurisdiction", "jurisdiction_owner"),
         "target_regions": list(r.get("regions") or []),
-        "informant": None,
+        "informant": informant(r.get("informant")),
+    }
+
+
+def informant(found: Any) -> dict[str, Any] | None:
+    """举报人 from a case system's record (name, phone, id_type, id_no, address,
+    confidential); None when the lead came without one."""
+    if not isinstance(found, dict):
+        return None
+    return {
+        "name": found.get("name"),
+        "phone": found.get("phone"),
+        "id_type": found.get("id_type"),
+        "id_no": found.get("id_no"),
+        "address": found.get("address"),
+        "confidential": bool(found.get("confidential", True)),
     }
 
 

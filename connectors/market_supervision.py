@@ -22,6 +22,7 @@ LEAD_TYPES = {"TRANSFERRED": EventType.LEAD_TRANSFERRED, "ARCHIVED": EventType.L
 
 class MarketSupervision(Connector):
     source_system = "samr-case-system"
+    personal_source = frozenset({"person_id_no", "legal_rep_id_no", "informant"})
     topics: ClassVar[tuple[str, ...]] = (PENALTY_TOPIC, LEAD_TOPIC, ACTION_TOPIC)
     schemas: ClassVar[tuple[str, ...]] = ("PenaltyEvent", "LeadEvent", "ActionEvent")
 
@@ -87,10 +88,10 @@ class MarketSupervision(Connector):
             "inst_cert_no": None,
             "social_org_no": None,
             "legal_rep_name": f.opt("legal_rep"),
-            "legal_rep_id_type": None,
-            "legal_rep_id_no": None,
-            "person_id_type": None,
-            "person_id_no": None,
+            "legal_rep_id_type": f.opt("legal_rep_id_type"),
+            "legal_rep_id_no": f.opt("legal_rep_id_no"),
+            "person_id_type": f.opt("person_id_type"),
+            "person_id_no": f.opt("person_id_no"),
             "decision_no": f.req("decision_no"),
             "violation_type": f.req("violation_type"),
             "violation_facts": f.req("violation_facts"),

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from casebus.config import Settings
 from casebus.contracts.validation import Violation
 from casebus.events import Event
+from casebus.personal.masking import redact_source, redact_violations
 from casebus.publish import EventEncoder, Outgoing, Publisher, Rejected
 from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
@@ -60,8 +61,8 @@ def prepare_page(
                 Rejected(
                     source_system=connector.source_system,
                     source_record_id=connector.record_key(record),
-                    record=record,
-                    violations=violations,
+                    record=redact_source(record, connector.personal_source),
+                    violations=redact_violations(violations),
                     connector=connector.config.name,
                 )
             )

@@ -84,6 +84,7 @@ def apply_batch(
     origin: str = "sync",
     rewrite: bool = False,
     dlq_positions: Sequence[Row] | None = None,
+    rows: RowBuilder | None = None,
 ) -> list[Result]:
     """Apply the items in order; return one Result per item.
 
@@ -93,10 +94,11 @@ def apply_batch(
     "replay"). `rewrite` (a replay repairing a database): a duplicate of the stored revision
     writes its state again, so rows edited by hand since are put back as the event says.
     `dlq_positions` (a redrive): per item, the DLQ record it came from, logged with it.
+    `rows`: the agency's row builder (its personal-field opener); default: none.
     Raises Unforeseen (before writing anything) if a Foreseen item wins.
     """
     now = now or datetime.now(UTC)
-    rows = row_builder(conn.dialect)
+    rows = rows or row_builder(conn.dialect)
     ready = [_prepared(item, admit, rows) for item in items]
     keys = {c.key for c in ready if isinstance(c, Prepared | Foreseen)}
     current = current_revisions(conn, keys)
@@ -208,7 +210,10 @@ def _log_events(
     pairs = zip(items, results, dlq_positions, strict=True)
     for index, (item, result, dlq) in enumerate(pairs):
         log_head, identity = _log_columns(item, rows)
-        tail = (result.outcome.value, result.detail, logged_at, origin, written.get(index), *dlq)
+        detail = result.detail
+        if detail is None and isinstance(item, Prepared):
+            detail = item.state.personal  # which personal values were opened, sealed, erased
+        tail = (result.outcome.value, detail, logged_at, origin, written.get(index), *dlq)
         row = log_head + identity + tail
         previous = link(previous, row)
         out.append((*row, previous))

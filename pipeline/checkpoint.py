@@ -31,7 +31,7 @@ from sqlalchemy.exc import DBAPIError, DisconnectionError, IntegrityError, Opera
 
 from agencydb.offsets import claim_offsets, save_offsets
 from agencydb.redriven import redriven
-from agencydb.rows import NO_DLQ_POSITION, NO_IDENTITY, Row
+from agencydb.rows import NO_DLQ_POSITION, NO_IDENTITY, Row, RowBuilder
 from casebus.events import Event
 from casebus.provenance.signing import REFUSAL_REASONS
 from casebus.retry import RetryAfter
@@ -75,6 +75,7 @@ class Checkpoint:
     origin: str = "sync"  # logged with every event
     rewrite: bool = False  # a repair: duplicates of the stored revision are written again
     dry_run: bool = False  # decide and write, then roll back (`casebus dlq redrive --dry-run`)
+    rows: RowBuilder | None = None  # the agency's row builder, opening its personal fields
 
     def commit(self, consumed: Sequence[Consumed]) -> list[Result]:
         """Checkpoint one batch; on a refused batch, event by event."""
@@ -154,6 +155,7 @@ class Checkpoint:
             origin=self.origin,
             rewrite=self.rewrite,
             dlq_positions=dlq,
+            rows=self.rows,
         )
 
     def _validate(self, event: Event, kind: str) -> str | None:

@@ -40,6 +40,7 @@ from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
 from pipeline.inbound import Consumed, Inbound, Signature, SignatureCheck, log_rejected
 from pipeline.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
+from pipeline.personal import opener_for
 from pipeline.prepare import prepare
 from pipeline.report import Stage, SyncReport
 
@@ -88,7 +89,7 @@ class DecodeWorkerJob:
         self.decoder = Inbound(settings, registry, names, verify=verify)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
-        self.rows = RowBuilder(make_url(db_url).get_dialect()())
+        self.rows = RowBuilder(make_url(db_url).get_dialect()(), opener_for(settings, agency))
         self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
         self.validating = 0.0  # seconds, this batch
 

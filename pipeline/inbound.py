@@ -107,7 +107,8 @@ class Inbound:
 
     def check(self, event: Event, kind: str) -> str | None:
         """Every rule the event breaks (casebus.contracts.validation), or None."""
-        violations = validate_event(TOPIC_BY_FAMILY[kind], event, settings=self._settings)
+        topic = TOPIC_BY_FAMILY[kind]
+        violations = validate_event(topic, event, settings=self._settings, sealed=True)
         return describe_violations([v.message for v in violations]) if violations else None
 
     def redecode(self, item: Foreseen) -> Decoded:

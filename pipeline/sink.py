@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine
 
+from agencydb.rows import RowBuilder
 from agencydb.wal import WalFlusher
 from casebus.config import Settings
 from casebus.filtering import admits
@@ -24,6 +25,7 @@ from pipeline.checkpoint import Checkpoint
 from pipeline.decode_worker import DecodeWorker
 from pipeline.dlq import DeadLetters
 from pipeline.inbound import Inbound
+from pipeline.personal import carry_out_erasures, opener_for
 from pipeline.report import SyncReport
 
 
@@ -73,6 +75,9 @@ def open_sink(
     wal = WalFlusher.for_engine(engine)
     if wal is not None:
         stack.callback(wal.stop)
+    rows = RowBuilder(engine.dialect, opener_for(settings, agency))
+    if not dry_run:  # before any event: nothing erased is read
+        carry_out_erasures(engine, settings, rows)
     registry = registry_for(settings, principal)
     stack.callback(registry.close)
     inbound = Inbound(settings, registry, names, verify=verify)
@@ -91,5 +96,6 @@ def open_sink(
         origin=origin,
         rewrite=rewrite,
         dry_run=dry_run,
+        rows=rows,
     )
     return Sink(engine, registry, inbound, dead_letters, checkpoint, worker, wal)

@@ -15,6 +15,8 @@ from typing import Any
 
 from casebus.contracts import uscc
 from casebus.contracts.codes import Known
+from casebus.personal import idcard
+from casebus.personal.envelope import is_opaque
 
 # Dates in these records are Chinese calendar dates (UTC+8, no daylight saving).
 CHINA = timezone(timedelta(hours=8))
@@ -34,8 +36,12 @@ class Violation:
 
 
 class Checks:
-    def __init__(self, known: Known, latest: datetime) -> None:
+    def __init__(self, known: Known, latest: datetime, *, sealed: bool = False) -> None:
         self.out: list[Violation] = []
+        # Personal values arrive sealed (consumers): their plaintext rules were checked by
+        # the producer before sealing. A producer validates plaintext: a sealed-looking
+        # value there is refused.
+        self.sealed = sealed
         self.known = known
         self.latest = latest  # now + clock skew
         self.latest_date = latest.astimezone(CHINA).date()
@@ -101,6 +107,36 @@ class Checks:
         if found is not None:
             self.add(field, found.rule, value, found.message)
         return False
+
+    def resident_id(
+        self, obj: Mapping[str, Any], key: str, path: str, *, type_key: str | None = None
+    ) -> None:
+        """A resident identity number (GB 11643) where the document type says it is one (or
+        none is given): its shape, birth date and check character."""
+        value = obj.get(key)
+        if not isinstance(value, str):
+            return
+        field = _join(path, key)
+        if is_opaque(value):
+            if not self.sealed:
+                self.add(
+                    field, "personal.sealed", "(sealed)", "must be sent in clear: it is sealed here"
+                )
+            return
+        kind = obj.get(type_key) if type_key else None
+        if isinstance(kind, str) and kind not in idcard.RESIDENT_ID_TYPES:
+            return
+        normal = idcard.normalise(value)
+        if normal != value:
+            self.add(
+                field,
+                "id_no.not_normalised",
+                idcard.mask_id(normal),
+                f"write it as {idcard.mask_id(normal)!r} (normalised)",
+            )
+        found = idcard.problem(normal)
+        if found is not None:
+            self.add(field, found[0], idcard.mask_id(normal), found[1])
 
     def instant(
         self, obj: Mapping[str, Any], key: str, path: str, *, future_ok: bool = False

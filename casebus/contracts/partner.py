@@ -5,7 +5,8 @@ only if its schema carries `"casebus.visibility": "partner"`; a field without th
 internal. So the partner schema (`PartnerLead`) and the redaction are both computed from
 the same marks, and a field added to `Lead` is not exported until someone marks it.
 Informants, personal identity numbers (`confluent:tags: ["PII"]`), the handling code,
-sharing list, case number and producer are unmarked.
+sharing list, case number and producer are unmarked; and a field tagged personal can never
+be exported, marked or not (`PersonalFieldExported`): platforms get no personal data.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _NAMES = {"cn.casebus.LeadEvent": "PartnerLead", "cn.casebus.Lead": "PartnerLead
 _DROP = (VISIBILITY, "confluent:tags")
 
 Redact = Callable[[Any], Any]
+
+
+class PersonalFieldExported(ValueError):
+    """A field tagged personal (PII) marked for partners: the contract is wrong."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +90,8 @@ class _Walk:
             if f.json.get(VISIBILITY) != PARTNER:
                 continue
             where = f"{path}{f.name}"
+            if "PII" in (f.json.get("confluent:tags") or ()):
+                raise PersonalFieldExported(f"{where}: personal, never exported to a platform")
             kind, sub = self.type(f.type, f"{where}.")
             fields.append({k: v for k, v in f.json.items() if k not in _DROP} | {"type": kind})
             pickers.append((f.name, sub))

@@ -35,6 +35,8 @@ def penalty(c: Checks, p: dict[str, Any], event_type: object) -> None:
     elif category == "NATURAL_PERSON":
         c.text(p, "person_id_type", path)
         c.text(p, "person_id_no", path)
+    c.resident_id(p, "person_id_no", path, type_key="person_id_type")
+    c.resident_id(p, "legal_rep_id_no", path, type_key="legal_rep_id_type")
     if c.uscc(p, "party_uscc", path):
         c.text(p, "reg_no", path)  # placeholder code: the registration number identifies
     c.uscc(p, "authority_uscc", path, placeholder_ok=False)
@@ -103,9 +105,11 @@ def lead(c: Checks, d: dict[str, Any], event_type: object) -> None:
     if isinstance(regions, list):
         for i, region in enumerate(regions):
             c.region(region, f"{path}.target_regions[{i}]")
+    c.resident_id(d, "seller_id_no", path)
     informant = d.get("informant")
     if isinstance(informant, dict):
         c.text(informant, "name", f"{path}.informant")
+        c.resident_id(informant, "id_no", f"{path}.informant", type_key="id_type")
 
 
 def transfer(c: Checks, t: dict[str, Any], event_type: object) -> None:

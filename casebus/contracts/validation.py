@@ -52,11 +52,18 @@ class ValidationError(Exception):
 
 
 def validate_event(
-    topic: str, event: dict[str, Any], *, now: datetime | None = None, settings: Settings
+    topic: str,
+    event: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    settings: Settings,
+    sealed: bool = False,
 ) -> list[Violation]:
-    """All rule failures of `event` for `topic` (empty list: valid)."""
+    """All rule failures of `event` for `topic` (empty list: valid). `sealed`: the event as
+    consumers read it, personal values sealed (casebus.personal); producers validate them in
+    clear, before sealing."""
     latest = (now or datetime.now(UTC)) + timedelta(seconds=settings.validation.clock_skew_seconds)
-    c = Checks(codes.known(settings), latest)
+    c = Checks(codes.known(settings), latest, sealed=sealed)
     if not isinstance(event, dict):
         c.add("(event)", "type", event, "an event must be a dict")
         return c.out

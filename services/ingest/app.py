@@ -32,7 +32,7 @@ from casebus.names import INGEST_TXN_PREFIX
 from casebus.observability import metrics as m
 from casebus.observability.http import RequestMetrics
 from casebus.provenance.keys import MissingKey
-from casebus.publish import Signers, event_headers, violation_json
+from casebus.publish import Signers, event_headers, sealer_for, violation_json
 from casebus.regions import Crossing
 from casebus.registry.client import registry_for
 from casebus.security.principals import INGEST
@@ -102,12 +102,14 @@ def create_app(
     )
     prefix = own.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
+    sealer = sealer_for(settings)  # personal fields sealed before signing (casebus.personal)
     crossing = Crossing(settings)  # which events may cross to another region's cluster
 
     def signed(caller: str, items: list[tuple[str, Event]]) -> list[Record]:
         """Framed, and signed with the caller's key: one signature per batch."""
         framed = []
-        for shared, event in items:
+        for shared, plain in items:
+            event = sealer.seal(plain, shared)
             key = event_key(event)
             value = serializers[shared](event, SerializationContext(names[shared]))
             framed.append((shared, key, value, event_headers(event, crossing)))

@@ -17,7 +17,7 @@ from casebus.security.principals import admin
 from tests.fixtures.kafka import grant_plan
 
 INFORMANT_NAME = "举报人王秀英"
-INFORMANT_ID = "510502198703150047"
+INFORMANT_ID = "510502198703150045"  # a valid GB 11643 number
 SELLER_ID = "510521199204180032"
 POLICE_TEXT = "公安专用：涉嫌生产销售伪劣产品罪线索"
 

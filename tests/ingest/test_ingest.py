@@ -132,3 +132,36 @@ def test_broker_down_is_503_and_nothing_half_written(
     # And the endpoint recovers once Kafka is back.
     again = client.post("/v1/events", json={"events": [event(7)]}, headers=AUTH)
     assert again.status_code == 202, again.text
+
+
+def test_personal_fields_are_checked_in_clear_and_published_sealed(
+    settings: Settings, registry_url: str, topic_factory: TopicFactory
+) -> None:
+    topic = topic_factory("penalty", partitions=1)
+    client = _client(settings, registry_url, {"casebus.penalty": topic})
+    person = event(7)
+    person["penalty"].update(
+        party_name="王小明",
+        party_category="NATURAL_PERSON",
+        party_uscc=None,
+        legal_rep_name=None,
+        person_id_type="身份证",
+        person_id_no="510502198001011235",
+    )
+    wrong = copy.deepcopy(person)
+    wrong["record_id"] = wrong["penalty"]["decision_no"] = "泸市监处罚〔2025〕8号"
+    wrong["penalty"]["person_id_no"] = "510502198001011230"
+    refused = client.post("/v1/events", json=wrong, headers=AUTH)
+    assert refused.status_code == 422
+    (error,) = refused.json()["errors"]
+    assert (error["field"], error["rule"], error["value"]) == (
+        "penalty.person_id_no",
+        "id_no.check_digit",
+        "510502********1230",
+    )
+    assert client.post("/v1/events", json=person, headers=AUTH).status_code == 202
+    reg = settings.registry.model_copy(update={"url": registry_url})
+    (got,) = read_events(settings.model_copy(update={"registry": reg}), topic)
+    assert got["penalty"]["person_id_no"].startswith("casebus-fle1:")
+    assert got["penalty"]["person_id_type"].startswith("casebus-fle1:")
+    assert got["penalty"]["party_name"] == "王小明"  # published by double publicity: clear

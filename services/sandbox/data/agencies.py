@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 from datetime import timedelta
+from typing import Any
 
 from services.sandbox.data.clock import day, iso, later_tick, stamp
-from services.sandbox.data.names import company, person, product
+from services.sandbox.data.names import company, informant, person, product, resident_id
 from services.sandbox.data.samr import ABBR, evidence
 from services.sandbox.data.store import History
 
@@ -42,6 +43,7 @@ def cyberspace(rng: random.Random, size: int) -> list[History]:
             "state": "登记",
             "transfer": None,
         }
+        _people(body, record_id)
         history = History(record_id, "lead")
         history.add(0, body)
         if rng.random() < 0.5:
@@ -62,6 +64,21 @@ def cyberspace(rng: random.Random, size: int) -> list[History]:
             )
         out.append(history)
     return out
+
+
+# Live-stream sellers are often individuals (an identity number, no credit code); most
+# leads from the reporting channel (举报) carry the informant.
+INDIVIDUAL_SELLER_SHARE = 0.4
+REPORTED_SHARE = 0.7
+
+
+def _people(body: dict[str, Any], record_id: str) -> None:
+    """Drawn from the record's own id, so the other sandbox data stay as they were."""
+    pick = random.Random(f"people:{record_id}")
+    if pick.random() < INDIVIDUAL_SELLER_SHARE:
+        body.update(seller=person(pick), seller_code=None, seller_id=resident_id(pick, "510500"))
+    if pick.random() < REPORTED_SHARE:
+        body["reporter"] = informant(pick, "510500")
 
 
 def police(rng: random.Random, region: str, size: int) -> list[History]:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import random
+from datetime import date, timedelta
+from typing import Any
 
 from casebus.contracts.uscc import ALPHABET, check_character
+from casebus.personal.idcard import CHECK_MAP, with_check
 
 REGIONS = {"510500": "泸州市", "500110": "綦江区"}
 DISTRICTS = {
@@ -69,3 +72,48 @@ def sha256_of(*parts: object) -> str:
 
 def product(rng: random.Random) -> tuple[str, str, str]:
     return rng.choice(PRODUCTS)
+
+
+# Natural persons: resident identity numbers (GB 11643), phones and addresses.
+ID_DIVISIONS = {
+    "510500": ("510502", "510503", "510504", "510521", "510522", "510524", "510525"),
+    "500110": ("500110", "500222", "500112"),
+}
+MOBILE_PREFIXES = ("138", "139", "150", "151", "158", "159", "177", "180", "181", "187", "199")
+ROADS = ("滨江路", "大山坪路", "江阳西路", "酒城大道", "九龙大道", "沱江路", "新华路")
+
+
+def resident_id(rng: random.Random, region: str, *, valid: bool = True) -> str:
+    """An 18-character resident identity number of someone born 1960-2004 in the region;
+    `valid=False`: the same with a wrong check character (a typo at the source)."""
+    division = rng.choice(ID_DIVISIONS[region])
+    born = date(1960, 1, 1) + timedelta(days=rng.randint(0, 45 * 365))
+    first17 = f"{division}{born:%Y%m%d}{rng.randint(1, 999):03d}"
+    number = with_check(first17)
+    if valid:
+        return number
+    wrong = CHECK_MAP[(CHECK_MAP.index(number[17]) + rng.randint(1, 10)) % 11]
+    return first17 + wrong
+
+
+def mobile(rng: random.Random) -> str:
+    return rng.choice(MOBILE_PREFIXES) + f"{rng.randint(0, 10**8 - 1):08d}"
+
+
+def address(rng: random.Random, region: str) -> str:
+    district = rng.choice(DISTRICTS[region])
+    return f"{REGIONS[region]}{district}{rng.choice(ROADS)}{rng.randint(1, 300)}号"
+
+
+def informant(rng: random.Random, region: str) -> dict[str, Any]:
+    """Who complained or reported (举报人): a name and phone always, mostly an identity
+    number and an address, mostly asking for confidentiality."""
+    with_id = rng.random() < 0.8
+    return {
+        "name": person(rng),
+        "phone": mobile(rng),
+        "id_type": "身份证" if with_id else None,
+        "id_no": resident_id(rng, region) if with_id else None,
+        "address": address(rng, region) if rng.random() < 0.6 else None,
+        "confidential": rng.random() < 0.8,
+    }

@@ -7,7 +7,14 @@ from datetime import timedelta
 from typing import Any
 
 from services.sandbox.data.clock import day, iso, later_tick, stamp
-from services.sandbox.data.names import company, product, sha256_of
+from services.sandbox.data.names import (
+    company,
+    informant,
+    person,
+    product,
+    resident_id,
+    sha256_of,
+)
 from services.sandbox.data.store import History
 
 ABBR = {"510500": "泸", "500110": "綦"}
@@ -69,8 +76,11 @@ def penalty(rng: random.Random, region: str, n: int, authority: dict[str, str]) 
         "revoke_reason": None,
         "shared_with": ["500110" if region == "510500" else "510500"],
     }
+    invalid_id = _natural_person(body, region)
     history = History(record_id, "penalty")
     history.add(0, body)
+    if invalid_id:
+        history.defect = "bad_id_check_digit"
     if rng.random() < 0.3:  # amended after review
         t = later_tick(rng)
         history.add(
@@ -98,6 +108,37 @@ def penalty(rng: random.Random, region: str, n: int, authority: dict[str, str]) 
             },
         )
     return history
+
+
+# About one penalty in five is against a natural person; of those, about one in seven carries an
+# identity number with a wrong check character (quarantined by the connector, rule named).
+NATURAL_PERSON_SHARE = 0.2
+INVALID_ID_SHARE = 0.15
+# Complaints (投诉, 12315) and reports (举报) mostly come with the informant's details.
+INFORMANT_SHARE = 0.85
+
+
+def _natural_person(body: dict[str, Any], region: str) -> bool:
+    """Make the party a natural person (or give an individual business's operator an
+    identity number); drawn from the record's own id, so the other sandbox data stay as
+    they were. Whether the identity number is invalid."""
+    pick = random.Random(f"party:{body['id']}")
+    if pick.random() < NATURAL_PERSON_SHARE:
+        invalid = pick.random() < INVALID_ID_SHARE
+        name = person(pick)
+        body["violation_facts"] = body["violation_facts"].replace(body["party_name"], name)
+        body.update(
+            party_name=name,
+            party_category="自然人",
+            party_uscc=None,
+            legal_rep=None,
+            person_id_type="身份证",
+            person_id_no=resident_id(pick, region, valid=not invalid),
+        )
+        return invalid
+    if body["party_category"] == "个体工商户":  # the operator is the legal representative
+        body.update(legal_rep_id_type="身份证", legal_rep_id_no=resident_id(pick, region))
+    return False
 
 
 LEAD_FLOW = ("登记", "核查", "立案")
@@ -138,6 +179,9 @@ def lead(rng: random.Random, region: str, n: int, owner: str) -> History:
         "regions": [region],
     }
     withdraw = _on_platform(body, shop_id)
+    pick = random.Random(f"informant:{record_id}")
+    if body["source"] in ("投诉", "举报") and pick.random() < INFORMANT_SHARE:
+        body["informant"] = informant(pick, region)
     history = History(record_id, "lead")
     history.add(0, body)
     for t, status in enumerate(LEAD_FLOW[1 : rng.randint(1, 3)], start=1):
