@@ -94,7 +94,7 @@ def _scan(settings: Settings, topics: list[str], secrets: set[str]) -> tuple[int
     wanted = [(s, s.encode()) for s in secrets]
     found, count = [], 0
     for topic in topics:
-        for record in read_topic(settings, topic, idle_ms=800):
+        for record in read_topic(settings, topic):
             count += 1
             raw = b"|".join(
                 [record.key or b"", record.value or b""]
