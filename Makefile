@@ -41,7 +41,7 @@ test: $(STAMP) lint
 	scripts/browser-up.sh
 	scripts/prometheus-up.sh
 	pg_url=$$(scripts/postgres-up.sh) && \
-	  CASEBUS_TEST_PG_URL=$$pg_url $(TEST_PORTS) $(BIN)/pytest -p no:cacheprovider --durations=10 \
+	  CASEBUS_TEST_PG_URL=$$pg_url $(TEST_PORTS) $(BIN)/pytest -p no:cacheprovider --durations=30 \
 	  $(PYTEST_ARGS)
 
 # Tests that need neither Kafka nor PostgreSQL (pure functions, SQLite in memory).
