@@ -14,6 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from casebus.contracts import codes
+from casebus.personal.envelope import ERASED, UNREADABLE, is_sealed
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 
@@ -220,10 +221,21 @@ def when(value: datetime | date | str | None) -> str:
     return value.isoformat()
 
 
+# Personal values this agency's database holds sealed (it may not open them), or whose
+# key is destroyed or unknown: said in words, never shown as ciphertext.
+SEALED_TEXT = "（已加密：本机构无权查看）"
+PERSONAL_MARKERS = {ERASED: "（已删除：个人信息已依法删除）", UNREADABLE: "（无法解密）"}
+
+
 def display(value: Any) -> str:
-    """Any stored value as text: lists joined, materials and items by their titles."""
+    """Any stored value as text: lists joined, materials and items by their titles, sealed
+    personal values and erasure markers in words."""
     if value is None:
         return ""
+    if is_sealed(value):
+        return SEALED_TEXT
+    if isinstance(value, str) and value in PERSONAL_MARKERS:
+        return PERSONAL_MARKERS[value]
     if isinstance(value, datetime | date):
         return when(value)
     if isinstance(value, Decimal):
