@@ -18,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
+from casebus.claims import claim_header
 from casebus.config import Settings
 from casebus.contracts.samples import sample_penalty_event
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
@@ -113,7 +114,8 @@ def create_app(
         for shared, event in items:
             key = event_key(event)
             value = serializers[shared](event, SerializationContext(names[shared]))
-            framed.append((shared, key, value, event_headers(event, crossing)))
+            headers = event_headers(event, crossing) + claim_header(shared, value)
+            framed.append((shared, key, value, headers))
         batches = signers(caller).sign_batch(framed)
         return [
             (names[shared], key, value, headers)
