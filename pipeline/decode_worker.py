@@ -11,10 +11,12 @@ everything, batch after batch in order, in one transaction each. What comes back
 of plain values (pipeline/items.py), not the decoded events: several times cheaper to
 unpickle, which is most of what the main process saves.
 
-Validation is speculative but never skipped: the worker validates every admitted event
-except one preceded in the stream by a valid event of the same record with a revision at
-least as high (it can only turn out stale, a duplicate or a conflict: never applied), and
-leaves out its rows too (a `Foreseen` item); if such an event wins after all (after a
+An event whose signed record claim (casebus/claims.py) shows it filtered out, or foreseen to
+lose as below, is not even decoded: it is decided from the claim (pipeline/prepare.py
+`prepare_claimed`). Validation is speculative but never skipped: the worker validates every
+admitted event except one preceded in the stream by a valid event of the same record with a
+revision at least as high (it can only turn out stale, a duplicate or a conflict: never
+applied), and leaves out its rows too (a `Foreseen` item); if such an event wins after all (after a
 rewind, say), the checkpoint decodes it again from its bytes, prepares and validates it.
 """
 
@@ -39,8 +41,8 @@ from casebus.registry.client import RegistryClient, registry_for
 from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
 from pipeline.inbound import Consumed, Inbound, Signature, SignatureCheck, log_rejected
-from pipeline.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
-from pipeline.prepare import prepare
+from pipeline.items import VALID, Claimed, Invalid, Item, Prepared, RawRecord, Refused
+from pipeline.prepare import prepare, prepare_claimed
 from pipeline.report import Stage, SyncReport
 
 # A batch takes the worker a second or two; one that has not come back after this never
@@ -98,7 +100,17 @@ class DecodeWorkerJob:
         self.validating = preparing = 0.0
         started = time.perf_counter()
         for n, record in enumerate(raw):  # a RetryAfter (registry down) fails the batch
-            decoded = self.decoder.decode_one(record, signatures[n] if signatures else ...)
+            taken = self.decoder.take(record, signatures[n] if signatures else ...)
+            if isinstance(taken, Claimed):
+                # Decided from its signed claim: filtered, or foreseen to lose, undecoded.
+                t = time.perf_counter()
+                ahead = prepare_claimed(taken, self.rows, self._admit, foresee=self._will_lose)
+                preparing += time.perf_counter() - t
+                if ahead is not None:
+                    out.append(ahead)
+                    continue
+                taken = self.decoder.decode_claimed(taken)
+            decoded = taken
             if isinstance(decoded, Refused):
                 out.append(decoded)
                 continue
