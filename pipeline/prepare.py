@@ -69,6 +69,10 @@ def prepare_claimed(
     admitted event; the rule decides, and the checkpoint decodes the ones that win); None if
     it may win, to be decoded now."""
     claim, provenance = claimed.claim, claimed.provenance
+    admitted = admit is None or admit(claim.audience(), claim.kind)
+    key = RecordKey((claim.kind, claim.owner, claim.record_id))
+    if admitted and foresee is not None and not foresee(key, claim.revision):
+        return None  # may win: decoded now, nothing built for it here
     envelope = {
         "event_id": claim.event_id,
         "producer": claim.producer,
@@ -80,11 +84,8 @@ def prepare_claimed(
         "occurred_at": claim.occurred_at,
     }
     head = rows.log_head(provenance, envelope)
-    if admit is not None and not admit(claim.audience(), claim.kind):
+    if not admitted:
         return Filtered(provenance, head)
-    key = RecordKey((claim.kind, claim.owner, claim.record_id))
-    if foresee is not None and not foresee(key, claim.revision):
-        return None
     identity = rows.log_identity(envelope, claim.kind, claim.digest)
     return Foreseen(
         provenance,
