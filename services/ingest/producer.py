@@ -2,9 +2,11 @@
 waiting, on one transactional producer (group commit).
 
 Each HTTP request hands its signed records over with `submit` and waits on the future it
-gets back. One thread owns the producer: while a transaction is in flight, the requests that
-arrive queue up, and the next transaction takes all of them (up to `group_max_events`
-records; after waiting at most `group_linger_ms` for more, when set). A request's records
+gets back. Committer threads (`group_committers`, each with its own transactional producer)
+take the queue: while a transaction is in flight, the requests that arrive queue up, and the
+next transaction takes all of them (up to `group_max_events` records; after waiting at most
+`group_linger_ms` for more, when set). With two committers, one transaction begins while
+the other commits. A request's records
 always go into one transaction together, in order; requests go in the order they arrived.
 
 A request's future is resolved only after `commit_transaction` returned, never before. Any
@@ -59,16 +61,20 @@ class TransactionalPublisher:
     def __init__(self, settings: Settings, transactional_id: str) -> None:
         own = IngestSettings.of(settings)
         self.settings = settings
-        self.transactional_id = transactional_id
         self.timeout = own.kafka_timeout_seconds
         self.max_events = own.group_max_events
         self.linger = own.group_linger_ms / 1000
         self.transactions = 0  # committed so far (tests, logs)
-        self._producer: KafkaProducer | None = None
         self._waiting: list[_Request] = []
         self._changed = threading.Condition()
         self._closed = False
-        self._committer: threading.Thread | None = None
+        # Each committer its own producer and transactional id (the first keeps the given
+        # one, so a restarted endpoint fences what its predecessor left open).
+        self._committers = [
+            _Committer(self, transactional_id if n == 0 else f"{transactional_id}-{n}")
+            for n in range(own.group_committers)
+        ]
+        self._started = False
 
     def submit(self, records: list[Record]) -> Future[None]:
         """Queue signed (topic, key, value, headers) records for the next transaction. The
@@ -79,11 +85,10 @@ class TransactionalPublisher:
             if self._closed:
                 raise KafkaUnavailable("the ingest endpoint is shutting down")
             self._waiting.append(_Request(records, done))
-            if self._committer is None:
-                self._committer = threading.Thread(
-                    target=self._run, name="ingest-commit", daemon=True
-                )
-                self._committer.start()
+            if not self._started:
+                self._started = True
+                for committer in self._committers:
+                    committer.start()
             self._changed.notify()
         return done
 
@@ -91,26 +96,12 @@ class TransactionalPublisher:
         """Commit records (with whatever else is waiting), or raise KafkaUnavailable."""
         self.submit(records).result()
 
-    # -- the committing thread -------------------------------------------------------------
+    @property
+    def _producer(self) -> KafkaProducer | None:
+        """The first committer's producer (tests)."""
+        return self._committers[0].producer
 
-    def _run(self) -> None:
-        while True:
-            group = self._next_group()
-            if not group:
-                return
-            records = [r for request in group for r in request.records]
-            try:
-                self._commit(records)
-            except Exception as exc:  # every request of the transaction fails alike
-                why = str(exc)
-                for request in group:
-                    request.done.set_exception(KafkaUnavailable(why))
-                continue
-            self.transactions += 1
-            for request in group:
-                request.done.set_result(None)
-
-    def _next_group(self) -> list[_Request]:
+    def next_group(self) -> list[_Request]:
         """The requests of the next transaction: all that wait, up to `max_events` records
         (a larger request goes alone); [] once closed with nothing left."""
         with self._changed:
@@ -133,13 +124,53 @@ class TransactionalPublisher:
             del self._waiting[: len(group)]
             return group
 
+    def close(self) -> None:
+        """Commit what waits, then close the producers."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        for committer in self._committers:
+            committer.close()
+
+
+class _Committer:
+    """One thread and its transactional producer, committing group after group: with
+    several, a transaction begins while another one commits."""
+
+    def __init__(self, publisher: TransactionalPublisher, transactional_id: str) -> None:
+        self.publisher = publisher
+        self.transactional_id = transactional_id
+        self.timeout = publisher.timeout
+        self.producer: KafkaProducer | None = None
+        self._thread = threading.Thread(target=self._run, name="ingest-commit", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            group = self.publisher.next_group()
+            if not group:
+                return
+            records = [r for request in group for r in request.records]
+            try:
+                self._commit(records)
+            except Exception as exc:  # every request of the transaction fails alike
+                why = str(exc)
+                for request in group:
+                    request.done.set_exception(KafkaUnavailable(why))
+                continue
+            self.publisher.transactions += 1
+            for request in group:
+                request.done.set_result(None)
+
     def _ready(self) -> KafkaProducer:
-        if self._producer is None:
+        if self.producer is None:
             ms = int(self.timeout * 1000)
 
             def create() -> KafkaProducer:
                 producer = make_producer(
-                    self.settings,
+                    self.publisher.settings,
                     client_id="casebus-ingest",
                     principal=INGEST,
                     transactional_id=self.transactional_id,
@@ -151,8 +182,8 @@ class TransactionalPublisher:
                 producer.init_transactions()
                 return producer
 
-            self._producer = _bounded(create, self.timeout * 2, "init")
-        return self._producer
+            self.producer = _bounded(create, self.timeout * 2, "init")
+        return self.producer
 
     def _commit(self, records: list[Record]) -> None:
         """Send and commit the records as one transaction, or raise KafkaUnavailable."""
@@ -169,7 +200,7 @@ class TransactionalPublisher:
             raise KafkaUnavailable(str(exc)) from exc
 
     def _discard(self, producer: KafkaProducer) -> None:
-        self._producer = None
+        self.producer = None
         # If the abort does not get through, the next producer with this id fences the
         # open transaction, which aborts it.
         with contextlib.suppress(KafkaUnavailable):
@@ -180,15 +211,10 @@ class TransactionalPublisher:
             log.debug("closing producer: %s", exc)
 
     def close(self) -> None:
-        """Commit what waits, then close the producer."""
-        with self._changed:
-            self._closed = True
-            self._changed.notify_all()
-            committer = self._committer
-        if committer is not None:
-            committer.join(timeout=self.timeout * 3 + 5)
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.timeout * 3 + 5)
+        if self.producer is not None:
+            self.producer.close(timeout=5)
 
 
 def _events(requests: list[_Request]) -> int:

@@ -21,4 +21,6 @@ class IngestSettings(Section):
     # also waits this long for more before it begins one (0: the transaction in flight is
     # the only wait).
     group_max_events: int = Field(2000, ge=1)
+    # Transactions in flight at once, each on a producer (and transactional id) of its own.
+    group_committers: int = Field(2, ge=1, le=8)
     group_linger_ms: float = Field(0, ge=0, le=1000)

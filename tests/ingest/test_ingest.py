@@ -155,7 +155,8 @@ def test_concurrent_requests_share_transactions_each_event_once(
     settings: Settings, registry_url: str, topic_factory: TopicFactory
 ) -> None:
     topic = topic_factory("penalty", partitions=2)
-    # A linger, so that the requests meet in few transactions however the threads run.
+    # A linger, so that the requests meet in few transactions however the threads run; two
+    # committers (the default), so two transactions may be in flight at once.
     app = _client(settings, registry_url, {"casebus.penalty": topic}, group_linger_ms=50)
     bodies: list[Any] = [event(100 + n) for n in range(30)]
     bodies += [{"events": [event(200 + 2 * n), event(201 + 2 * n)]} for n in range(10)]
@@ -175,7 +176,13 @@ def test_a_failed_commit_fails_every_request_in_it(
     settings: Settings, registry_url: str, topic_factory: TopicFactory
 ) -> None:
     topic = topic_factory("penalty", partitions=2)
-    app = _client(settings, registry_url, {"casebus.penalty": topic}, group_linger_ms=500)
+    app = _client(
+        settings,
+        registry_url,
+        {"casebus.penalty": topic},
+        group_linger_ms=500,
+        group_committers=1,  # the one producer whose commit is made to fail
+    )
     with app as client:
         first = client.post("/v1/events", json=event(1), headers=AUTH)
         assert first.status_code == 202, first.text
