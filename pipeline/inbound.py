@@ -18,7 +18,7 @@ from types import EllipsisType
 from typing import NamedTuple
 
 from casebus import logs
-from casebus.claims import Claim, claim_in, mismatch, parse_claim
+from casebus.claims import claim_in, mismatch, parse_claim
 from casebus.config import Settings, TrustedKey
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
@@ -147,7 +147,7 @@ class Inbound:
         checked against the claim."""
         prov = claimed.provenance
         raw = RawRecord(prov.topic, prov.partition, prov.offset, claimed.value)
-        return self._decode_trusted(raw, None, claimed.claim)
+        return self._decode_trusted(raw, None, claimed.raw_claim)
 
     def check(self, event: Event, kind: str) -> str | None:
         """Every rule the event breaks (casebus.contracts.validation), or None."""
@@ -188,10 +188,10 @@ class Inbound:
         self,
         record: ConsumedRecord,
         signer: TrustedKey | None,
-        claim: Claim | bytes | EllipsisType | None = ...,
+        claim: bytes | EllipsisType | None = ...,
     ) -> Decoded | Refused:
-        """`claim`: what the body must match, parsed or the record's claim header as it is
-        (`...`: look for it in the record's headers; None: nothing to match)."""
+        """`claim`: the claim header the body must match (`...`: look for it in the
+        record's headers; None: nothing to match)."""
         prov = Provenance(record.topic, record.partition, record.offset)
         assert record.value is not None  # refused as EmptyValue before (decode_one)
         try:
@@ -224,9 +224,7 @@ class Inbound:
             return Decoded(prov, event)
         # Signed with the body, the claim must say what the body says (casebus/claims.py).
         digest = content_digest(event, kind)
-        wrong = mismatch(
-            parse_claim(claim) if isinstance(claim, bytes) else claim, event, kind, digest
-        )
+        wrong = mismatch(claim, event, kind, digest)
         if wrong is not None:
             return Refused(prov, "ClaimMismatch", wrong, event)
         return Decoded(prov, event, digest)
