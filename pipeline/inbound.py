@@ -167,10 +167,15 @@ class Inbound:
         return again
 
     def decode_one(
-        self, record: ConsumedRecord, signature: Signature | EllipsisType = ...
+        self,
+        record: ConsumedRecord,
+        signature: Signature | EllipsisType = ...,
+        *,
+        claims: bool = True,
     ) -> Decoded | Refused:
         """Verify and decode one record (refusals are not logged here: see log_rejected).
-        `signature`: what a SignatureCheck of the same trust list said, if one did."""
+        `signature`: what a SignatureCheck of the same trust list said, if one did.
+        `claims=False`: its record claim, if any, is neither used nor checked."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return Refused(prov, "EmptyValue", "the record has no value (tombstone)")
@@ -182,7 +187,8 @@ class Inbound:
             return Refused(prov, signature.reason, signature.message)
         if signature is None:
             raise ValueError(f"{prov}: its signature was not checked")
-        return self._decode_trusted(record, self._signatures.trusted(signature))
+        signer = self._signatures.trusted(signature)
+        return self._decode_trusted(record, signer, ... if claims else None)
 
     def _decode_trusted(
         self,

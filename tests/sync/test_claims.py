@@ -103,13 +103,20 @@ def _counting_decodes() -> Iterator[list[int]]:
 
 
 def _sync(
-    settings: Settings, registry: RegistryClient, raw: Sequence[RawRecord], url: str, worker: bool
+    settings: Settings,
+    registry: RegistryClient,
+    raw: Sequence[RawRecord],
+    url: str,
+    worker: bool,
+    claims_pay_from: float = 0.0,
 ) -> tuple[list[Outcome], _Letters]:
     """Batches of 50 through the decode worker's job (in process) or the inline decode, then
-    the checkpoint, as the sync runs them."""
+    the checkpoint, as the sync runs them. The worker decides from claims whatever share of
+    a batch they skip, unless `claims_pay_from` says otherwise."""
     sub = settings.sync.subscription(AGENCY)
     engine = open_database(url)
     job = DecodeWorkerJob(settings, NAMES, AGENCY, url, registry, verify=True)
+    job.claims_pay_from = claims_pay_from
     letters = _Letters()
     checkpoint = Checkpoint(
         engine,
@@ -235,3 +242,17 @@ def test_records_without_a_usable_claim_are_decoded_as_before(
     assert isinstance(job.decoder.take(record), Claimed)
     (plain,) = _records(settings, registry, [penalty("P-9", 1)], with_claims=False)
     assert not isinstance(job.decoder.take(plain), Claimed)
+
+
+def test_the_worker_stops_deciding_from_claims_where_they_skip_too_little(
+    settings: Settings, registry: RegistryClient, tmp_path: Path
+) -> None:
+    """New records only: nothing to skip, so after its first batch the worker decodes
+    every event as if it had no claim, with the same results."""
+    events = [penalty(f"泸市监处罚〔2025〕{n}号", 1, shared_with=[AGENCY]) for n in range(300)]
+    raw = _records(settings, registry, events, with_claims=True)
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    with mock.patch("pipeline.inbound.mismatch", wraps=claims.mismatch) as checked:
+        outcomes, letters = _sync(settings, registry, raw, url, True, claims_pay_from=0.4)
+    assert outcomes == [Outcome.APPLIED] * 300 and not letters.sent
+    assert checked.call_count == 50  # the first batch's claims only
