@@ -1,7 +1,7 @@
 """What a clerk waits: from the publish call to the row in another agency's database, at a
 steady rate, through ingest and through a connector, on one cluster and across the link.
 
-    .venv/bin/python bench/latency.py [--rate 200] [--seconds 30]
+    .venv/bin/python bench/latency.py [--rate 200] [--seconds 30] [--no-baseline]
 
 The two-region deployment of bench/two_regions.py (Luzhou 39720, Qijiang 39740, state under
 var/bench/latency), a live `casebus --region qijiang sync run 500110-PSB`, and four runs of
@@ -10,7 +10,10 @@ Qijiang's police:
 
 - through ingest: a `POST /v1/events` of one event each to `casebus --region R ingest serve`
   (the call returns once the broker committed it), from 8 concurrent callers, by Qijiang's
-  SAMR (one cluster) and by Luzhou's SAMR (across the link);
+  SAMR (one cluster) and by Luzhou's SAMR (across the link); first, as the same run's
+  baseline (unless `--no-baseline`), through an ingest without group commit (one
+  transaction per request, one at a time: `ingest.group_max_events = 1`,
+  `ingest.group_committers = 1`), one cluster;
 - through a connector: the connectors' publisher (idempotent producer, acks=all, its
   batching), by the same two.
 
@@ -78,14 +81,20 @@ def jsonable(value: Any) -> Any:
     return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
 
 
-def start_ingest(deployment: Deployment, region: str) -> ServiceProcess:
+# Ingest as it was before group commit: one transaction per request, one at a time.
+UNGROUPED = {"CASEBUS_INGEST__GROUP_MAX_EVENTS": "1", "CASEBUS_INGEST__GROUP_COMMITTERS": "1"}
+
+
+def start_ingest(
+    deployment: Deployment, region: str, extra: dict[str, str] | None = None, name: str = ""
+) -> ServiceProcess:
     port = free_port()
     owner = OWNERS[region][0].replace("-", "_")
     return start_service(
         ["--region", region, "ingest", "serve", "--port", str(port), "--metrics-port", "0"],
         url=f"http://127.0.0.1:{port}",
-        log=HOME / f"ingest-{region}.log",
-        env={**deployment.env, f"CASEBUS_INGEST_TOKEN_{owner}": TOKEN},
+        log=HOME / f"ingest-{region}{name}.log",
+        env={**deployment.env, f"CASEBUS_INGEST_TOKEN_{owner}": TOKEN, **(extra or {})},
         ready_path="/docs",
     )
 
@@ -150,6 +159,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rate", type=float, default=200, help="events a second")
     parser.add_argument("--seconds", type=float, default=30, help="of each run")
+    parser.add_argument(
+        "--no-baseline",
+        action="store_true",
+        help="leave out the run through ingest without group commit (one cluster)",
+    )
     args = parser.parse_args()
     shutil.rmtree(HOME, ignore_errors=True)
     results: list[tuple[str, list[float]]] = []
@@ -162,12 +176,17 @@ def main() -> None:
             stderr=subprocess.STDOUT,
         )
         ingests = {r: start_ingest(deployment, r) for r in (QIJIANG, LUZHOU)}
+        ungrouped = None if args.no_baseline else start_ingest(deployment, QIJIANG, UNGROUPED, "-1")
         try:
             while not db.exists():
                 time.sleep(0.2)
             watch = RowWatch(db)
             watch.start()
             time.sleep(5)  # the sync has joined its group and reads
+            if ungrouped is not None:  # the same run's baseline: ingest before group commit
+                tag = "UNGROUPED"
+                sent = through_ingest(ungrouped, QIJIANG, tag, args.rate, args.seconds)
+                results.append(("ingest ungrouped, one cluster", watch.wait_for(sent)))
             for region, where in ((QIJIANG, "one cluster"), (LUZHOU, "across the link")):
                 tag = f"INGEST-{region}"
                 sent = through_ingest(ingests[region], region, tag, args.rate, args.seconds)
@@ -177,7 +196,7 @@ def main() -> None:
                 results.append((f"connector, {where}", watch.wait_for(sent)))
             watch.stop.set()
         finally:
-            for service in ingests.values():
+            for service in [*ingests.values(), *([ungrouped] if ungrouped else [])]:
                 service.stop()
             sync.terminate()
             sync.wait(timeout=60)

@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
                                    [--processes 2] [--only-new-penalties] [--only-metrics]
+                                   [--databases sqlite,postgresql] [--modes batched,bare,...]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in; each signed by its owner), then
@@ -36,8 +37,9 @@ batched sync's events/s as a share of the bare pipeline's, each over the events 
 processes.
 
 Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the benchmarks' own secured broker (SASL_SSL, SCRAM,
-ACLs; 127.0.0.1:39194, started if needed), the sync authenticating as its agency's principal;
-`--plaintext`: an open broker of their own (39192), for issue 11's comparison only.
+ACLs; 127.0.0.1:39194, or CASEBUS_BENCH_KAFKA_PORT; started if needed), the sync
+authenticating as its agency's principal; `--plaintext`: an open broker of their own (39192),
+for issue 11's comparison only.
 PostgreSQL: CASEBUS_TEST_PG_URL, else scripts/postgres-up.sh; each run gets a fresh database,
 dropped afterwards.
 
@@ -496,6 +498,16 @@ def main() -> None:
         action="store_true",
         help="only the sync with metrics off and on, on each database",
     )
+    parser.add_argument(
+        "--databases",
+        default="sqlite,postgresql",
+        help="comma-separated: which databases to run (default: both)",
+    )
+    parser.add_argument(
+        "--modes",
+        default="batched,metered,bare,unsigned,naive",
+        help="comma-separated: which runs (default: all; `batched,bare` for sync against bare)",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:  # a child inherits the choice through the environment
@@ -532,6 +544,8 @@ def main() -> None:
         ]
         if args.only_metrics:
             runs = [r for r in runs if r[1] in ("batched", "metered")]
+        databases, modes = set(args.databases.split(",")), set(args.modes.split(","))
+        runs = [r for r in runs if r[0] in databases and r[1] in modes]
         if args.processes > 1:
             runs.append(("postgresql", "batched", args.events, False, args.processes))
         for db, mode, limit, defaults, processes in runs:
@@ -566,6 +580,12 @@ def main() -> None:
         f"(batches of {args.batch_size:,}; besides it: a scrape, a lag reading a second)"
     )
     for db in ("sqlite", "postgresql"):
+        if f"batched {db}" not in results:
+            continue
+        if f"bare {db}" in results:
+            print(versus_bare(results, db))
+        if f"metered {db}" not in results or f"naive {db}" not in results:
+            continue  # a run of some modes only (--modes)
         batched, metered = results[f"batched {db}"], results[f"metered {db}"]
         print(
             f"{db:10}: metrics on {metered['rate']:,.0f}/s vs off {batched['rate']:,.0f}/s = "
@@ -586,7 +606,6 @@ def main() -> None:
             f"the check {unsigned['rate']:,.0f}/s = {batched['rate'] / unsigned['rate']:.0%} "
             "(target >= 90%)"
         )
-        print(versus_bare(results, db))
     if args.only_metrics:
         return
     if args.processes > 1:
@@ -601,7 +620,9 @@ def main() -> None:
     protocol = load_settings().kafka.security.protocol
     workload = "only new penalties" if args.only_new_penalties else "mixed"
     print("SUMMARY " + json.dumps({"protocol": protocol, "workload": workload, **rates}))
-    plain = results["naive sqlite defaults"]
+    plain = results.get("naive sqlite defaults")
+    if plain is None or "batched sqlite" not in results:
+        return
     print(
         f"{'':10}  naive* (SQLite's defaults: rollback journal, fsync per commit): "
         f"{plain['rate']:,.0f}/s = {results['batched sqlite']['rate'] / plain['rate']:.0f}x"

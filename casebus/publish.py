@@ -21,6 +21,7 @@ from kafka import KafkaProducer
 from kafka.partitioner.default import murmur2
 from kafka.producer.future import FutureRecordMetadata
 
+from casebus.claims import claim_header
 from casebus.config import Settings
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
 from casebus.contracts.validation import Violation, validate_event
@@ -221,7 +222,11 @@ class EventEncoder:
             self._serializers[t](event, self._contexts[t])
             for event, t in zip(events, shared, strict=True)
         ]
-        headers = [self._headers(e) for e in events]
+        # The record claim (casebus/claims.py) of each value, signed with the rest.
+        headers = [
+            self._headers(e) + claim_header(t, v)
+            for e, t, v in zip(events, shared, values, strict=True)
+        ]
         if self._signers is not None:
             by_owner: dict[str, list[int]] = {}
             for i, event in enumerate(events):

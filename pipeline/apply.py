@@ -35,6 +35,7 @@ from casebus.records import NotARecord, RecordKey
 from casebus.revisions import Outcome, Result, Stored, revision_rule
 from pipeline.items import (
     Candidate,
+    Claimed,
     Decoded,
     Filtered,
     Foreseen,
@@ -44,7 +45,7 @@ from pipeline.items import (
     Refused,
     Unchecked,
 )
-from pipeline.prepare import Admit, prepare
+from pipeline.prepare import Admit, prepare, prepare_claimed
 
 log = logging.getLogger(__name__)
 
@@ -173,6 +174,10 @@ def _problem(item: Candidate, validate: Validate | None) -> str | None:
 
 
 def _prepared(item: Item, admit: Admit | None, rows: RowBuilder) -> Refused | Filtered | Candidate:
+    if isinstance(item, Claimed):  # decided from its claim; decoded by the caller if it wins
+        ahead = prepare_claimed(item, rows, admit, foresee=None)
+        assert ahead is not None  # without `foresee`, every admitted event is foreseen
+        return ahead
     if not isinstance(item, Decoded):
         return item
     try:

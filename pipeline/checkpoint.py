@@ -4,8 +4,9 @@ In ONE database transaction, in this order:
   1. lock the batch's partitions' offset rows and drop what lies before the stored offsets
      (another process of the same group applied it while both held the partition),
   2. apply the rest (record rows and event-log rows, pipeline/apply.py); should an item
-     the decode worker foresaw to lose win (apply raises Unforeseen before writing), prepare
-     it again from its bytes and apply the batch again,
+     decided on without its rows win (foreseen to lose by the decode worker, or decided
+     from its record claim without being decoded: apply raises Unforeseen before writing),
+     decode and prepare it from its bytes and apply the batch again,
   3. store the next offset of every partition in the batch,
   4. send the batch's rejects and conflicts to the DLQ and wait for the broker's acks,
   5. commit.
@@ -39,7 +40,7 @@ from casebus.revisions import Outcome, Result
 from pipeline.apply import Unforeseen, apply_batch
 from pipeline.dlq import DeadLetters
 from pipeline.inbound import Consumed, Inbound
-from pipeline.items import Decoded, Filtered, Foreseen, Item, Redriven, Refused
+from pipeline.items import Claimed, Decoded, Filtered, Foreseen, Item, Redriven, Refused
 from pipeline.prepare import Admit
 from pipeline.report import Stage, SyncReport
 
@@ -134,15 +135,18 @@ class Checkpoint:
     def _apply(self, conn: Connection, consumed: Sequence[Consumed]) -> list[Result]:
         items = [c.item for c in consumed]
         dlq = _dlq_positions(consumed)
-        try:
-            return self._apply_items(conn, items, dlq)
-        except Unforeseen as exc:  # rare: nothing was written, prepare those again
-            log.info("%s; preparing them again", exc)
-            for i in exc.indexes:
-                foreseen = items[i]
-                assert isinstance(foreseen, Foreseen)
-                items[i] = self.decoder.redecode(foreseen)
-            return self._apply_items(conn, items, dlq)
+        while True:  # each round decodes at least one item: at most len(items) rounds
+            try:
+                return self._apply_items(conn, items, dlq)
+            except Unforeseen as exc:  # nothing was written: decode those, apply again
+                log.debug("%s; decoding them", exc)
+                for i in exc.indexes:
+                    ahead = items[i]
+                    if isinstance(ahead, Claimed):  # decided from its claim, not decoded
+                        items[i] = self.decoder.decode_claimed(ahead)
+                    else:
+                        assert isinstance(ahead, Foreseen)
+                        items[i] = self.decoder.redecode(ahead)
 
     def _apply_items(
         self, conn: Connection, items: Sequence[Item], dlq: Sequence[Row] | None
@@ -253,6 +257,8 @@ def _refused(item: Item, why: str) -> Refused:
         return item._replace(error_class="ApplyError", message=why)
     if isinstance(item, Decoded):
         return Refused(item.provenance, "ApplyError", why, item.event)
+    if isinstance(item, Claimed):
+        return Refused(item.provenance, "ApplyError", why)
     if isinstance(item, Filtered):
         return Refused(item.provenance, "ApplyError", why, columns=(item.head, NO_IDENTITY))
     # Its record, without the kind or digest of a decision.

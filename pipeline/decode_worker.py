@@ -11,11 +11,15 @@ everything, batch after batch in order, in one transaction each. What comes back
 of plain values (pipeline/items.py), not the decoded events: several times cheaper to
 unpickle, which is most of what the main process saves.
 
-Validation is speculative but never skipped: the worker validates every admitted event
-except one preceded in the stream by a valid event of the same record with a revision at
-least as high (it can only turn out stale, a duplicate or a conflict: never applied), and
-leaves out its rows too (a `Foreseen` item); if such an event wins after all (after a
-rewind, say), the checkpoint decodes it again from its bytes, prepares and validates it.
+An event whose signed record claim (casebus/claims.py) shows it filtered out, or foreseen to
+lose as below, is not even decoded: it is decided from the claim (pipeline/prepare.py
+`prepare_claimed`), while that skips enough of a batch to pay for parsing and checking the
+claims of the rest (`_CLAIMS_PAY`). Validation is speculative but never skipped: the worker
+validates every admitted event except one preceded in the stream by a valid event of the
+same record with a revision at least as high (it can only turn out stale, a duplicate or a
+conflict: never applied), and leaves out its rows too (a `Foreseen` item); if such an event
+wins after all (after a rewind, say), the checkpoint decodes it again from its bytes,
+prepares and validates it.
 """
 
 from __future__ import annotations
@@ -39,14 +43,24 @@ from casebus.registry.client import RegistryClient, registry_for
 from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
 from pipeline.inbound import Consumed, Inbound, Signature, SignatureCheck, log_rejected
-from pipeline.items import VALID, Invalid, Item, Prepared, RawRecord, Refused
+from pipeline.items import VALID, Claimed, Decoded, Invalid, Item, Prepared, RawRecord, Refused
 from pipeline.personal import opener_for
-from pipeline.prepare import prepare
+from pipeline.prepare import prepare, prepare_claimed
 from pipeline.report import Stage, SyncReport
 
 # A batch takes the worker a second or two; one that has not come back after this never
 # will (a worker stuck in a call without a deadline): the sync must not wait on it forever.
 WORKER_DEADLINE_SECONDS = 120.0
+
+# Deciding from claims costs every event that is decoded anyway 10–13 µs (the claim parsed,
+# the inbound checks, then the claim checked against the body) and saves one that is
+# skipped 20–25 µs (an event foreseen to lose was already left without rows or validation;
+# the skip saves its decoding and digest), measured on bench/sync.py's events: below this
+# share of claimed events skipped in a batch, the worker decodes every event as if it had
+# no claim (neither using nor checking it), and tries the claims again every _LOOK_AGAIN
+# batches.
+_CLAIMS_PAY = 0.4
+_LOOK_AGAIN = 10
 
 # Records remembered for the validation skip; forgotten all at once past this (bounded
 # memory whatever the topic's size, about 9 MB; forgetting only means validating again).
@@ -92,14 +106,38 @@ class DecodeWorkerJob:
         self.rows = RowBuilder(make_url(db_url).get_dialect()(), opener_for(settings, agency))
         self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
         self.validating = 0.0  # seconds, this batch
+        self.batches = 0
+        self.claims_pay = True  # deciding from claims skipped enough of the last batch
+        self.claims_pay_from = _CLAIMS_PAY  # that share of the claimed events skipped
 
     def run(self, raw: Sequence[RawRecord], signatures: Sequence[Signature] | None) -> Work:
         """The batch's items, and the seconds spent decoding, preparing and validating."""
         out: list[Item] = []
         self.validating = preparing = 0.0
         started = time.perf_counter()
+        self.batches += 1
+        claims = self.claims_pay or self.batches % _LOOK_AGAIN == 0
+        claimed = skipped = 0
         for n, record in enumerate(raw):  # a RetryAfter (registry down) fails the batch
-            decoded = self.decoder.decode_one(record, signatures[n] if signatures else ...)
+            signature = signatures[n] if signatures else ...
+            if not claims:
+                taken: Claimed | Decoded | Refused = self.decoder.decode_one(
+                    record, signature, claims=False
+                )
+            else:
+                taken = self.decoder.take(record, signature)
+            if isinstance(taken, Claimed):
+                claimed += 1
+                # Decided from its signed claim: filtered, or foreseen to lose, undecoded.
+                t = time.perf_counter()
+                ahead = prepare_claimed(taken, self.rows, self._admit, foresee=self._will_lose)
+                preparing += time.perf_counter() - t
+                if ahead is not None:
+                    skipped += 1
+                    out.append(ahead)
+                    continue
+                taken = self.decoder.decode_claimed(taken)
+            decoded = taken
             if isinstance(decoded, Refused):
                 out.append(decoded)
                 continue
@@ -112,6 +150,8 @@ class DecodeWorkerJob:
             if isinstance(item, Prepared):
                 item = self._validated(decoded.event, item)
             out.append(item)
+        if claims:
+            self.claims_pay = claimed > 0 and skipped >= self.claims_pay_from * claimed
         decoding = time.perf_counter() - started - preparing - self.validating
         return Work(out, decoding, preparing, self.validating, _kinds(out))
 

@@ -18,6 +18,7 @@ from types import EllipsisType
 from typing import NamedTuple
 
 from casebus import logs
+from casebus.claims import claim_in, mismatch, parse_claim
 from casebus.config import Settings, TrustedKey
 from casebus.contracts.schemas import schema_for_topic
 from casebus.contracts.validation import validate_event
@@ -25,13 +26,14 @@ from casebus.events import Event
 from casebus.ids import ConsumedRecord
 from casebus.provenance.keys import trust_list
 from casebus.provenance.signing import Refusal, Verifier
-from casebus.records import NotARecord, record_kind
+from casebus.records import NotARecord, content_digest, record_kind
 from casebus.registry.client import RegistryClient
 from casebus.retry import RetryAfter
 from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from casebus.serde.errors import KeySerializationError, ValueSerializationError
+from casebus.serde.framing import HEADER_SIZE, MAGIC_BYTE
 from casebus.topics import SHARED_TOPICS, TOPIC_BY_FAMILY, TopicNames
-from pipeline.items import Decoded, Foreseen, Item, Provenance, RawRecord, Refused
+from pipeline.items import Claimed, Decoded, Foreseen, Item, Provenance, RawRecord, Refused
 
 log = logging.getLogger(__name__)
 
@@ -99,11 +101,53 @@ class Inbound:
             for topic, shared in self._shared.items()
         }
 
-    def decode(self, records: Sequence[ConsumedRecord]) -> list[Consumed]:
-        consumed = [Consumed(record, self.decode_one(record)) for record in records]
+    def decode(self, records: Sequence[ConsumedRecord], *, claims: bool = False) -> list[Consumed]:
+        """Each record verified and decoded; with `claims`, a record with a usable claim
+        header is verified only (`Claimed`), decoded later if it would change a record."""
+        take = self.take if claims else self.decode_one
+        consumed = [Consumed(record, take(record)) for record in records]
         for c in consumed:
             log_rejected(c)
         return consumed
+
+    def take(
+        self, record: ConsumedRecord, signature: Signature | EllipsisType = ...
+    ) -> Claimed | Decoded | Refused:
+        """Verify a record and, if it has a claim header (casebus/claims.py) that passes
+        every check decoding would make (the signer is the claimed owner, its key valid when
+        the event was published, the record's kind belongs on the topic, a framed value),
+        stop there: `Claimed`. Any other record is decoded (`decode_one`), so whatever is
+        refused is refused as before, with the same reason."""
+        raw = claim_in(record.headers) if record.value is not None else None
+        if raw is None or self._signatures is None:
+            return self.decode_one(record, signature)
+        if signature is ...:
+            signature = self._signatures(record)
+        claim = parse_claim(raw)
+        value = record.value
+        if (
+            claim is None
+            or not isinstance(signature, str)
+            or value is None
+            or len(value) < HEADER_SIZE
+            or value[0] != MAGIC_BYTE
+            or TOPIC_BY_FAMILY.get(claim.kind) != self._shared[record.topic]
+            or Verifier.check_signer(
+                self._signatures.trusted(signature), claim.owner, claim.published_at
+            )
+            is not None
+        ):
+            return self.decode_one(record, signature)
+        schema_id = int.from_bytes(value[1:HEADER_SIZE], "big")
+        prov = Provenance(record.topic, record.partition, record.offset, schema_id)
+        return Claimed(prov, claim, value, raw)
+
+    def decode_claimed(self, claimed: Claimed) -> Decoded | Refused:
+        """A Claimed record's event, decoded now (its signature was checked), the body
+        checked against the claim."""
+        prov = claimed.provenance
+        raw = RawRecord(prov.topic, prov.partition, prov.offset, claimed.value)
+        return self._decode_trusted(raw, None, claimed.raw_claim)
 
     def check(self, event: Event, kind: str) -> str | None:
         """Every rule the event breaks (casebus.contracts.validation), or None."""
@@ -111,21 +155,28 @@ class Inbound:
         violations = validate_event(topic, event, settings=self._settings, sealed=True)
         return describe_violations([v.message for v in violations]) if violations else None
 
-    def redecode(self, item: Foreseen) -> Decoded:
-        """A Foreseen item's event, decoded again from its bytes (rare: see
-        pipeline/items.py). Verified when it was prepared; the bytes are the same."""
+    def redecode(self, item: Foreseen) -> Decoded | Refused:
+        """A Foreseen item's event, decoded from its bytes (see pipeline/items.py). Verified
+        when it was prepared; the bytes are the same. One decided from its claim without
+        being decoded is refused here if its body does not match the claim, or cannot be
+        decoded at all."""
         prov = item.provenance
         raw = RawRecord(prov.topic, prov.partition, prov.offset, item.value)
-        again = self._decode_trusted(raw, None)
-        if isinstance(again, Refused):
+        again = self._decode_trusted(raw, None, item.raw_claim)
+        if isinstance(again, Refused) and item.raw_claim is None:
             raise RetryAfter(f"cannot decode {prov} again: {again.reason}")
         return again
 
     def decode_one(
-        self, record: ConsumedRecord, signature: Signature | EllipsisType = ...
+        self,
+        record: ConsumedRecord,
+        signature: Signature | EllipsisType = ...,
+        *,
+        claims: bool = True,
     ) -> Decoded | Refused:
         """Verify and decode one record (refusals are not logged here: see log_rejected).
-        `signature`: what a SignatureCheck of the same trust list said, if one did."""
+        `signature`: what a SignatureCheck of the same trust list said, if one did.
+        `claims=False`: its record claim, if any, is neither used nor checked."""
         prov = Provenance(record.topic, record.partition, record.offset)
         if record.value is None:
             return Refused(prov, "EmptyValue", "the record has no value (tombstone)")
@@ -137,11 +188,17 @@ class Inbound:
             return Refused(prov, signature.reason, signature.message)
         if signature is None:
             raise ValueError(f"{prov}: its signature was not checked")
-        return self._decode_trusted(record, self._signatures.trusted(signature))
+        signer = self._signatures.trusted(signature)
+        return self._decode_trusted(record, signer, ... if claims else None)
 
     def _decode_trusted(
-        self, record: ConsumedRecord, signer: TrustedKey | None
+        self,
+        record: ConsumedRecord,
+        signer: TrustedKey | None,
+        claim: bytes | EllipsisType | None = ...,
     ) -> Decoded | Refused:
+        """`claim`: the claim header the body must match (`...`: look for it in the
+        record's headers; None: nothing to match)."""
         prov = Provenance(record.topic, record.partition, record.offset)
         assert record.value is not None  # refused as EmptyValue before (decode_one)
         try:
@@ -168,7 +225,16 @@ class Inbound:
         if TOPIC_BY_FAMILY[kind] != self._shared[record.topic]:
             why = f"a {kind} record does not belong on {self._shared[record.topic]}"
             return Refused(prov, "WrongTopic", why, event)
-        return Decoded(prov, event)
+        if claim is ...:
+            claim = claim_in(record.headers) if self._signatures is not None else None
+        if claim is None:
+            return Decoded(prov, event)
+        # Signed with the body, the claim must say what the body says (casebus/claims.py).
+        digest = content_digest(event, kind)
+        wrong = mismatch(claim, event, kind, digest)
+        if wrong is not None:
+            return Refused(prov, "ClaimMismatch", wrong, event)
+        return Decoded(prov, event, digest)
 
 
 def describe_violations(messages: Sequence[str]) -> str:

@@ -1,16 +1,20 @@
 """A consumed record's stages on its way into an agency database, one immutable type each.
 
     RawRecord ─decode─► Decoded ─prepare─► Prepared ─decide─► Result (pipeline/apply.py)
-        │                  │          ├──► Filtered   (not for this agency: logged only)
-        └─► Refused ◄──────┘          └──► Foreseen   (decode worker: expected to lose)
+        │   │              │          ├──► Filtered   (not for this agency: logged only)
+        │   └─► Refused ◄──┘          └──► Foreseen   (decode worker: expected to lose)
+        └─claim─► Claimed ─prepare─► Filtered | Foreseen, or decoded if it may win
 
 - `Refused`: rejected before any decision (undecodable, untrusted, not a record, wrong
   topic), with the class and message the DLQ and the event log get.
 - `Prepared`: what the revision rule and the writer need: identity, revision, digest, the
   rows it would write, and its validity (or the event, still to be validated).
-- `Foreseen`: prepared by a decode worker without its rows, because a valid revision at
-  least as high of the record came earlier in the stream; the checkpoint prepares it again
-  from its bytes in the rare case it wins after all (pipeline/checkpoint.py).
+- `Claimed`: a record whose signed claim header (casebus/claims.py) says what it is, not
+  decoded: filtered, or decided on as `Foreseen`, from the claim alone.
+- `Foreseen`: prepared without its rows, because a valid revision at least as high of the
+  record came earlier in the stream (decode worker), or from its claim without decoding;
+  the checkpoint decodes and prepares it from its bytes in case it wins after all
+  (pipeline/checkpoint.py), and then the body must match the claim.
 
 Worker-built items cross a process boundary, pickled: they are named tuples of plain values
 (several times cheaper to unpickle than the decoded event they stand for).
@@ -21,6 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from agencydb.rows import Row, StateRows
+from casebus.claims import Claim
 from casebus.events import Event
 from casebus.records import RecordKey
 
@@ -80,10 +85,22 @@ class Refused(NamedTuple):
 
 
 class Decoded(NamedTuple):
-    """Verified and decoded; which record it is, is not worked out yet."""
+    """Verified and decoded; which record it is, is not worked out yet (`digest`: its
+    content digest, when the inbound step computed it to check the record's claim)."""
 
     provenance: Provenance
     event: Event
+    digest: str | None = None
+
+
+class Claimed(NamedTuple):
+    """Verified, not decoded: what its signed record claim (casebus/claims.py) says it is.
+    Decided on from the claim; decoded only if it would change a record."""
+
+    provenance: Provenance  # the schema id read from the value's framing
+    claim: Claim
+    value: bytes
+    raw_claim: bytes  # the header, checked against the body once it is decoded
 
 
 class Valid(NamedTuple):
@@ -142,12 +159,14 @@ class Foreseen(NamedTuple):
     head: Row
     identity: Row
     value: bytes  # the record's value, to decode again should it win
+    # The record's claim header when it was decided from it: the body must match it.
+    raw_claim: bytes | None = None
 
     @property
     def key(self) -> RecordKey:
         return RecordKey((self.kind, self.owner, self.record_id))
 
 
-Item = Refused | Decoded | Filtered | Prepared | Foreseen
+Item = Refused | Decoded | Claimed | Filtered | Prepared | Foreseen
 # What the revision rule decides on.
 Candidate = Prepared | Foreseen

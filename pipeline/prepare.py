@@ -12,7 +12,7 @@ from collections.abc import Callable
 from agencydb.rows import RowBuilder
 from casebus.events import Event
 from casebus.records import RecordKey, content_digest, record_kind
-from pipeline.items import Decoded, Filtered, Foreseen, Prepared, Unchecked
+from pipeline.items import Claimed, Decoded, Filtered, Foreseen, Prepared, Unchecked
 
 # Whether the agency receives an event of this kind (casebus.filtering.admits).
 Admit = Callable[[Event, str], bool]
@@ -37,7 +37,7 @@ def prepare(
     head = rows.log_head(provenance, event)
     if admit is not None and not admit(event, kind):
         return Filtered(provenance, head)
-    digest = content_digest(event, kind)
+    digest = decoded.digest or content_digest(event, kind)
     owner, record_id, revision = (
         str(event["owner"]),
         str(event["record_id"]),
@@ -58,4 +58,44 @@ def prepare(
         identity,
         state,
         Unchecked(event),
+    )
+
+
+def prepare_claimed(
+    claimed: Claimed, rows: RowBuilder, admit: Admit | None, *, foresee: ForeseenLoss | None
+) -> Filtered | Foreseen | None:
+    """What `prepare` would make of the event, from its claim alone: Filtered if this
+    agency does not receive it, Foreseen if it is expected to lose (`foresee` None: every
+    admitted event; the rule decides, and the checkpoint decodes the ones that win); None if
+    it may win, to be decoded now."""
+    claim, provenance = claimed.claim, claimed.provenance
+    admitted = admit is None or admit(claim.audience(), claim.kind)
+    key = RecordKey((claim.kind, claim.owner, claim.record_id))
+    if admitted and foresee is not None and not foresee(key, claim.revision):
+        return None  # may win: decoded now, nothing built for it here
+    envelope = {
+        "event_id": claim.event_id,
+        "producer": claim.producer,
+        "event_type": claim.event_type,
+        "owner": claim.owner,
+        "record_id": claim.record_id,
+        "revision": claim.revision,
+        "case_id": claim.case_id,
+        "occurred_at": claim.occurred_at,
+    }
+    head = rows.log_head(provenance, envelope)
+    if not admitted:
+        return Filtered(provenance, head)
+    identity = rows.log_identity(envelope, claim.kind, claim.digest)
+    return Foreseen(
+        provenance,
+        claim.kind,
+        claim.owner,
+        claim.record_id,
+        claim.revision,
+        claim.digest,
+        head,
+        identity,
+        claimed.value,
+        claimed.raw_claim,
     )

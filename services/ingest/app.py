@@ -1,12 +1,14 @@
 """POST events over HTTP: authenticate, convert, validate, publish in one transaction.
 
-Answers: 202 with the event ids once Kafka committed the batch; 401 unknown token; 403 an
+Answers: 202 with the event ids once Kafka committed the batch (in one transaction with the
+requests that waited beside it: services/ingest/producer.py); 401 unknown token; 403 an
 event's owner is not the caller; 422 every failure of every event (index, field, rule);
 503 Kafka or the registry is unavailable (nothing of the batch is visible; retry it).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hmac
 import os
@@ -16,6 +18,7 @@ from typing import Any
 from fastapi import FastAPI, Header, Request
 from fastapi.responses import JSONResponse
 
+from casebus.claims import claim_header
 from casebus.config import Settings
 from casebus.contracts.samples import sample_penalty_event
 from casebus.contracts.schemas import TOPIC_SCHEMAS, schema_for_topic
@@ -55,7 +58,8 @@ event_type, so a retried batch keeps its ids):
 * `event_type` as the symbol `PENALTY_ISSUED` or the code `penalty.issued`;
 * `owner` must be the calling agency.
 
-A batch is all-or-nothing (one Kafka transaction). Answers: **202** `{"event_ids": [...]}`
+A batch is all-or-nothing (one Kafka transaction, shared with the batches that arrive while
+the previous one commits). Answers: **202** `{"event_ids": [...]}`
 after the broker committed; **401** bad token; **403** foreign owner; **422**
 `{"errors": [{"index", "field", "rule", "value", "message"}]}` listing every failure;
 **503** Kafka unavailable — nothing of the batch was written, send it again.
@@ -112,7 +116,8 @@ def create_app(
             event = sealer.seal(plain, shared)
             key = event_key(event)
             value = serializers[shared](event, SerializationContext(names[shared]))
-            framed.append((shared, key, value, event_headers(event, crossing)))
+            headers = event_headers(event, crossing) + claim_header(shared, value)
+            framed.append((shared, key, value, headers))
         batches = signers(caller).sign_batch(framed)
         return [
             (names[shared], key, value, headers)
@@ -199,7 +204,9 @@ def create_app(
         if errors:
             return _errors(422, errors)
         try:
-            publisher.publish(signed(who, items))
+            # Committed with the requests that wait beside it (group commit); answered only
+            # once that transaction is committed.
+            await asyncio.wrap_future(publisher.submit(signed(who, items)))
         except (KafkaUnavailable, SerdeError, MissingKey) as exc:
             return JSONResponse(
                 {"detail": f"not accepted, retry: {exc}"},

@@ -1,11 +1,20 @@
-"""All-or-nothing batches: one Kafka transaction per batch, on a transactional producer.
+"""All-or-nothing batches, committed together: one Kafka transaction for every request
+waiting, on one transactional producer (group commit).
 
-A batch is acknowledged only after `commit_transaction` returned. Any failure aborts the
-transaction (or leaves it to be aborted when the next producer with the same
-transactional id fences this one): read_committed consumers never see part of a batch.
-kafka-python's transaction calls wait without a bound, so they run on a helper thread with
-a deadline (casebus/kafka/bounded.py); past it the batch is reported unavailable (503),
-never accepted.
+Each HTTP request hands its signed records over with `submit` and waits on the future it
+gets back. Committer threads (`group_committers`, each with its own transactional producer)
+take the queue: while a transaction is in flight, the requests that arrive queue up, and the
+next transaction takes all of them (up to `group_max_events` records; after waiting at most
+`group_linger_ms` for more, when set). With two committers, one transaction begins while
+the other commits. A request's records
+always go into one transaction together, in order; requests go in the order they arrived.
+
+A request's future is resolved only after `commit_transaction` returned, never before. Any
+failure aborts the transaction (or leaves it to be aborted when the next producer with the
+same transactional id fences this one) and fails every request in it with
+`KafkaUnavailable` (503): read_committed consumers see none of their records. kafka-python's
+transaction calls wait without a bound, so they run on a helper thread with a deadline
+(casebus/kafka/bounded.py); past it the transaction is reported unavailable, never accepted.
 """
 
 from __future__ import annotations
@@ -13,8 +22,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
+from concurrent.futures import Future
+from typing import NamedTuple, TypeVar
 
 from kafka import KafkaProducer
 
@@ -41,21 +52,125 @@ def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
         raise KafkaUnavailable(f"{what}: {exc}") from exc
 
 
+class _Request(NamedTuple):
+    records: list[Record]
+    done: Future[None]
+
+
 class TransactionalPublisher:
     def __init__(self, settings: Settings, transactional_id: str) -> None:
+        own = IngestSettings.of(settings)
         self.settings = settings
+        self.timeout = own.kafka_timeout_seconds
+        self.max_events = own.group_max_events
+        self.linger = own.group_linger_ms / 1000
+        self.transactions = 0  # committed so far (tests, logs)
+        self._waiting: list[_Request] = []
+        self._changed = threading.Condition()
+        self._closed = False
+        # Each committer its own producer and transactional id (the first keeps the given
+        # one, so a restarted endpoint fences what its predecessor left open).
+        self._committers = [
+            _Committer(self, transactional_id if n == 0 else f"{transactional_id}-{n}")
+            for n in range(own.group_committers)
+        ]
+        self._started = False
+
+    def submit(self, records: list[Record]) -> Future[None]:
+        """Queue signed (topic, key, value, headers) records for the next transaction. The
+        future's result is None once they are committed; its exception `KafkaUnavailable`
+        if they were not."""
+        done: Future[None] = Future()
+        with self._changed:
+            if self._closed:
+                raise KafkaUnavailable("the ingest endpoint is shutting down")
+            self._waiting.append(_Request(records, done))
+            if not self._started:
+                self._started = True
+                for committer in self._committers:
+                    committer.start()
+            self._changed.notify()
+        return done
+
+    def publish(self, records: list[Record]) -> None:
+        """Commit records (with whatever else is waiting), or raise KafkaUnavailable."""
+        self.submit(records).result()
+
+    @property
+    def _producer(self) -> KafkaProducer | None:
+        """The first committer's producer (tests)."""
+        return self._committers[0].producer
+
+    def next_group(self) -> list[_Request]:
+        """The requests of the next transaction: all that wait, up to `max_events` records
+        (a larger request goes alone); [] once closed with nothing left."""
+        with self._changed:
+            while not self._waiting and not self._closed:
+                self._changed.wait()
+            if self.linger > 0 and self._waiting:
+                until = time.monotonic() + self.linger
+                while not self._closed and _events(self._waiting) < self.max_events:
+                    left = until - time.monotonic()
+                    if left <= 0:
+                        break
+                    self._changed.wait(left)
+            group: list[_Request] = []
+            events = 0
+            for request in self._waiting:
+                if group and events + len(request.records) > self.max_events:
+                    break
+                group.append(request)
+                events += len(request.records)
+            del self._waiting[: len(group)]
+            return group
+
+    def close(self) -> None:
+        """Commit what waits, then close the producers."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+        for committer in self._committers:
+            committer.close()
+
+
+class _Committer:
+    """One thread and its transactional producer, committing group after group: with
+    several, a transaction begins while another one commits."""
+
+    def __init__(self, publisher: TransactionalPublisher, transactional_id: str) -> None:
+        self.publisher = publisher
         self.transactional_id = transactional_id
-        self.timeout = IngestSettings.of(settings).kafka_timeout_seconds
-        self._producer: KafkaProducer | None = None
-        self._lock = threading.Lock()  # one transaction at a time per producer
+        self.timeout = publisher.timeout
+        self.producer: KafkaProducer | None = None
+        self._thread = threading.Thread(target=self._run, name="ingest-commit", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            group = self.publisher.next_group()
+            if not group:
+                return
+            records = [r for request in group for r in request.records]
+            try:
+                self._commit(records)
+            except Exception as exc:  # every request of the transaction fails alike
+                why = str(exc)
+                for request in group:
+                    request.done.set_exception(KafkaUnavailable(why))
+                continue
+            self.publisher.transactions += 1
+            for request in group:
+                request.done.set_result(None)
 
     def _ready(self) -> KafkaProducer:
-        if self._producer is None:
+        if self.producer is None:
             ms = int(self.timeout * 1000)
 
             def create() -> KafkaProducer:
                 producer = make_producer(
-                    self.settings,
+                    self.publisher.settings,
                     client_id="casebus-ingest",
                     principal=INGEST,
                     transactional_id=self.transactional_id,
@@ -67,27 +182,25 @@ class TransactionalPublisher:
                 producer.init_transactions()
                 return producer
 
-            self._producer = _bounded(create, self.timeout * 2, "init")
-        return self._producer
+            self.producer = _bounded(create, self.timeout * 2, "init")
+        return self.producer
 
-    def publish(self, records: list[Record]) -> None:
-        """Commit signed (topic, key, value, headers) records as one transaction, or raise
-        KafkaUnavailable."""
-        with self._lock:
-            producer = self._ready()
-            try:
-                producer.begin_transaction()
-                for topic, key, value, headers in records:
-                    producer.send(topic, key=key, value=value, headers=headers)
-                _bounded(lambda: producer.flush(timeout=self.timeout), self.timeout + 2, "send")
-                _bounded(producer.commit_transaction, self.timeout, "commit")
-            except Exception as exc:
-                log.error("batch of %d not committed: %s", len(records), exc)
-                self._discard(producer)
-                raise KafkaUnavailable(str(exc)) from exc
+    def _commit(self, records: list[Record]) -> None:
+        """Send and commit the records as one transaction, or raise KafkaUnavailable."""
+        producer = self._ready()
+        try:
+            producer.begin_transaction()
+            for topic, key, value, headers in records:
+                producer.send(topic, key=key, value=value, headers=headers)
+            _bounded(lambda: producer.flush(timeout=self.timeout), self.timeout + 2, "send")
+            _bounded(producer.commit_transaction, self.timeout, "commit")
+        except Exception as exc:
+            log.error("transaction of %d records not committed: %s", len(records), exc)
+            self._discard(producer)
+            raise KafkaUnavailable(str(exc)) from exc
 
     def _discard(self, producer: KafkaProducer) -> None:
-        self._producer = None
+        self.producer = None
         # If the abort does not get through, the next producer with this id fences the
         # open transaction, which aborts it.
         with contextlib.suppress(KafkaUnavailable):
@@ -98,5 +211,11 @@ class TransactionalPublisher:
             log.debug("closing producer: %s", exc)
 
     def close(self) -> None:
-        if self._producer is not None:
-            self._producer.close(timeout=5)
+        if self._thread.is_alive():
+            self._thread.join(timeout=self.timeout * 3 + 5)
+        if self.producer is not None:
+            self.producer.close(timeout=5)
+
+
+def _events(requests: list[_Request]) -> int:
+    return sum(len(r.records) for r in requests)

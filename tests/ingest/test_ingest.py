@@ -1,9 +1,12 @@
 """The ingest endpoint against the real broker: auth, owner, per-field errors, 202 only
-after commit, 503 and nothing visible when Kafka is down."""
+after commit, 503 and nothing visible when Kafka is down, concurrent requests committed
+together (group commit) and failing together."""
 
 from __future__ import annotations
 
 import copy
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -32,9 +35,11 @@ def event(n: int = 1, **changes: Any) -> dict[str, Any]:
     return e
 
 
-def _client(settings: Settings, registry_url: str, topics: dict[str, str]) -> TestClient:
+def _client(
+    settings: Settings, registry_url: str, topics: dict[str, str], **ingest_settings: Any
+) -> TestClient:
     registry = settings.registry.model_copy(update={"url": registry_url})
-    ingest = {**settings.ingest, "kafka_timeout_seconds": 4}
+    ingest = {**settings.ingest, "kafka_timeout_seconds": 4, **ingest_settings}
     s = settings.model_copy(update={"registry": registry, "ingest": ingest})
     return TestClient(create_app(s, topics=topics, transactional_id=f"casebus-ingest-test-{id(s)}"))
 
@@ -165,3 +170,74 @@ def test_personal_fields_are_checked_in_clear_and_published_sealed(
     assert got["penalty"]["person_id_no"].startswith("casebus-fle1:")
     assert got["penalty"]["person_id_type"].startswith("casebus-fle1:")
     assert got["penalty"]["party_name"] == "王小明"  # published by double publicity: clear
+
+
+def _all_at_once(client: TestClient, bodies: list[Any]) -> list[Any]:
+    """POST every body from its own thread, all released together."""
+    start = threading.Barrier(len(bodies))
+
+    def post(body: Any) -> Any:
+        start.wait()
+        return client.post("/v1/events", json=body, headers=AUTH)
+
+    with ThreadPoolExecutor(len(bodies)) as pool:
+        return list(pool.map(post, bodies))
+
+
+def test_concurrent_requests_share_transactions_each_event_once(
+    settings: Settings, registry_url: str, topic_factory: TopicFactory
+) -> None:
+    topic = topic_factory("penalty", partitions=2)
+    # A linger, so that the requests meet in few transactions however the threads run; two
+    # committers (the default), so two transactions may be in flight at once.
+    app = _client(settings, registry_url, {"casebus.penalty": topic}, group_linger_ms=50)
+    bodies: list[Any] = [event(100 + n) for n in range(30)]
+    bodies += [{"events": [event(200 + 2 * n), event(201 + 2 * n)]} for n in range(10)]
+    with app as client:  # one event loop serves every request, as uvicorn's does
+        answers = _all_at_once(client, bodies)
+        publisher = client.app.state.publisher  # type: ignore[attr-defined]
+        assert [a.status_code for a in answers] == [202] * len(bodies), answers[0].text
+        assert 1 <= publisher.transactions < len(bodies)
+    ids = [i for a in answers for i in a.json()["event_ids"]]
+    assert len(ids) == len(set(ids)) == 50
+    reg = settings.registry.model_copy(update={"url": registry_url})
+    got = read_events(settings.model_copy(update={"registry": reg}), topic)  # read_committed
+    assert sorted(str(e["event_id"]) for e in got) == sorted(ids)  # each exactly once
+
+
+def test_a_failed_commit_fails_every_request_in_it(
+    settings: Settings, registry_url: str, topic_factory: TopicFactory
+) -> None:
+    topic = topic_factory("penalty", partitions=2)
+    app = _client(
+        settings,
+        registry_url,
+        {"casebus.penalty": topic},
+        group_linger_ms=500,
+        group_committers=1,  # the one producer whose commit is made to fail
+    )
+    with app as client:
+        first = client.post("/v1/events", json=event(1), headers=AUTH)
+        assert first.status_code == 202, first.text
+        publisher = client.app.state.publisher  # type: ignore[attr-defined]
+        producer = publisher._producer
+        committed = publisher.transactions
+        calls: list[int] = []
+
+        def refuse() -> None:  # the broker's answer never comes: nothing is committed
+            calls.append(1)
+            raise RuntimeError("coordinator unavailable")
+
+        producer.commit_transaction = refuse
+        answers = _all_at_once(client, [event(10 + n) for n in range(6)])
+        assert [a.status_code for a in answers] == [503] * 6
+        assert {a.headers["Retry-After"] for a in answers} == {"5"}
+        assert publisher.transactions == committed  # one transaction, failed for all six
+        assert len(calls) == 1
+        assert publisher._producer is None  # given up; the next transaction gets a new one
+        again = client.post("/v1/events", json=event(20), headers=AUTH)  # a new producer
+        assert again.status_code == 202, again.text
+    reg = settings.registry.model_copy(update={"url": registry_url})
+    got = read_events(settings.model_copy(update={"registry": reg}), topic)
+    expected = first.json()["event_ids"] + again.json()["event_ids"]
+    assert sorted(str(e["event_id"]) for e in got) == sorted(expected)

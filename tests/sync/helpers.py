@@ -15,6 +15,7 @@ from sqlalchemy import Engine, select
 
 from agencydb.engine import make_engine
 from agencydb.models import EventLogEntry, Record
+from casebus.claims import claim_header
 from casebus.config import Settings, load_settings
 from casebus.contracts.samples import sample_action_event, sample_lead_event, sample_penalty_event
 from casebus.contracts.schemas import schema_for_topic
@@ -74,7 +75,8 @@ class EventProducer:
         actual = self.topics[shared]
         value = self.serializers[shared](event, SerializationContext(actual))
         key = event_key(event)
-        headers = self.signers(event["owner"]).sign(shared, key, value, event_headers(event))
+        headers = event_headers(event) + claim_header(shared, value)  # as EventEncoder
+        headers = self.signers(event["owner"]).sign(shared, key, value, headers)
         self.producer.send(actual, key=key, value=value, headers=headers)
 
     def send_all(self, events: Iterable[Event]) -> None:
