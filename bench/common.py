@@ -23,7 +23,10 @@ from casebus.security.tls import TlsFiles
 BENCH_HOME = PROJECT_ROOT / "var" / "bench"
 # Two brokers of the benchmarks' own: the secured one (SASL_SSL, SCRAM, ACLs: what runs in
 # production) and an open one, only for the comparison run of issue 11 (`--plaintext`).
-SECURED_BROKER = LocalBroker(port=39194, controller_port=39195)
+# CASEBUS_BENCH_KAFKA_PORT moves the secured one (its controller on the next port), so two
+# checkouts can run benchmarks at once.
+_SECURED_PORT = int(os.environ.get("CASEBUS_BENCH_KAFKA_PORT", "39194"))
+SECURED_BROKER = LocalBroker(port=_SECURED_PORT, controller_port=_SECURED_PORT + 1)
 PLAINTEXT_BROKER = LocalBroker(port=39192, controller_port=39193)
 # The schema registry answers without HTTP authentication in both, so that only the
 # broker's security differs between the two runs.
