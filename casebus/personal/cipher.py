@@ -23,6 +23,7 @@ from casebus.topics import TOPIC_BY_FAMILY
 
 ERASED, UNREADABLE = envelope.ERASED, envelope.UNREADABLE
 _REFRESH_SECONDS = 5.0
+_OPENED_CACHED = 50_000
 
 
 class _Fresh:
@@ -130,6 +131,11 @@ class Opener:
         self.keys = keys
         self._fresh = _Fresh(keys)
         self._erased: frozenset[str] = frozenset()
+        # (sealed text, associated data) -> (key id, plaintext): a value seals to the same
+        # text in every revision and re-delivery of its record, so it is opened once. Emptied
+        # with the unwrapped keys when an erasure is seen (KeyStore.generation).
+        self._opened: dict[tuple[str, bytes], tuple[str, str]] = {}
+        self._generation = keys.generation
 
     def open(self, event: Mapping[str, Any], kind: str, payload: dict[str, Any]) -> Opened:
         """`payload` (the event's record) with its personal values as this reader stores them."""
@@ -144,38 +150,68 @@ class Opener:
         top = found[0].path[0]  # the payload's field ("penalty", "lead")
         root = {top: dict(payload)}
         copied: set[int] = {id(root[top])}
+        if self.keys.generation != self._generation or len(self._opened) >= _OPENED_CACHED:
+            self._opened.clear()
+            self._generation = self.keys.generation
         for f in found:
             parent = _copy_along(root, f.path, copied)
-            try:
-                sealed = envelope.parse(parent[f.name])
-            except envelope.EnvelopeError:
-                parent[f.name] = UNREADABLE
-                out.unreadable += 1
-                continue
-            out.keys[f.dotted] = sealed.key_id
-            if not allowed:
-                out.sealed += 1
-                continue
-            key = self.keys.open_key(sealed.key_id)
-            if key is None or key.owner != owner:
-                erased = self._was_erased(sealed.key_id)
-                parent[f.name] = ERASED if erased else UNREADABLE
-                out.erased += erased
-                out.unreadable += not erased
-                continue
+            text = parent[f.name]
             aad = envelope.associated_data(owner, record_id, f.dotted)
-            try:
-                parent[f.name] = envelope.open_sealed(key.dek, sealed, aad)
+            seen = self._opened.get((text, aad))
+            if seen is not None:
+                out.keys[f.dotted] = seen[0]
+                if not allowed:
+                    out.sealed += 1
+                    continue
+                parent[f.name] = seen[1]
                 out.opened += 1
-            except envelope.EnvelopeError:
-                parent[f.name] = UNREADABLE
-                out.unreadable += 1
+            elif not self._open_one(parent, f.name, text, aad, allowed, owner, out, f.dotted):
                 continue
             rule = _identity_problem(f, parent)
             if rule is not None:
                 out.invalid.append(f"{f.dotted}: {rule}")
         out.payload = root[top]
         return out
+
+    def _open_one(
+        self,
+        parent: dict[str, Any],
+        name: str,
+        text: str,
+        aad: bytes,
+        allowed: bool,
+        owner: str,
+        out: Opened,
+        dotted: str,
+    ) -> bool:
+        """Open one sealed value in place; whether it was opened (counted in `out`)."""
+        try:
+            sealed = envelope.parse(text)
+        except envelope.EnvelopeError:
+            parent[name] = UNREADABLE
+            out.unreadable += 1
+            return False
+        out.keys[dotted] = sealed.key_id
+        if not allowed:
+            out.sealed += 1
+            return False
+        key = self.keys.open_key(sealed.key_id)
+        if key is None or key.owner != owner:
+            erased = self._was_erased(sealed.key_id)
+            parent[name] = ERASED if erased else UNREADABLE
+            out.erased += erased
+            out.unreadable += not erased
+            return False
+        try:
+            plain = envelope.open_sealed(key.dek, sealed, aad)
+        except envelope.EnvelopeError:
+            parent[name] = UNREADABLE
+            out.unreadable += 1
+            return False
+        parent[name] = plain
+        self._opened[(text, aad)] = (sealed.key_id, plain)
+        out.opened += 1
+        return True
 
     def _was_erased(self, key_id: str) -> bool:
         if key_id not in self._erased:
