@@ -671,6 +671,7 @@ def personal(args: argparse.Namespace) -> None:
                     flush=True,
                 )
                 print(f"{'':17} event log: {notes or 'no personal values'}", flush=True)
+                print("\n".join(stage_lines(r)), flush=True)
     finally:
         bench.admin.delete_topics(list(clear.values()))
         bench.close()

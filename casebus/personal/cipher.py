@@ -135,6 +135,7 @@ class Opener:
         # text in every revision and re-delivery of its record, so it is opened once. Emptied
         # with the unwrapped keys when an erasure is seen (KeyStore.generation).
         self._opened: dict[tuple[str, bytes], tuple[str, str]] = {}
+        self._judged: dict[str, str | None] = {}  # opened identity number -> rule it breaks
         self._generation = keys.generation
 
     def open(self, event: Mapping[str, Any], kind: str, payload: dict[str, Any]) -> Opened:
@@ -152,6 +153,7 @@ class Opener:
         copied: set[int] = {id(root[top])}
         if self.keys.generation != self._generation or len(self._opened) >= _OPENED_CACHED:
             self._opened.clear()
+            self._judged.clear()
             self._generation = self.keys.generation
         for f in found:
             parent = _copy_along(root, f.path, copied)
@@ -167,7 +169,7 @@ class Opener:
                 out.opened += 1
             elif not self._open_one(parent, f.name, text, aad, allowed, owner, out, f.dotted):
                 continue
-            rule = _identity_problem(f, parent)
+            rule = _identity_problem(f, parent, self._judged)
             if rule is not None:
                 out.invalid.append(f"{f.dotted}: {rule}")
         out.payload = root[top]
@@ -219,16 +221,23 @@ class Opener:
         return key_id in self._erased
 
 
-def _identity_problem(f: PersonalField, parent: Mapping[str, Any]) -> str | None:
+def _identity_problem(
+    f: PersonalField, parent: Mapping[str, Any], judged: dict[str, str | None]
+) -> str | None:
     """The GB 11643 rule an opened identity number breaks (its document type, opened
-    before it, says it is a resident identity card, or there is none), or None."""
+    before it, says it is a resident identity card, or there is none), or None. `judged`:
+    the numbers already judged, and what was found."""
     if not f.name.endswith("id_no"):
         return None
     kind = parent.get(f.name[: -len("no")] + "type")
     if isinstance(kind, str) and kind not in idcard.RESIDENT_ID_TYPES:
         return None
-    found = idcard.problem(str(parent[f.name]))
-    return None if found is None else found[0]
+    number = str(parent[f.name])
+    if number in judged:
+        return judged[number]
+    found = idcard.problem(number)
+    rule = judged[number] = None if found is None else found[0]
+    return rule
 
 
 def _get(payload: Mapping[str, Any], f: PersonalField) -> Any:
