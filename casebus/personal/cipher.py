@@ -17,7 +17,7 @@ from typing import Any
 
 from casebus.personal import envelope, idcard
 from casebus.personal.access import Readers
-from casebus.personal.fields import PersonalField, for_topic, identifiers
+from casebus.personal.fields import PersonalField, by_parent, identifiers
 from casebus.personal.keystore import KeyStore
 from casebus.topics import TOPIC_BY_FAMILY
 
@@ -69,8 +69,11 @@ class Sealer:
 
     def seal(self, event: Mapping[str, Any], shared_topic: str) -> dict[str, Any]:
         """A copy of `event` with every personal value sealed (the event itself unchanged)."""
-        fields = for_topic(shared_topic)
-        plain = [(f, p) for f in fields if (p := f.parent(event)) is not None and p.get(f.name)]
+        plain: list[tuple[PersonalField, Mapping[str, Any]]] = []
+        for path, group in by_parent(shared_topic):
+            parent = _node(event, path)
+            if parent is not None:
+                plain.extend((f, parent) for f in group if parent.get(f.name))
         if not plain:
             return dict(event)
         self._fresh()
@@ -140,8 +143,11 @@ class Opener:
 
     def open(self, event: Mapping[str, Any], kind: str, payload: dict[str, Any]) -> Opened:
         """`payload` (the event's record) with its personal values as this reader stores them."""
-        fields = for_topic(TOPIC_BY_FAMILY[kind])
-        found = [f for f in fields if envelope.is_sealed(_get(payload, f))]
+        found: list[PersonalField] = []
+        for path, group in by_parent(TOPIC_BY_FAMILY[kind]):
+            parent = _node(payload, path[1:])  # from the payload, the event's record
+            if parent is not None:
+                found.extend(f for f in group if envelope.is_sealed(parent.get(f.name)))
         out = Opened(payload)
         if not found:
             return out
@@ -240,8 +246,9 @@ def _identity_problem(
     return rule
 
 
-def _get(payload: Mapping[str, Any], f: PersonalField) -> Any:
-    node: Any = payload
-    for step in f.path[1:]:
+def _node(root: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The record at `path` under `root`, or None where it is absent."""
+    node: Any = root
+    for step in path:
         node = node.get(step) if isinstance(node, Mapping) else None
-    return node
+    return node if isinstance(node, Mapping) else None
