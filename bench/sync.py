@@ -3,6 +3,7 @@
     .venv/bin/python bench/sync.py [--events 200000] [--naive-events 5000] [--inline]
                                    [--processes 2] [--only-new-penalties] [--only-metrics]
                                    [--databases sqlite,postgresql] [--modes batched,bare,...]
+                                   [--personal]
 
 Fills three topics with realistic events (penalties, leads with items and evidence, actions;
 revisions, duplicates and stale re-deliveries mixed in; each signed by its owner), then
@@ -35,6 +36,14 @@ poll to its last write (the topic's end offsets are read up front); the sync's t
 holds its group join and the empty poll that tells it is caught up. The summary gives the
 batched sync's events/s as a share of the bare pipeline's, each over the events it
 processes.
+
+`--personal` (issue 30): only the batched sync, on each database, over the mixed stream with
+personal data at the sandbox's rates (bench/workload.py: one penalty in five against a
+natural person, four leads in five a 12315 complaint with the informant), filled twice into
+topics of their own: personal fields sealed, as producers publish them, and the same events
+not sealed (the comparison run). The agency is granted the Luzhou market supervision's
+personal fields for what is shared with it (config/casebus.toml), and every event here is, so
+every sealed value is opened (decrypted): the event log's notes are counted to show it.
 
 Kafka: CASEBUS_KAFKA_BOOTSTRAP, else the benchmarks' own secured broker (SASL_SSL, SCRAM,
 ACLs; 127.0.0.1:39194, or CASEBUS_BENCH_KAFKA_PORT; started if needed), the sync
@@ -116,6 +125,8 @@ def fill(
     var_dir: Path,
     *,
     only_new_penalties: bool = False,
+    personal: bool = False,
+    seal: bool = True,
 ) -> None:
     """The events, encoded and signed as a connector's page worker does (EventEncoder: one
     signature per batch of an owner's events; keys under `var_dir`), pages of 1,000."""
@@ -124,7 +135,7 @@ def fill(
     ensure_keys(settings, valid_from=datetime(2020, 1, 1, tzinfo=UTC))
     registry = RegistryClient(registry_url)
     names = TopicNames.same(TOPIC_SCHEMAS).renamed(TopicNames(topics))
-    encoder = EventEncoder(settings, names, registry)
+    encoder = EventEncoder(settings, names, registry, seal=seal)
     producer = KafkaProducer(
         # The harness's own client, as the tests' producer: the super user.
         **connection_options(settings, admin_principal(settings)),
@@ -136,7 +147,7 @@ def fill(
     started = time.monotonic()
     stream = new_penalties(count) if only_new_penalties else event_stream(count)
     for start in range(0, len(stream), 1000):
-        page = [make_event(*spec) for spec in stream[start : start + 1000]]
+        page = [make_event(*spec, personal=personal) for spec in stream[start : start + 1000]]
         for out in encoder.encode_all(page):
             producer.send(out.topic, key=out.key, value=out.value, headers=out.headers)
     producer.flush()
@@ -508,12 +519,20 @@ def main() -> None:
         default="batched,metered,bare,unsigned,naive",
         help="comma-separated: which runs (default: all; `batched,bare` for sync against bare)",
     )
+    parser.add_argument(
+        "--personal",
+        action="store_true",
+        help="only the sync over personal fields sealed beside the same events not sealed",
+    )
     parser.add_argument("--child", nargs=2, metavar=("MODE", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if not args.child:  # a child inherits the choice through the environment
         print(f"broker: {choose_broker(args.plaintext)}", flush=True)
     if args.child:
         child_main(*args.child)
+        return
+    if args.personal:
+        personal(args)
         return
     bench = Workspace.open("sync", PARTITIONS, args.batch_size, decode_worker=not args.inline)
     base, workdir = bench.base, bench.workdir
@@ -627,6 +646,83 @@ def main() -> None:
         f"{'':10}  naive* (SQLite's defaults: rollback journal, fsync per commit): "
         f"{plain['rate']:,.0f}/s = {results['batched sqlite']['rate'] / plain['rate']:.0f}x"
     )
+
+
+def personal(args: argparse.Namespace) -> None:
+    """The batched sync over sealed personal fields beside the same events not sealed."""
+    bench = Workspace.open(
+        "sync-personal", PARTITIONS, args.batch_size, decode_worker=not args.inline
+    )
+    # The comparison run's topics beside the workspace's, under the same grants.
+    clear = {s: f"{a}.clear" for s, a in bench.topics.items()}
+    bench.admin.create_topics([NewTopic(t, PARTITIONS, 1) for t in clear.values()])
+    grant(load_settings(kafka={"bootstrap": bench.bootstrap}), {a: s for s, a in clear.items()})
+    topics = {False: clear, True: bench.topics}
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for seal, names in topics.items():
+            fill(
+                bench.bootstrap,
+                bench.registry_url,
+                names,
+                args.events,
+                bench.workdir,
+                personal=True,
+                seal=seal,
+            )
+        pg_admin = pg_admin_url()
+        for db in ("sqlite", "postgresql"):
+            for seal, names in topics.items():
+                pg = PgDatabase(pg_admin) if db == "postgresql" else None
+                name = f"{'sealed' if seal else 'clear'} {db}"
+                file = bench.workdir / (name.replace(" ", "-") + ".sqlite")
+                child = {**bench.base, "topics": names}
+                child["db_url"] = pg.url if pg else f"sqlite:///{file}"
+                child.update(limit=args.events, verify=True, metrics=False)
+                try:
+                    results[name] = r = run_child("batched", child)
+                    notes = personal_notes(child["db_url"])
+                finally:
+                    if pg:
+                        pg.drop()
+                print(
+                    f"{name:17} {r['events']:>8,} events {r['seconds']:6.1f}s "
+                    f"{r['rate']:>7,.0f} events/s  CPU {cpu_us(r):5.0f} µs/event (main + "
+                    f"worker)  {r['counts']}",
+                    flush=True,
+                )
+                print(f"{'':17} event log: {notes or 'no personal values'}", flush=True)
+                print("\n".join(stage_lines(r)), flush=True)
+    finally:
+        bench.admin.delete_topics(list(clear.values()))
+        bench.close()
+    print()
+    for db in ("sqlite", "postgresql"):
+        sealed, plain = results[f"sealed {db}"], results[f"clear {db}"]
+        print(
+            f"{db:10}: personal fields opened {sealed['rate']:,.0f}/s vs the same events not "
+            f"sealed {plain['rate']:,.0f}/s = {sealed['rate'] / plain['rate']:.1%}; CPU per "
+            f"event {cpu_us(sealed):.0f} vs {cpu_us(plain):.0f} µs = "
+            f"{cpu_us(sealed) / cpu_us(plain):.1%} (target: cost <= 10%)"
+        )
+    rates = {name: r["rate"] for name, r in results.items()}
+    print("SUMMARY " + json.dumps({"workload": "mixed, personal", **rates}))
+
+
+def personal_notes(db_url: str) -> dict[str, int]:
+    """The event log's notes on personal values (opened, sealed, erased), counted."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                text(
+                    "SELECT detail, count(*) FROM event_log WHERE detail LIKE 'personal:%' "
+                    "GROUP BY detail ORDER BY 2 DESC"
+                )
+            )
+            return {str(d): int(n) for d, n in rows}
+    finally:
+        engine.dispose()
 
 
 if __name__ == "__main__":

@@ -1,10 +1,17 @@
 """The benchmarks' workload, events built from the contract samples: the mixed stream of
 penalties, leads and actions with new revisions, duplicates and stale re-deliveries, or new
-penalty records only. No side effects on import, so tests use it too."""
+penalty records only. No side effects on import, so tests use it too.
+
+`personal=True` adds personal data at the sandbox's rates (services/sandbox/data/samr.py):
+one penalty in five against a natural person (a resident identity number passing GB 11643),
+and four leads in five a 12315 complaint to the Luzhou market supervision with the
+informant (name and phone always, mostly an identity number and an address). Without it the
+events are as they always were, so earlier figures stay comparable."""
 
 from __future__ import annotations
 
 import random
+from typing import Any
 
 from casebus.contracts.samples import (
     sample_action_event,
@@ -12,6 +19,10 @@ from casebus.contracts.samples import (
     sample_penalty_event,
 )
 from casebus.events import Event, EventType, stable_event_id
+from services.sandbox.data.names import informant, person, resident_id
+
+NATURAL_PERSON_EVERY = 5  # one penalty in five
+INFORMANT_SHARE = 0.8  # of leads: 12315 complaints with the informant
 
 
 def _with_identity(event: Event, record_id: str, revision: int, case: int) -> Event:
@@ -21,11 +32,34 @@ def _with_identity(event: Event, record_id: str, revision: int, case: int) -> Ev
     return event
 
 
-def make_event(kind: int, n: int, revision: int) -> Event:
+def _natural_person(penalty: dict[str, Any], n: int) -> None:
+    pick = random.Random(f"party:{n}")
+    penalty.update(
+        party_name=person(pick),
+        party_category="NATURAL_PERSON",
+        party_uscc=None,
+        legal_rep_name=None,
+        person_id_type="身份证",
+        person_id_no=resident_id(pick, "510500"),
+    )
+
+
+def _complaint(event: Event, n: int) -> None:
+    """The lead as a 12315 complaint the Luzhou market supervision received, informant given."""
+    pick = random.Random(f"informant:{n}")
+    if pick.random() >= INFORMANT_SHARE:
+        return
+    event["owner"], event["producer"] = "510500-SAMR", "connector.samr-luzhou"
+    event["lead"].update(source="COMPLAINT", platform=None, informant=informant(pick, "510500"))
+
+
+def make_event(kind: int, n: int, revision: int, *, personal: bool = False) -> Event:
     case = n // 3
     if kind == 0:
         event = sample_penalty_event(revision)
         event["penalty"]["decision_no"] = f"泸市监处罚〔2025〕{n}号"
+        if personal and n % NATURAL_PERSON_EVERY == 0:
+            _natural_person(event["penalty"], n)
         if revision > 1:
             event["event_type"] = EventType.PENALTY_AMENDED.value
             event["penalty"]["remarks"] = f"第{revision}次变更"
@@ -42,6 +76,8 @@ def make_event(kind: int, n: int, revision: int) -> Event:
             }
             for i in range(1 + n % 4)
         ]
+        if personal:
+            _complaint(event, n)
         if revision > 1:
             event["event_type"] = EventType.LEAD_STATUS_CHANGED.value
             lead["status"] = "ASSIGNED"

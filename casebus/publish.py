@@ -194,6 +194,10 @@ class EventEncoder:
     def signs(self) -> bool:
         return self._signers is not None
 
+    @property
+    def seals(self) -> bool:
+        return self._sealer is not None
+
     def check_signer(self, owner: str) -> None:
         """Load `owner`'s signing key now: MissingKey here rather than at the first event."""
         if self._signers is not None:
@@ -280,7 +284,8 @@ class Publisher:
         topics: Mapping[str, str] | None = None,
         registry: SchemaRegistry | None = None,
         producer: KafkaProducer | None = None,
-        sign: bool = True,  # False only in bench/produce.py's comparison run
+        sign: bool = True,  # False only in bench/produce.py's comparison runs
+        seal: bool = True,  # likewise
     ) -> None:
         self.settings = settings
         self.producer_name = producer_name
@@ -288,7 +293,7 @@ class Publisher:
         every = TopicNames.same((*TOPIC_SCHEMAS, REJECTS_TOPIC))
         self.topics = every.renamed(TopicNames(topics or {}))
         self._registry = registry or registry_for(settings, principal)
-        self.encoder = EventEncoder(settings, self.topics, self._registry, sign=sign)
+        self.encoder = EventEncoder(settings, self.topics, self._registry, sign=sign, seal=seal)
         self._own_producer = producer is None
         self.producer = producer or make_producer(
             settings, client_id=producer_name, principal=principal

@@ -78,6 +78,7 @@ class EncoderSetup:
     topics: TopicNames
     schema_ids: dict[str, int]
     sign: bool
+    seal: bool = True
 
 
 class PageWorkers:
@@ -133,7 +134,7 @@ class Preparer:
         encoder = self.publisher.encoder
         ids = encoder.schema_ids(self.connector.topics)  # the registry round trips, here
         encoder.check_signer(self.connector.owner)  # a missing key fails here, not in a worker
-        self._setup = EncoderSetup(encoder.topics, ids, encoder.signs)
+        self._setup = EncoderSetup(encoder.topics, ids, encoder.signs, encoder.seals)
         return self._setup
 
 
@@ -152,6 +153,8 @@ def _prepare_in_worker(name: str, setup: EncoderSetup, records: list[SourceRecor
     if found is None:
         if _settings is None:
             raise RuntimeError("the page worker was not started")
-        encoder = EventEncoder.with_ids(_settings, setup.topics, setup.schema_ids, sign=setup.sign)
+        encoder = EventEncoder.with_ids(
+            _settings, setup.topics, setup.schema_ids, sign=setup.sign, seal=setup.seal
+        )
         found = _prepared[name] = (_connectors[name], encoder)
     return prepare_page(*found, records)

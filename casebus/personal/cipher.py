@@ -17,12 +17,13 @@ from typing import Any
 
 from casebus.personal import envelope, idcard
 from casebus.personal.access import Readers
-from casebus.personal.fields import PersonalField, for_topic, identifiers
+from casebus.personal.fields import PersonalField, by_parent, identifiers
 from casebus.personal.keystore import KeyStore
 from casebus.topics import TOPIC_BY_FAMILY
 
 ERASED, UNREADABLE = envelope.ERASED, envelope.UNREADABLE
 _REFRESH_SECONDS = 5.0
+_OPENED_CACHED = 50_000
 
 
 class _Fresh:
@@ -68,8 +69,11 @@ class Sealer:
 
     def seal(self, event: Mapping[str, Any], shared_topic: str) -> dict[str, Any]:
         """A copy of `event` with every personal value sealed (the event itself unchanged)."""
-        fields = for_topic(shared_topic)
-        plain = [(f, p) for f in fields if (p := f.parent(event)) is not None and p.get(f.name)]
+        plain: list[tuple[PersonalField, Mapping[str, Any]]] = []
+        for path, group in by_parent(shared_topic):
+            parent = _node(event, path)
+            if parent is not None:
+                plain.extend((f, parent) for f in group if parent.get(f.name))
         if not plain:
             return dict(event)
         self._fresh()
@@ -130,11 +134,20 @@ class Opener:
         self.keys = keys
         self._fresh = _Fresh(keys)
         self._erased: frozenset[str] = frozenset()
+        # (sealed text, associated data) -> (key id, plaintext): a value seals to the same
+        # text in every revision and re-delivery of its record, so it is opened once. Emptied
+        # with the unwrapped keys when an erasure is seen (KeyStore.generation).
+        self._opened: dict[tuple[str, bytes], tuple[str, str]] = {}
+        self._judged: dict[str, str | None] = {}  # opened identity number -> rule it breaks
+        self._generation = keys.generation
 
     def open(self, event: Mapping[str, Any], kind: str, payload: dict[str, Any]) -> Opened:
         """`payload` (the event's record) with its personal values as this reader stores them."""
-        fields = for_topic(TOPIC_BY_FAMILY[kind])
-        found = [f for f in fields if envelope.is_sealed(_get(payload, f))]
+        found: list[PersonalField] = []
+        for path, group in by_parent(TOPIC_BY_FAMILY[kind]):
+            parent = _node(payload, path[1:])  # from the payload, the event's record
+            if parent is not None:
+                found.extend(f for f in group if envelope.is_sealed(parent.get(f.name)))
         out = Opened(payload)
         if not found:
             return out
@@ -144,38 +157,69 @@ class Opener:
         top = found[0].path[0]  # the payload's field ("penalty", "lead")
         root = {top: dict(payload)}
         copied: set[int] = {id(root[top])}
+        if self.keys.generation != self._generation or len(self._opened) >= _OPENED_CACHED:
+            self._opened.clear()
+            self._judged.clear()
+            self._generation = self.keys.generation
         for f in found:
             parent = _copy_along(root, f.path, copied)
-            try:
-                sealed = envelope.parse(parent[f.name])
-            except envelope.EnvelopeError:
-                parent[f.name] = UNREADABLE
-                out.unreadable += 1
-                continue
-            out.keys[f.dotted] = sealed.key_id
-            if not allowed:
-                out.sealed += 1
-                continue
-            key = self.keys.open_key(sealed.key_id)
-            if key is None or key.owner != owner:
-                erased = self._was_erased(sealed.key_id)
-                parent[f.name] = ERASED if erased else UNREADABLE
-                out.erased += erased
-                out.unreadable += not erased
-                continue
+            text = parent[f.name]
             aad = envelope.associated_data(owner, record_id, f.dotted)
-            try:
-                parent[f.name] = envelope.open_sealed(key.dek, sealed, aad)
+            seen = self._opened.get((text, aad))
+            if seen is not None:
+                out.keys[f.dotted] = seen[0]
+                if not allowed:
+                    out.sealed += 1
+                    continue
+                parent[f.name] = seen[1]
                 out.opened += 1
-            except envelope.EnvelopeError:
-                parent[f.name] = UNREADABLE
-                out.unreadable += 1
+            elif not self._open_one(parent, f.name, text, aad, allowed, owner, out, f.dotted):
                 continue
-            rule = _identity_problem(f, parent)
+            rule = _identity_problem(f, parent, self._judged)
             if rule is not None:
                 out.invalid.append(f"{f.dotted}: {rule}")
         out.payload = root[top]
         return out
+
+    def _open_one(
+        self,
+        parent: dict[str, Any],
+        name: str,
+        text: str,
+        aad: bytes,
+        allowed: bool,
+        owner: str,
+        out: Opened,
+        dotted: str,
+    ) -> bool:
+        """Open one sealed value in place; whether it was opened (counted in `out`)."""
+        try:
+            sealed = envelope.parse(text)
+        except envelope.EnvelopeError:
+            parent[name] = UNREADABLE
+            out.unreadable += 1
+            return False
+        out.keys[dotted] = sealed.key_id
+        if not allowed:
+            out.sealed += 1
+            return False
+        key = self.keys.open_key(sealed.key_id)
+        if key is None or key.owner != owner:
+            erased = self._was_erased(sealed.key_id)
+            parent[name] = ERASED if erased else UNREADABLE
+            out.erased += erased
+            out.unreadable += not erased
+            return False
+        try:
+            plain = envelope.open_sealed(key.dek, sealed, aad)
+        except envelope.EnvelopeError:
+            parent[name] = UNREADABLE
+            out.unreadable += 1
+            return False
+        parent[name] = plain
+        self._opened[(text, aad)] = (sealed.key_id, plain)
+        out.opened += 1
+        return True
 
     def _was_erased(self, key_id: str) -> bool:
         if key_id not in self._erased:
@@ -183,20 +227,28 @@ class Opener:
         return key_id in self._erased
 
 
-def _identity_problem(f: PersonalField, parent: Mapping[str, Any]) -> str | None:
+def _identity_problem(
+    f: PersonalField, parent: Mapping[str, Any], judged: dict[str, str | None]
+) -> str | None:
     """The GB 11643 rule an opened identity number breaks (its document type, opened
-    before it, says it is a resident identity card, or there is none), or None."""
+    before it, says it is a resident identity card, or there is none), or None. `judged`:
+    the numbers already judged, and what was found."""
     if not f.name.endswith("id_no"):
         return None
     kind = parent.get(f.name[: -len("no")] + "type")
     if isinstance(kind, str) and kind not in idcard.RESIDENT_ID_TYPES:
         return None
-    found = idcard.problem(str(parent[f.name]))
-    return None if found is None else found[0]
+    number = str(parent[f.name])
+    if number in judged:
+        return judged[number]
+    found = idcard.problem(number)
+    rule = judged[number] = None if found is None else found[0]
+    return rule
 
 
-def _get(payload: Mapping[str, Any], f: PersonalField) -> Any:
-    node: Any = payload
-    for step in f.path[1:]:
+def _node(root: Mapping[str, Any], path: tuple[str, ...]) -> Mapping[str, Any] | None:
+    """The record at `path` under `root`, or None where it is absent."""
+    node: Any = root
+    for step in path:
         node = node.get(step) if isinstance(node, Mapping) else None
-    return node
+    return node if isinstance(node, Mapping) else None

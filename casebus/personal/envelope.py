@@ -65,12 +65,18 @@ def associated_data(owner: str, record_id: str, path: str) -> bytes:
 
 
 @lru_cache(maxsize=4096)
+def _cipher(dek: bytes) -> AESGCM:
+    return AESGCM(dek)
+
+
+@lru_cache(maxsize=4096)
 def _keys(dek: bytes) -> tuple[AESGCM, bytes]:
-    """The cipher and the nonce key of a data key (derived once per key)."""
+    """The cipher and the nonce key of a data key (derived once per key, and only where
+    values are sealed: opening needs the cipher alone)."""
     nonce_key = HKDF(
         algorithm=hashes.SHA256(), length=32, salt=None, info=b"casebus-fle1 nonce"
     ).derive(dek)
-    return AESGCM(dek), nonce_key
+    return _cipher(dek), nonce_key
 
 
 def seal(dek: bytes, key_id: str, plaintext: str, aad: bytes) -> str:
@@ -97,7 +103,7 @@ def parse(value: str) -> Sealed:
 
 
 def open_sealed(dek: bytes, sealed: Sealed, aad: bytes) -> str:
-    cipher, _ = _keys(dek)
+    cipher = _cipher(dek)
     try:
         return cipher.decrypt(sealed.nonce, sealed.ciphertext, aad).decode("utf-8")
     except Exception as exc:  # InvalidTag: another key, another place, or altered bytes

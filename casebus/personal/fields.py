@@ -118,6 +118,16 @@ def for_topic(shared_topic: str) -> tuple[PersonalField, ...]:
     return personal_fields(resolve_schema(schema_for_topic(shared_topic)))
 
 
+@cache
+def by_parent(shared_topic: str) -> tuple[tuple[tuple[str, ...], tuple[PersonalField, ...]], ...]:
+    """A shared topic's personal values grouped by the record holding them (the path to it
+    from the event's root), in schema order: each record is reached once per event."""
+    groups: dict[tuple[str, ...], list[PersonalField]] = {}
+    for f in for_topic(shared_topic):
+        groups.setdefault(f.path[:-1], []).append(f)
+    return tuple((path, tuple(fields)) for path, fields in groups.items())
+
+
 def every_topic() -> dict[str, tuple[PersonalField, ...]]:
     return {topic: for_topic(topic) for topic in TOPIC_SCHEMAS}
 

@@ -185,6 +185,7 @@ class KeyStore:
         self._open: dict[str, DataKey | None] = {}  # key id -> unwrapped (None: cannot)
         self._own: dict[tuple[str, str], DataKey] = {}  # (owner, subject ref) -> its key
         self._refs: dict[str, str] = {}  # subject as given -> its reference
+        self.generation = 0  # moved on by every `forget`: what callers cached goes too
 
     @classmethod
     def of(cls, settings: Settings, *, create: bool = False) -> KeyStore:
@@ -283,6 +284,7 @@ class KeyStore:
         """Drop every unwrapped key held in memory (after an erasure elsewhere)."""
         self._open.clear()
         self._own.clear()
+        self.generation += 1
 
     # -- erasure ----------------------------------------------------------------------------
 

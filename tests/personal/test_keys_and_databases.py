@@ -204,3 +204,21 @@ def test_an_invalid_identity_number_sealed_elsewhere_is_named_when_opened(
     sealed = Sealer(KeyStore.of(settings, create=True)).seal(event, "casebus.penalty")
     opened = opener_for(settings, "510500-SAMR").open(sealed, "penalty", sealed["penalty"])
     assert opened.note() == "personal: 2 opened, invalid penalty.person_id_no: id_no.check_digit"
+
+
+def test_an_opener_that_opened_a_value_before_its_erasure_marks_it_after(
+    settings: Settings,
+) -> None:
+    """A running sync opens each sealed text once (revisions and re-deliveries repeat it);
+    an erasure by another process empties what it remembered, with the keys."""
+    sealer = Sealer(KeyStore.of(settings, create=True))
+    ((topic, event),) = _topics([natural_person_penalty()])
+    sealed = sealer.seal(event, topic)
+    opener = opener_for(settings, "510500-SAMR")
+    for _ in range(2):  # the second time from what it remembered
+        opened = opener.open(sealed, "penalty", sealed["penalty"])
+        assert opened.payload["person_id_no"] == PERSON and opened.opened == 2
+    erase(settings, PERSON, by="测试员", agency="510500-SAMR", reason="当事人申请")
+    opener._fresh._checked = 0.0  # its next look at the erasure log is due now
+    opened = opener.open(sealed, "penalty", sealed["penalty"])
+    assert opened.payload["person_id_no"] == envelope.ERASED and opened.erased == 2
