@@ -92,10 +92,6 @@ class TransactionalPublisher:
             self._changed.notify()
         return done
 
-    def publish(self, records: list[Record]) -> None:
-        """Commit records (with whatever else is waiting), or raise KafkaUnavailable."""
-        self.submit(records).result()
-
     @property
     def _producer(self) -> KafkaProducer | None:
         """The first committer's producer (tests)."""
