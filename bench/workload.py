@@ -32,15 +32,16 @@ def _with_identity(event: Event, record_id: str, revision: int, case: int) -> Ev
     return event
 
 
-def _natural_person(penalty: dict[str, Any], n: int) -> None:
-    pick = random.Random(f"party:{n}")
+def natural_person(penalty: dict[str, Any], n: int, region: str = "510500") -> None:
+    """Make the party of `penalty` the n-th natural person of `region` (the same each run)."""
+    pick = random.Random(f"party:{region}:{n}" if region != "510500" else f"party:{n}")
     penalty.update(
         party_name=person(pick),
         party_category="NATURAL_PERSON",
         party_uscc=None,
         legal_rep_name=None,
         person_id_type="身份证",
-        person_id_no=resident_id(pick, "510500"),
+        person_id_no=resident_id(pick, region),
     )
 
 
@@ -59,7 +60,7 @@ def make_event(kind: int, n: int, revision: int, *, personal: bool = False) -> E
         event = sample_penalty_event(revision)
         event["penalty"]["decision_no"] = f"泸市监处罚〔2025〕{n}号"
         if personal and n % NATURAL_PERSON_EVERY == 0:
-            _natural_person(event["penalty"], n)
+            natural_person(event["penalty"], n)
         if revision > 1:
             event["event_type"] = EventType.PENALTY_AMENDED.value
             event["penalty"]["remarks"] = f"第{revision}次变更"

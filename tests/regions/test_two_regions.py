@@ -20,9 +20,10 @@ import requests
 from sqlalchemy import func, select
 
 from agencydb.engine import make_engine
-from agencydb.models import EventLogEntry, Record
+from agencydb.models import EventLogEntry, PenaltyDecision, Record
 from agencydb.reconcile import reconcile_databases
 from bench.two_regions import LUZHOU, QIJIANG, Deployment, two_regions
+from bench.workload import NATURAL_PERSON_EVERY, natural_person
 from casebus.config import Settings
 from casebus.events import Event, event_key
 from casebus.publish import Publisher, Signers, event_headers
@@ -54,21 +55,31 @@ def regions(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
 # -- the events ---------------------------------------------------------------------------
 
 
+def with_person(event: Event, n: int, region: str) -> Event:
+    """One penalty in five against a natural person, whose identity number is sealed by the
+    owner's producer (docs/personal-data.md)."""
+    if n % NATURAL_PERSON_EVERY == 0:
+        natural_person(event["penalty"], n, region)
+    return event
+
+
 def luzhou_event(n: int) -> Event:
     """One in three shared with Qijiang's SAMR, one kept at home, one police only (H3)."""
     kind, case = n % 3, f"CASE-510500-2025-{n // 2:05d}"
     if kind == 0:
-        return penalty(f"LZ-SHARED-{n}", shared_with=[QJ_SAMR], case_id=case)
-    if kind == 1:
-        return penalty(f"LZ-HOME-{n}", shared_with=[], case_id=case)
-    return penalty(f"LZ-POLICE-{n}", handling="H3", shared_with=["500110-PSB"], case_id=case)
+        event = penalty(f"LZ-SHARED-{n}", shared_with=[QJ_SAMR], case_id=case)
+    elif kind == 1:
+        event = penalty(f"LZ-HOME-{n}", shared_with=[], case_id=case)
+    else:
+        event = penalty(f"LZ-POLICE-{n}", handling="H3", shared_with=["500110-PSB"], case_id=case)
+    return with_person(event, n, "510500")
 
 
 def qijiang_event(n: int) -> Event:
     """Qijiang SAMR's: every other one shared with Luzhou's region."""
     shared = [LZ_SAMR] if n % 2 == 0 else []
     tag = "QJ-SHARED" if shared else "QJ-HOME"
-    return penalty(
+    event = penalty(
         f"{tag}-{n}",
         owner=QJ_SAMR,
         region="500110",
@@ -76,6 +87,7 @@ def qijiang_event(n: int) -> Event:
         shared_with=shared,
         case_id=f"CASE-500110-2025-{n // 2:05d}",
     )
+    return with_person(event, n, "500110")
 
 
 def publish(settings: Settings, events: list[Event]) -> None:
@@ -88,6 +100,19 @@ def publish(settings: Settings, events: list[Event]) -> None:
             future.get(timeout=30)
     finally:
         publisher.producer.close(timeout=5)
+
+
+def persons(url: str) -> dict[str, str]:
+    """Record id -> the identity number as the database holds it, for natural persons."""
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(PenaltyDecision.record_id, PenaltyDecision.person_id_no).where(
+                PenaltyDecision.person_id_no.is_not(None)
+            )
+            return {r: v for r, v in conn.execute(query)}
+    finally:
+        engine.dispose()
 
 
 def record_ids(url: str) -> set[str]:
@@ -243,19 +268,43 @@ def test_only_shared_events_cross_and_the_regions_converge_through_a_link_outage
     )
     assert diff.identical and diff.compared >= len(lz_in_qj) + len(qj_in_lz), diff.lines()[:10]
 
-    # Not even the bytes of an event kept at home are on the other cluster.
+    # Personal data: each SAMR reads the identity numbers of its own penalties and of those
+    # the other region shared with it (config/casebus.toml [[personal.grants]]), opened.
+    people = {
+        e["record_id"]: e["penalty"]["person_id_no"]
+        for e in lz_events + qj_events
+        if e["penalty"].get("person_id_no")
+    }
+    for settings, agency, want in (
+        (lz, LZ_SAMR, lz_want | qj_in_lz),
+        (qj, QJ_SAMR, qj_want | lz_in_qj),
+    ):
+        stored = persons(settings.database_url(agency))
+        wanted = {r: v for r, v in people.items() if r in want}
+        assert stored == wanted, sorted(set(stored.items()) ^ set(wanted.items()))[:5]
+    assert len([r for r in people if r in lz_in_qj]) >= PER_PHASE // 5
+
+    # No cluster holds an identity number in clear, mirrored copies included; and not even the
+    # bytes of an event kept at home are on the other cluster.
+    secrets = [v.encode() for v in people.values()]
     home_only = [
         e["penalty"]["decision_no"].encode() for e in lz_events if QJ_SAMR not in e["shared_with"]
     ]
-    topics_there = _all_topics(qj)
-    seen = 0
-    admin = qj.kafka.security.admin  # the super user: every topic, DLQs too
-    for record in scan(qj, topics_there, client_id="regions-scan", last=10**9, principal=admin):
-        seen += 1
-        blob = (record.key or b"") + (record.value or b"") + b"".join(v for _, v in record.headers)
-        leaked = [d for d in home_only if d in blob]
-        assert not leaked, f"{record.topic}:{record.offset} holds {leaked[0]!r}"
-    assert seen > len(lz_in_qj)
+    for settings, hidden in ((qj, secrets + home_only), (lz, secrets)):
+        topics_there = _all_topics(settings)
+        seen = 0
+        admin = settings.kafka.security.admin  # the super user: every topic, DLQs too
+        for record in scan(
+            settings, topics_there, client_id="regions-scan", last=10**9, principal=admin
+        ):
+            seen += 1
+            blob = b"|".join(
+                [record.key or b"", record.value or b"", *(v for _, v in record.headers)]
+            )
+            leaked = [d for d in hidden if d in blob]
+            assert not leaked, f"{record.topic}:{record.offset} holds {leaked[0]!r}"
+        assert seen > len(lz_in_qj)
+    assert any(t.startswith("luzhou.") for t in _all_topics(qj))
 
 
 def _all_topics(settings: Settings) -> list[str]:
