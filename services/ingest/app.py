@@ -34,14 +34,13 @@ from casebus.events import (
 from casebus.names import INGEST_TXN_PREFIX
 from casebus.observability import metrics as m
 from casebus.observability.http import RequestMetrics
-from casebus.provenance.keys import MissingKey
 from casebus.publish import Signers, event_headers, sealer_for, violation_json
 from casebus.regions import Crossing
 from casebus.registry.client import registry_for
 from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from services.ingest.convert import converter
-from services.ingest.producer import KafkaUnavailable, Record, TransactionalPublisher
+from services.ingest.producer import KafkaUnavailable, Record, Sign, TransactionalPublisher
 from services.ingest.settings import IngestSettings
 
 DESCRIPTION = """
@@ -109,20 +108,28 @@ def create_app(
     sealer = sealer_for(settings)  # personal fields sealed before signing (casebus.personal)
     crossing = Crossing(settings)  # which events may cross to another region's cluster
 
-    def signed(caller: str, items: list[tuple[str, Event]]) -> list[Record]:
-        """Framed, and signed with the caller's key: one signature per batch."""
-        framed = []
+    def framed(items: list[tuple[str, Event]]) -> list[Record]:
+        """Sealed and serialized, under the shared topics' names (what signatures cover)."""
+        out = []
         for shared, plain in items:
             event = sealer.seal(plain, shared)
-            key = event_key(event)
             value = serializers[shared](event, SerializationContext(names[shared]))
             headers = event_headers(event, crossing) + claim_header(shared, value)
-            framed.append((shared, key, value, headers))
-        batches = signers(caller).sign_batch(framed)
-        return [
-            (names[shared], key, value, headers)
-            for (shared, key, value, _), headers in zip(framed, batches, strict=True)
-        ]
+            out.append((shared, event_key(event), value, headers))
+        return out
+
+    def sign_for(caller: str) -> Sign:
+        """Signs with the caller's key (casebus.provenance), in the committer: one signature
+        for all the caller's records in a transaction; written under the topics' names."""
+
+        def sign(records: Sequence[Record]) -> list[Record]:
+            headers = signers(caller).sign_batch(records)
+            return [
+                (names[shared], key, value, h)
+                for (shared, key, value, _), h in zip(records, headers, strict=True)
+            ]
+
+        return sign
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -206,8 +213,8 @@ def create_app(
         try:
             # Committed with the requests that wait beside it (group commit); answered only
             # once that transaction is committed.
-            await asyncio.wrap_future(publisher.submit(signed(who, items)))
-        except (KafkaUnavailable, SerdeError, MissingKey) as exc:
+            await asyncio.wrap_future(publisher.submit(framed(items), who, sign_for(who)))
+        except (KafkaUnavailable, SerdeError) as exc:
             return JSONResponse(
                 {"detail": f"not accepted, retry: {exc}"},
                 status_code=503,

@@ -9,6 +9,11 @@ next transaction takes all of them (up to `group_max_events` records; after wait
 the other commits. A request's records
 always go into one transaction together, in order; requests go in the order they arrived.
 
+Records arrive framed but unsigned, each request with the function that signs for its
+caller: the committer signs each caller's records of a transaction together, one signature
+per `batch.BATCH` of them (casebus/provenance/signing.py), instead of one per request, and
+off the event loop that answers the requests.
+
 A request's future is resolved only after `commit_transaction` returned, never before. Any
 failure aborts the transaction (or leaves it to be aborted when the next producer with the
 same transactional id fences this one) and fails every request in it with
@@ -23,7 +28,7 @@ import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from typing import NamedTuple, TypeVar
 
@@ -38,6 +43,8 @@ from services.ingest.settings import IngestSettings
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
+# Signs a caller's records (their headers gain the signature), in order; may raise.
+Sign = Callable[[Sequence[Record]], list[Record]]
 
 
 class KafkaUnavailable(Exception):
@@ -54,6 +61,8 @@ def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
 
 class _Request(NamedTuple):
     records: list[Record]
+    signer: str  # who signs them: requests of one signer in a transaction share signatures
+    sign: Sign
     done: Future[None]
 
 
@@ -76,15 +85,16 @@ class TransactionalPublisher:
         ]
         self._started = False
 
-    def submit(self, records: list[Record]) -> Future[None]:
-        """Queue signed (topic, key, value, headers) records for the next transaction. The
+    def submit(self, records: list[Record], signer: str, sign: Sign) -> Future[None]:
+        """Queue (topic, key, value, headers) records for the next transaction, to be signed
+        by `sign` (for `signer`) with the others of that signer in the transaction. The
         future's result is None once they are committed; its exception `KafkaUnavailable`
-        if they were not."""
+        if they were not (signing failed, or Kafka did)."""
         done: Future[None] = Future()
         with self._changed:
             if self._closed:
                 raise KafkaUnavailable("the ingest endpoint is shutting down")
-            self._waiting.append(_Request(records, done))
+            self._waiting.append(_Request(records, signer, sign, done))
             if not self._started:
                 self._started = True
                 for committer in self._committers:
@@ -148,7 +158,9 @@ class _Committer:
             group = self.publisher.next_group()
             if not group:
                 return
-            records = [r for request in group for r in request.records]
+            group, records = _signed(group)
+            if not group:
+                continue
             try:
                 self._commit(records)
             except Exception as exc:  # every request of the transaction fails alike
@@ -211,6 +223,29 @@ class _Committer:
             self._thread.join(timeout=self.timeout * 3 + 5)
         if self.producer is not None:
             self.producer.close(timeout=5)
+
+
+def _signed(group: list[_Request]) -> tuple[list[_Request], list[Record]]:
+    """The requests whose signer signed, and their records signed, in the group's order:
+    each signer's records signed together. A signer that fails fails its requests alone."""
+    signed: dict[int, list[Record]] = {}
+    by_signer: dict[str, list[int]] = {}
+    for n, request in enumerate(group):
+        by_signer.setdefault(request.signer, []).append(n)
+    for signer, members in by_signer.items():
+        try:
+            out = group[members[0]].sign([r for n in members for r in group[n].records])
+        except Exception as exc:
+            log.error("signing as %s failed: %s", signer, exc)
+            for n in members:
+                group[n].done.set_exception(KafkaUnavailable(f"signing as {signer}: {exc}"))
+            continue
+        start = 0
+        for n in members:
+            end = start + len(group[n].records)
+            signed[n], start = out[start:end], end
+    kept = [request for n, request in enumerate(group) if n in signed]
+    return kept, [r for n in sorted(signed) for r in signed[n]]
 
 
 def _events(requests: list[_Request]) -> int:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +17,7 @@ from casebus.config import Settings
 from casebus.kafka.broker import LocalKafka
 from services.ingest.app import _example, create_app
 from tests.fixtures.kafka import TopicFactory, admin_client, create_topic
-from tests.fixtures.sandbox import read_events
+from tests.fixtures.sandbox import read_events, read_topic
 
 TOKEN = "luzhou-samr-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -241,3 +242,50 @@ def test_a_failed_commit_fails_every_request_in_it(
     got = read_events(settings.model_copy(update={"registry": reg}), topic)
     expected = first.json()["event_ids"] + again.json()["event_ids"]
     assert sorted(str(e["event_id"]) for e in got) == sorted(expected)
+
+
+def test_a_transaction_signs_each_callers_requests_together_and_a_signer_fails_alone(
+    settings: Settings,
+    registry_url: str,
+    topic_factory: TopicFactory,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Luzhou's six requests and Qijiang's two meet in one transaction: Luzhou's records share
+    one signature; Qijiang's key is missing here, so its two requests get 503 and nothing of
+    theirs is written, while Luzhou's are committed."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "510500-SAMR.pem").write_bytes((settings.keys_dir / "510500-SAMR.pem").read_bytes())
+    monkeypatch.delenv("CASEBUS_SIGNING_KEY_500110_SAMR", raising=False)
+    provenance = settings.provenance.model_copy(update={"keys_dir": str(keys)})
+    only_luzhou = settings.model_copy(update={"provenance": provenance})
+    topic = topic_factory("penalty", partitions=2)
+    app = _client(
+        only_luzhou,
+        registry_url,
+        {"casebus.penalty": topic},
+        group_linger_ms=500,
+        group_committers=1,
+    )
+    qijiang = {"Authorization": "Bearer qijiang-token"}
+    bodies = [(event(300 + n), AUTH) for n in range(6)]
+    bodies += [(event(400 + n, owner="500110-SAMR", region="500110"), qijiang) for n in range(2)]
+    start = threading.Barrier(len(bodies))
+
+    def post(body: tuple[dict[str, Any], dict[str, str]]) -> Any:
+        start.wait()
+        return client.post("/v1/events", json=body[0], headers=body[1])
+
+    with app as client, ThreadPoolExecutor(len(bodies)) as pool:
+        answers = list(pool.map(post, bodies))
+        publisher = client.app.state.publisher  # type: ignore[attr-defined]
+        transactions = publisher.transactions
+    assert [a.status_code for a in answers] == [202] * 6 + [503] * 2, answers[-1].text
+    assert "signing as 500110-SAMR" in answers[-1].json()["detail"]
+    reg = settings.registry.model_copy(update={"url": registry_url})
+    records = read_topic(settings.model_copy(update={"registry": reg}), topic)
+    ids = sorted(i for a in answers[:6] for i in a.json()["event_ids"])
+    assert sorted(dict(r.headers)["event_id"].decode() for r in records) == ids
+    signatures = {dict(r.headers)["casebus.signature"] for r in records}
+    assert len(signatures) <= transactions < 6  # one signature per transaction, not per request
