@@ -227,14 +227,18 @@ class RemoteKeyStore:
     # -- erasures ----------------------------------------------------------------------------
 
     def latest_erasure(self) -> object:
-        """Every region's last erasure id: a new erasure in any region changes it."""
-        return tuple((region, self._latest(region)) for region in self._regions())
+        """The last erasure id of every region a reader reads from (of the region holding
+        its owner's keys, for a producer): a new erasure there changes it."""
+        if self.reader:
+            principal, regions = self._reading_as(), self._regions()
+        elif self._owner:
+            principal = self.principal or connector(self._owner)
+            regions = [self.settings.key_region_of(self._owner)]
+        else:
+            return ()  # a producer that has asked for no key yet holds none to forget
+        return tuple((region, self._latest(region, principal)) for region in regions)
 
-    def _latest(self, region: str) -> int:
-        principal = self.principal or (sync(self.reader) if self.reader else "")
-        principal = principal or (connector(self._owner) if self._owner else "")
-        if not principal:
-            return 0
+    def _latest(self, region: str, principal: str) -> int:
         response = self.service(region, principal).call("GET", "/erasures/latest")
         return int(response.json()["latest"])
 

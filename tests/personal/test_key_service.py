@@ -217,12 +217,26 @@ def test_erase_in_every_region_then_keys_are_gone_and_the_erasure_verifies(
     assert luzhou is not None and qijiang is not None
     reader = RemoteKeyStore(settings, reader="510500-PSB")
     assert reader.open_key(luzhou.key_id, "510500-SAMR") == luzhou
+    # A running producer and a running reader, which hold the keys in memory.
+    event = natural_person_penalty()
+    event["penalty"]["person_id_no"] = person
+    sealer = Sealer(keys_for(settings, create=True))
+    sealed = sealer.seal(event, "casebus.penalty")
+    opener = opener_for(settings, "500110-SAMR")
+    assert opener.open(sealed, "penalty", sealed["penalty"]).payload["person_id_no"] == person
 
     argv = ["personal", "erase", "--subject", person, "--agency", "510500-SAMR", "--by", "张三"]
     assert main([*argv, "--reason", "当事人申请"]) == 0
     out = capsys.readouterr().out
     assert "region 500110: erasure 500110/" in out and "region 510500: erasure 510500/" in out
     assert out.count("1 data keys destroyed") == 2
+
+    # Both notice within seconds (here: at once) and forget the keys they held.
+    opener._fresh._checked = sealer._fresh._checked = 0.0
+    opened = opener.open(sealed, "penalty", sealed["penalty"])
+    assert opened.payload["person_id_no"] == envelope.ERASED and opened.erased == 2
+    again = sealer.seal(event, "casebus.penalty")
+    assert again["penalty"]["person_id_no"] == envelope.ERASED
 
     answer = services.ask("510500", "sync.510500-PSB", "GET", f"/v1/data-keys/{luzhou.key_id}")
     assert answer.status_code == 404 and answer.json()["erased"] is True
