@@ -127,13 +127,24 @@ def _serve(args: argparse.Namespace) -> int:
     tls = TlsFiles(settings.secrets_dir / "tls")
     hosts = tuple(dict.fromkeys((args.host, "127.0.0.1", "localhost")))
     cert = ensure_server_cert(tls, f"keys-{cluster.alias}", hosts)
+    # Unless config says where, the region's own folders: two regions' services on one
+    # machine share nothing on disk.
+    personal = settings.personal.model_copy(
+        update={
+            "key_store": settings.personal.key_store
+            or str(settings.var_dir / "regions" / cluster.alias / "personal" / "keys.sqlite"),
+            "kek_dir": settings.personal.kek_dir
+            or str(settings.secrets_dir / "regions" / cluster.alias / "kek"),
+        }
+    )
+    settings = settings.model_copy(update={"personal": personal})
     store = KeyStore.of(settings, create=True)  # the owners' producers make their KEKs here
     health = Health("keys", checks={"keystore": lambda: _store_answers(store.path)})
     served = metrics_port(settings, "keys", args)
     obs = ObservabilityServer(health, settings.metrics.host, served).start() if served else None
     print(
         f"key service of {home.code} ({cluster.alias}) on https://{args.host}:{port}, "
-        f"keys in {settings.personal_key_store}",
+        f"keys in {settings.personal_key_store}, key-encryption keys in {settings.kek_dir}",
         flush=True,
     )
     try:
