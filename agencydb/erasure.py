@@ -6,7 +6,9 @@ before is still in its rows. Each stored personal value sealed under a destroyed
 change is written to the event log like any other write: a chained row naming the record,
 the erasure and the fields, with the digest of the rows as they now are, so
 `casebus audit verify` checks the erased rows as it checks every other. Each erasure is
-carried out once (`personal_erasures`).
+carried out once (`personal_erasures`). An erasure is known by (source, id): the source
+is "" for the local key store, a region's code for its key service, whose logs number their
+erasures each from 1.
 """
 
 from __future__ import annotations
@@ -48,13 +50,22 @@ class Position(NamedTuple):
     schema_id: int | None = None
 
 
-def carried_out(conn: Connection) -> set[int]:
-    return set(conn.scalars(select(ERASURES.c.erasure_id)))
+ErasureId = tuple[str, int]  # (source, id in that source's log)
+
+
+def carried_out(conn: Connection) -> set[ErasureId]:
+    rows = conn.execute(select(ERASURES.c.source, ERASURES.c.erasure_id))
+    return {(str(source), int(number)) for source, number in rows}
+
+
+def label(erasure: ErasureId) -> str:
+    source, number = erasure
+    return f"{source}/{number}" if source else str(number)
 
 
 def carry_out(
     conn: Connection,
-    erasures: Mapping[int, frozenset[str]],  # erasure id -> the data key ids it destroyed
+    erasures: Mapping[ErasureId, frozenset[str]],  # erasure -> the data key ids it destroyed
     rows: RowBuilder,
     now: datetime,
 ) -> int:
@@ -82,8 +93,8 @@ def carry_out(
             conn.execute(update(table).where(where).values(**values))
             state, identity = _stored(conn, kind, owner, record_id)
             which = sorted({erasure_of[keys[p]] for p in paths})
-            detail = f"erasure {', '.join(map(str, which))}: {', '.join(paths)}"
-            log_head = rows.log_head(Position(ERASURE_SOURCE, 0, which[0]), _event(identity))
+            detail = f"erasure {', '.join(map(label, which))}: {', '.join(paths)}"
+            log_head = rows.log_head(Position(ERASURE_SOURCE, 0, which[0][1]), _event(identity))
             row = (
                 log_head
                 + rows.log_identity(_event(identity), kind, identity["digest"])
@@ -97,8 +108,8 @@ def carry_out(
         position = conn.scalar(select(func.max(EVENT_LOG.c.id)))
         move_head(conn, head, int(position), previous, len(out))
     applied_at = rows.stamp("event_log", "logged_at", now)
-    done = [(i, applied_at, changed) for i in sorted(todo)]
-    write_tuples(conn, ERASURES, ("erasure_id", "applied_at", "records"), done)
+    done = [(source, number, applied_at, changed) for source, number in sorted(todo)]
+    write_tuples(conn, ERASURES, ("source", "erasure_id", "applied_at", "records"), done)
     return changed
 
 

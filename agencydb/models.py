@@ -274,6 +274,8 @@ class PersonalErasure(Base):
     """An erasure (casebus personal erase) this database has carried out on its rows."""
 
     __tablename__ = "personal_erasures"
+    # "" the local key store; a region's code for its key service (each numbers its own).
+    source: Mapped[str] = mapped_column(String(16), primary_key=True, server_default="")
     erasure_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     applied_at: Mapped[datetime]
     records: Mapped[int] = mapped_column(Integer)

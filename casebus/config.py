@@ -199,6 +199,11 @@ class RegionCluster(_Model):
     # link in this region ([metrics]): two regions on one machine serve them on different
     # ports. (Each agency's sync has a port of its own already.)
     metrics_offset: int = Field(0, ge=0, le=10_000)
+    # The region's key service (`casebus --region R keys serve`, services/keys/): the wrapped
+    # data keys of the owners of this region and its erasure log, over HTTPS. Empty: none;
+    # when no region has one, every process uses the local key store ([personal] key_store).
+    key_service_url: str = ""
+    key_service_port: int = Field(0, ge=0, le=65535)
 
 
 class Region(_Model):
@@ -381,6 +386,7 @@ class MetricsSettings(_Model):
     feeds_port: int = Field(0, ge=0, le=65535)
     connectors_port: int = Field(0, ge=0, le=65535)
     mirror_port: int = Field(0, ge=0, le=65535)  # the link (casebus --region R mirror run)
+    keys_port: int = Field(0, ge=0, le=65535)  # the key service (casebus --region R keys serve)
     sync_ports: dict[str, int] = Field(default_factory=dict)  # agency -> port
     # Live: the service's loop turned within this many seconds.
     live_after_seconds: float = Field(60.0, gt=0)
@@ -575,6 +581,28 @@ class Settings(BaseSettings):
         return [r for r in self.regions if home is not None and r.code != home.code]
 
     @property
+    def key_services(self) -> dict[str, str]:
+        """Region code -> its key service's URL, for the regions that run one (none: the local
+        key store)."""
+        return {
+            r.code: r.cluster.key_service_url.rstrip("/")
+            for r in self.regions
+            if r.cluster is not None and r.cluster.key_service_url
+        }
+
+    def key_region_of(self, owner: str) -> str:
+        """The region whose key service holds `owner`'s keys: an agency's own region; a
+        platform's (or any other owner's) the primary registry's region, where its connectors
+        run."""
+        agency = self.agency_by_code.get(owner)
+        if agency is not None:
+            return agency.region
+        for region in self.regions:
+            if region.cluster is not None and region.cluster.primary_registry:
+                return region.code
+        return ""
+
+    @property
     def kafka_state_dir(self) -> Path:
         """The local cluster's state folder: one per region in a two-region deployment."""
         home = self.home
@@ -742,7 +770,7 @@ def _in_region(settings: Settings) -> Settings:
     metrics = settings.metrics.model_copy(
         update={
             f"{service}_port": port + shift
-            for service in ("registry", "ingest", "feeds", "connectors", "mirror")
+            for service in ("registry", "ingest", "feeds", "connectors", "mirror", "keys")
             if (port := getattr(settings.metrics, f"{service}_port"))
         }
     )

@@ -48,6 +48,7 @@ def start_service(
     env: Mapping[str, str] | None = None,
     ready_path: str = "/",
     timeout: float = 60.0,
+    verify: str | bool = True,  # HTTPS: the CA file its certificate is checked against
 ) -> ServiceProcess:
     """Start `casebus <args>`; return once GET url+ready_path answers 2xx."""
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -65,11 +66,8 @@ def start_service(
             raise ServiceFailed(
                 f"`casebus {' '.join(args)}` exited with {process.returncode}:\n{tail(log)}"
             )
-        try:
-            if answers(url + ready_path):
-                return ServiceProcess(url, process, log)
-        except requests.RequestException:
-            pass
+        if answers(url + ready_path, verify=verify):
+            return ServiceProcess(url, process, log)
         time.sleep(0.2)
     process.kill()
     process.wait()
@@ -78,10 +76,10 @@ def start_service(
     )
 
 
-def answers(url: str) -> bool:
+def answers(url: str, *, verify: str | bool = True) -> bool:
     """Up: it answers, if only to ask who is calling (401 from the registry)."""
     try:
-        answer = requests.get(url, timeout=1)
+        answer = requests.get(url, timeout=1, verify=verify)
         return answer.ok or answer.status_code == 401
-    except requests.RequestException:
+    except (requests.RequestException, OSError):  # OSError: its CA file is not written yet
         return False

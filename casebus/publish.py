@@ -28,7 +28,7 @@ from casebus.contracts.validation import Violation, validate_event
 from casebus.events import Event, event_key, topic_for_event_type, utc_now
 from casebus.kafka.clients import make_producer
 from casebus.personal.cipher import Sealer
-from casebus.personal.keystore import KeyStore
+from casebus.personal.keystore import keys_for
 from casebus.provenance.keys import load_signing_key
 from casebus.provenance.signing import Signer
 from casebus.regions import Crossing
@@ -135,10 +135,11 @@ class Signers:
         return found
 
 
-def sealer_for(settings: Settings) -> Sealer:
+def sealer_for(settings: Settings, principal: str | None = None) -> Sealer:
     """The producers' sealer of personal fields: the owner's key-encryption key is made on
-    first use if there is none (casebus.personal.keystore.LocalKms)."""
-    return Sealer(KeyStore.of(settings, create=True))
+    first use if there is none (casebus.personal.keystore.LocalKms, or the owner's region's
+    key service, asked as `principal`: default the owner's connector)."""
+    return Sealer(keys_for(settings, create=True, principal=principal))
 
 
 class EventEncoder:

@@ -1,4 +1,5 @@
-"""`casebus keys generate|list|revoke|ensure`: signing keys and the trust list.
+"""`casebus keys generate|list|revoke|ensure`: signing keys and the trust list;
+`casebus --region R keys serve`: the region's key service for personal fields.
 
 A private key never leaves its file (`<keys_dir>/<owner>.pem`, 0600); `list` shows the
 trust list (public halves), where each entry comes from and whether it is usable now.
@@ -8,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import closing
 from datetime import UTC, datetime
+from pathlib import Path
 
 from casebus.config import TrustedKey, load_settings
 from casebus.provenance import keys
-from cli.common import CommandError, command_error
+from cli.common import CommandError, add_metrics_port, command_error, metrics_port
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -35,6 +38,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions.add_parser(
         "ensure", help="generate a key for every configured owner that has none (local use)"
     ).set_defaults(handler=_ensure)
+    serve = actions.add_parser(
+        "serve",
+        help="the region's key service: personal fields' data keys and erasures, over HTTPS",
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="listen address (default 127.0.0.1)")
+    serve.add_argument(
+        "--port", type=int, help="listen port (default: the region's key_service_port)"
+    )
+    add_metrics_port(serve, "keys_port")
+    serve.set_defaults(handler=_serve)
 
 
 def _generate(args: argparse.Namespace) -> int:
@@ -91,3 +104,72 @@ def _ensure(args: argparse.Namespace) -> int:
         print(f"key {entry.key_id} for {entry.owner}")
     print(f"{len(made)} keys generated in {settings.keys_dir}")
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from casebus.observability.health import Health
+    from casebus.observability.server import ObservabilityServer
+    from casebus.personal.keystore import KeyStore
+    from casebus.security.tls import TlsFiles, ensure_server_cert
+    from services.keys.access import Access
+    from services.keys.app import create_app
+
+    settings = load_settings()
+    home = settings.home
+    if home is None:
+        raise CommandError("the key service serves one region: give --region (or CASEBUS_REGION)")
+    cluster = settings.cluster_of(home)
+    port = args.port or cluster.key_service_port
+    if not port:
+        raise CommandError(f"regions.cluster.key_service_port of {home.code} is not set: --port")
+    tls = TlsFiles(settings.secrets_dir / "tls")
+    hosts = tuple(dict.fromkeys((args.host, "127.0.0.1", "localhost")))
+    cert = ensure_server_cert(tls, f"keys-{cluster.alias}", hosts)
+    # Unless config says where, the region's own folders: two regions' services on one
+    # machine share nothing on disk.
+    personal = settings.personal.model_copy(
+        update={
+            "key_store": settings.personal.key_store
+            or str(settings.var_dir / "regions" / cluster.alias / "personal" / "keys.sqlite"),
+            "kek_dir": settings.personal.kek_dir
+            or str(settings.secrets_dir / "regions" / cluster.alias / "kek"),
+        }
+    )
+    settings = settings.model_copy(update={"personal": personal})
+    store = KeyStore.of(settings, create=True)  # the owners' producers make their KEKs here
+    health = Health("keys", checks={"keystore": lambda: _store_answers(store.path)})
+    served = metrics_port(settings, "keys", args)
+    obs = ObservabilityServer(health, settings.metrics.host, served).start() if served else None
+    print(
+        f"key service of {home.code} ({cluster.alias}) on https://{args.host}:{port}, "
+        f"keys in {settings.personal_key_store}, key-encryption keys in {settings.kek_dir}",
+        flush=True,
+    )
+    try:
+        uvicorn.run(
+            create_app(settings, store, Access(settings), home.code),
+            host=args.host,
+            port=port,
+            log_level="warning",
+            log_config=None,
+            ssl_certfile=str(cert),
+            ssl_keyfile=str(cert),
+        )
+    finally:
+        if obs is not None:
+            obs.close()
+    return 0
+
+
+def _store_answers(path: Path) -> str | None:
+    """The readiness check (on the metrics server's thread, so a connection of its own):
+    the key store's database answers (None: it does)."""
+    import sqlite3
+
+    if not path.exists():
+        return None  # made at the first request
+    with closing(sqlite3.connect(path, timeout=5)) as conn:
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+    return None

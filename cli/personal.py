@@ -8,10 +8,12 @@ import getpass
 import json
 from typing import Any
 
-from casebus.config import load_settings
+from casebus.config import Settings, load_settings
 from casebus.personal import erasure
-from casebus.personal.keystore import KeyStore
+from casebus.personal.keystore import keys_for
+from casebus.personal.remote import KeyServiceError
 from casebus.provenance.keys import MissingKey
+from casebus.security.principals import admin
 from cli.common import CommandError, command_error
 
 
@@ -39,6 +41,8 @@ def _erase(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.agency not in {a.code for a in settings.agencies}:
         raise CommandError(f"{args.agency!r} is not a configured agency: only an agency erases")
+    if settings.key_services:
+        return _erase_in_regions(args, settings)
     with command_error(MissingKey):
         done = erasure.erase(
             settings, args.subject, by=args.by, agency=args.agency, reason=args.reason
@@ -51,12 +55,38 @@ def _erase(args: argparse.Namespace) -> int:
     return 0
 
 
+def _erase_in_regions(args: argparse.Namespace, settings: Settings) -> int:
+    """In every region's key service; one line per region, 1 if any region failed."""
+    with command_error(MissingKey):
+        done = erasure.erase_in_regions(
+            settings, args.subject, by=args.by, agency=args.agency, reason=args.reason
+        )
+    failed = 0
+    for outcome in done:
+        e = outcome.erasure
+        if e is None:
+            failed += 1
+            print(f"region {outcome.region}: FAILED: {outcome.error}")
+            continue
+        print(
+            f"region {outcome.region}: erasure {e.label}: {len(e.key_ids)} data keys destroyed "
+            f"at {e.erased_at} by {e.erased_by}; signed by key {e.signed_by}"
+        )
+    if failed:
+        print(f"{failed} of {len(done)} regions did not erase: run the command again")
+        return 1
+    print("agency databases mark the values at their next sync or replay")
+    return 0
+
+
 def _list(args: argparse.Namespace) -> int:
     settings = load_settings()
-    found = KeyStore.of(settings).erasures()
+    with command_error(KeyServiceError):
+        found = keys_for(settings, principal=admin(settings)).erasures()
     rows: list[dict[str, Any]] = [
         {
             "id": e.id,
+            **({"region": e.source} if e.source else {}),
             "subject_ref": e.subject_ref,
             "key_ids": list(e.key_ids),
             "erased_at": e.erased_at,
@@ -72,8 +102,7 @@ def _list(args: argparse.Namespace) -> int:
         return 0
     for r in rows:
         state = "signature ok" if r["signature_ok"] else "SIGNATURE BAD"
-        print(
-            f"{r['id']:>4}  {r['erased_at']}  {len(r['key_ids'])} keys  {r['erased_by']}  {state}"
-        )
+        label = f"{r['region']}/{r['id']}" if "region" in r else str(r["id"])
+        print(f"{label:>4}  {r['erased_at']}  {len(r['key_ids'])} keys  {r['erased_by']}  {state}")
     print(f"{len(rows)} erasures")
     return 0

@@ -99,11 +99,14 @@ class DecodeWorkerJob:
         db_url: str,
         registry: RegistryClient,  # the registry client schemas are fetched with
         verify: bool,
+        principal: str | None = None,  # whom a key service is asked as (default: the sync)
     ) -> None:
         self.decoder = Inbound(settings, registry, names, verify=verify)
         self.sub: Subscription = settings.sync.subscription(agency)
         # The writer's dialect, without connecting: rows are built as it will write them.
-        self.rows = RowBuilder(make_url(db_url).get_dialect()(), opener_for(settings, agency))
+        self.rows = RowBuilder(
+            make_url(db_url).get_dialect()(), opener_for(settings, agency, principal)
+        )
         self.seen: dict[int, int] = {}  # hash of (kind, owner, record_id) -> valid revision
         self.validating = 0.0  # seconds, this batch
         self.batches = 0
@@ -192,7 +195,7 @@ def _start_worker(
 ) -> None:
     global _worker
     registry = registry_for(settings, principal)
-    _worker = DecodeWorkerJob(settings, names, agency, db_url, registry, verify)
+    _worker = DecodeWorkerJob(settings, names, agency, db_url, registry, verify, principal)
 
 
 def _decode(raw: Sequence[tuple[Any, ...]], signatures: Sequence[Signature] | None) -> Work:

@@ -13,22 +13,25 @@ from agencydb.rows import RowBuilder
 from casebus.config import Settings
 from casebus.personal.access import Readers
 from casebus.personal.cipher import Opener
-from casebus.personal.keystore import KeyStore
+from casebus.personal.keystore import Keys, keys_for
 
 log = logging.getLogger(__name__)
 
 
-def opener_for(settings: Settings, agency: str) -> Opener:
-    """Opens what `agency` may read; never makes a key-encryption key."""
-    return Opener(agency, Readers(settings), KeyStore.of(settings))
+def opener_for(settings: Settings, agency: str, principal: str | None = None) -> Opener:
+    """Opens what `agency` may read; never makes a key-encryption key. With key services
+    configured, asks them as `principal` (default: the agency's sync) for `agency`."""
+    return Opener(agency, Readers(settings), keys_for(settings, principal=principal, reader=agency))
 
 
-def carry_out_erasures(engine: Engine, settings: Settings, rows: RowBuilder) -> int:
+def carry_out_erasures(
+    engine: Engine, settings: Settings, rows: RowBuilder, keys: Keys | None = None
+) -> int:
     """Mark, in this database, every value whose data key an erasure destroyed since the
     database last looked; the number of records changed. On SQLite the old values' bytes
     are overwritten in the file and its write-ahead log; PostgreSQL keeps dead row versions
     until a VACUUM FULL of the table (docs/personal-data.md)."""
-    erasures = KeyStore.of(settings).erasures()
+    erasures = (keys or keys_for(settings)).erasures()
     if not erasures:
         return 0
     sqlite = engine.dialect.name == "sqlite"
@@ -36,7 +39,7 @@ def carry_out_erasures(engine: Engine, settings: Settings, rows: RowBuilder) -> 
         if sqlite:  # the freed bytes of the old values are overwritten, not left in the file
             conn.exec_driver_sql("PRAGMA secure_delete = ON")
         changed = carry_out(
-            conn, {e.id: frozenset(e.key_ids) for e in erasures}, rows, datetime.now(UTC)
+            conn, {e.identity: frozenset(e.key_ids) for e in erasures}, rows, datetime.now(UTC)
         )
     if changed and sqlite:
         with engine.connect() as conn:  # and the write-ahead log's copies of the old pages

@@ -75,9 +75,10 @@ def open_sink(
     wal = WalFlusher.for_engine(engine)
     if wal is not None:
         stack.callback(wal.stop)
-    rows = RowBuilder(engine.dialect, opener_for(settings, agency))
+    opener = opener_for(settings, agency, principal)
+    rows = RowBuilder(engine.dialect, opener)
     if not dry_run:  # before any event: nothing erased is read
-        carry_out_erasures(engine, settings, rows)
+        carry_out_erasures(engine, settings, rows, opener.keys)
     registry = registry_for(settings, principal)
     stack.callback(registry.close)
     inbound = Inbound(settings, registry, names, verify=verify)

@@ -18,7 +18,7 @@ from typing import Any
 from casebus.personal import envelope, idcard
 from casebus.personal.access import Readers
 from casebus.personal.fields import PersonalField, by_parent, identifiers
-from casebus.personal.keystore import KeyStore
+from casebus.personal.keystore import Keys
 from casebus.topics import TOPIC_BY_FAMILY
 
 ERASED, UNREADABLE = envelope.ERASED, envelope.UNREADABLE
@@ -29,18 +29,17 @@ _OPENED_CACHED = 50_000
 class _Fresh:
     """Forgets unwrapped keys when an erasure happened since (checked every few seconds)."""
 
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: Keys) -> None:
         self.keys = keys
         self._checked = 0.0
-        self._last = -1
+        self._last: object = None
 
     def __call__(self) -> None:
         now = time.monotonic()
         if now - self._checked < _REFRESH_SECONDS:
             return
         self._checked = now
-        erasures = self.keys.erasures(self._last if self._last > 0 else 0)
-        last = erasures[-1].id if erasures else max(self._last, 0)
+        last = self.keys.latest_erasure()
         if last != self._last:
             self.keys.forget()
             self._last = last
@@ -63,7 +62,7 @@ def _copy_along(event: dict[str, Any], path: tuple[str, ...], copied: set[int]) 
 
 
 class Sealer:
-    def __init__(self, keys: KeyStore) -> None:
+    def __init__(self, keys: Keys) -> None:
         self.keys = keys
         self._fresh = _Fresh(keys)
 
@@ -128,7 +127,7 @@ class Opened:
 class Opener:
     """Opens personal values for one agency (`reader`) in the payloads it stores."""
 
-    def __init__(self, reader: str, readers: Readers, keys: KeyStore) -> None:
+    def __init__(self, reader: str, readers: Readers, keys: Keys) -> None:
         self.reader = reader
         self.readers = readers
         self.keys = keys
@@ -203,7 +202,7 @@ class Opener:
         if not allowed:
             out.sealed += 1
             return False
-        key = self.keys.open_key(sealed.key_id)
+        key = self.keys.open_key(sealed.key_id, owner)
         if key is None or key.owner != owner:
             erased = self._was_erased(sealed.key_id)
             parent[name] = ERASED if erased else UNREADABLE

@@ -44,6 +44,10 @@ class KeyUnavailable(Exception):
     """A key-encryption key that is not here (this process may not unwrap that owner's keys)."""
 
 
+class ChangedKeys(Exception):
+    """The person's data keys changed between an erasure's preparation and its execution."""
+
+
 class Kms(Protocol):
     """Wraps and unwraps data keys under an owner's key-encryption key, which never leaves it."""
 
@@ -118,6 +122,17 @@ class Erasure:
     reason: str
     signed_by: str  # the signing key id
     signature: str  # base64 Ed25519 over `body()`
+    # Whose log it is in: "" the local key store; a region's code for its key service (ids
+    # are numbered per log, so an erasure is known by (source, id)).
+    source: str = ""
+
+    @property
+    def identity(self) -> tuple[str, int]:
+        return (self.source, self.id)
+
+    @property
+    def label(self) -> str:
+        return f"{self.source}/{self.id}" if self.source else str(self.id)
 
     def body(self) -> bytes:
         return erasure_body(
@@ -169,6 +184,43 @@ CREATE TABLE IF NOT EXISTS erasures (
 def normalise_subject(value: str) -> str:
     """An identity number as GB 11643 writes it; anything else without spaces and dashes."""
     return re.sub(r"[\s\-]", "", normalise(value))
+
+
+class Keys(Protocol):
+    """What the producers (Sealer), the readers (Opener) and the erasure bookkeeping use of a
+    key store: the local one (KeyStore) or the regions' key services (RemoteKeyStore)."""
+
+    generation: int
+
+    def data_key(self, owner: str, subject: str, aliases: Sequence[str] = ()) -> DataKey | None: ...
+
+    def open_key(self, key_id: str, owner: str | None = None) -> DataKey | None: ...
+
+    def forget(self) -> None: ...
+
+    def latest_erasure(self) -> object: ...
+
+    def erasures(self, after: int = 0) -> list[Erasure]: ...
+
+    def erased_key_ids(self) -> frozenset[str]: ...
+
+
+def keys_for(
+    settings: Settings,
+    *,
+    create: bool = False,
+    principal: str | None = None,
+    reader: str | None = None,
+) -> Keys:
+    """The key store this process uses: the regions' key services when config names any
+    ([[regions]] cluster.key_service_url), else the local one. `principal`: whom the client
+    authenticates as (default: the owner's connector for a producer, `sync.<reader>` for a
+    reader); `reader`: the agency a reader opens keys for."""
+    if settings.key_services:
+        from casebus.personal.remote import RemoteKeyStore
+
+        return RemoteKeyStore(settings, principal=principal, reader=reader)
+    return KeyStore.of(settings, create=create)
 
 
 class KeyStore:
@@ -258,9 +310,11 @@ class KeyStore:
         found = row.fetchone()
         return None if found is None else str(found[0])
 
-    def open_key(self, key_id: str) -> DataKey | None:
+    def open_key(self, key_id: str, owner: str | None = None) -> DataKey | None:
         """The data key with this id, unwrapped; None if it was destroyed, is unknown, or its
-        owner's key-encryption key is not here. Callers check the grant first."""
+        owner's key-encryption key is not here. Callers check the grant first. (`owner`, the
+        record's, routes a remote store's request; here the key's own owner is returned and
+        the caller compares.)"""
         if key_id in self._open:
             return self._open[key_id]
         row = (
@@ -288,19 +342,33 @@ class KeyStore:
 
     # -- erasure ----------------------------------------------------------------------------
 
-    def destroy(self, subject: str) -> tuple[str, list[str]]:
+    def _keys_of(self, db: sqlite3.Connection, ref: str) -> list[tuple[str, str]]:
+        return db.execute(
+            "SELECT key_id, subject_ref FROM data_keys WHERE subject_ref = ?"
+            " OR key_id IN (SELECT key_id FROM aliases WHERE alias_ref = ?)",
+            (ref, ref),
+        ).fetchall()
+
+    def keys_of(self, subject: str) -> tuple[str, list[str]]:
+        """(subject ref, the ids of the person's data keys): what `destroy` would destroy now."""
+        ref = self.subject_ref(subject)
+        return ref, sorted(r[0] for r in self._keys_of(self._db(), ref))
+
+    def destroy(self, subject: str, expected: Sequence[str] | None = None) -> tuple[str, list[str]]:
         """Delete every data key of this person (all owners) and refuse new ones: (subject
-        ref, key ids destroyed). The caller logs and signs it (`record_erasure`)."""
+        ref, key ids destroyed). The caller logs and signs it (`record_erasure`). `expected`:
+        the key ids an erasure record already signed names; ChangedKeys (nothing destroyed)
+        if the person's keys are no longer those."""
         ref = self.subject_ref(subject)
         db = self._db()
         db.execute("BEGIN IMMEDIATE")
         try:
-            found = db.execute(
-                "SELECT key_id, subject_ref FROM data_keys WHERE subject_ref = ?"
-                " OR key_id IN (SELECT key_id FROM aliases WHERE alias_ref = ?)",
-                (ref, ref),
-            ).fetchall()
+            found = self._keys_of(db, ref)
             ids = [r[0] for r in found]
+            if expected is not None and sorted(ids) != sorted(expected):
+                raise ChangedKeys(
+                    f"the person's keys are now {sorted(ids)}, not {sorted(expected)}"
+                )
             # The person, under every identifier their keys were made for, gets no new key.
             erased = [(r,) for r in sorted({ref} | {r[1] for r in found})]
             db.executemany("INSERT OR IGNORE INTO erased_subjects VALUES (?)", erased)
@@ -327,6 +395,13 @@ class KeyStore:
             ),
         )
         return int(cursor.lastrowid or 0)
+
+    def latest_erasure(self) -> object:
+        """Something that changes with every new erasure (here: the last one's id)."""
+        if not self.path.exists():
+            return 0
+        found = self._db().execute("SELECT max(id) FROM erasures").fetchone()
+        return int(found[0] or 0)
 
     def erasures(self, after: int = 0) -> list[Erasure]:
         if not self.path.exists():

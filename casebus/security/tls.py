@@ -82,12 +82,7 @@ def ensure_local_tls(files: TlsFiles, hosts: tuple[str, ...]) -> bool:
         .sign(ca_key, hashes.SHA256())
     )
     key = ec.generate_private_key(ec.SECP256R1())
-    names: list[x509.GeneralName] = []
-    for host in hosts:
-        try:
-            names.append(x509.IPAddress(ipaddress.ip_address(host)))
-        except ValueError:
-            names.append(x509.DNSName(host))
+    names = _names(hosts)
     broker = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, BROKER_CN)]))
@@ -116,6 +111,63 @@ def ensure_local_tls(files: TlsFiles, hosts: tuple[str, ...]) -> bool:
     )
     files.ca_cert.write_bytes(ca.public_bytes(pem))  # written last: exists() means complete
     return True
+
+
+def ensure_server_cert(files: TlsFiles, name: str, hosts: tuple[str, ...]) -> Path:
+    """`<name>.pem` (mode 0600): a key and a server certificate for `hosts`, signed by the
+    local CA (made with the broker's if there is none yet), for an HTTPS service of casebus
+    (the key service); made once, again when its hosts change. Clients verify it against
+    `ca.pem`."""
+    ensure_local_tls(files, hosts)
+    path = files.folder / f"{name}.pem"
+    if path.is_file():
+        chain = x509.load_pem_x509_certificates(path.read_bytes())
+        try:
+            alt = chain[0].extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+            known = {str(v) for v in alt.get_values_for_type(x509.DNSName)} | {
+                str(v) for v in alt.get_values_for_type(x509.IPAddress)
+            }
+        except x509.ExtensionNotFound:
+            known = set()
+        if set(hosts) <= known:
+            return path
+    ca_key = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"casebus-{name}")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=VALID_DAYS))
+        .add_extension(x509.SubjectAlternativeName(_names(hosts)), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    plain = serialization.NoEncryption()
+    _write_private(
+        path,
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, plain)
+        + cert.public_bytes(pem)
+        + ca.public_bytes(pem),
+    )
+    return path
+
+
+def _names(hosts: tuple[str, ...]) -> list[x509.GeneralName]:
+    names: list[x509.GeneralName] = []
+    for host in hosts:
+        try:
+            names.append(x509.IPAddress(ipaddress.ip_address(host)))
+        except ValueError:
+            names.append(x509.DNSName(host))
+    return names
 
 
 def _write_private(path: Path, data: bytes) -> None:

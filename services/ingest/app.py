@@ -105,7 +105,9 @@ def create_app(
     )
     prefix = own.token_env_prefix
     signers = Signers(settings)  # the caller's key signs its events (casebus.provenance)
-    sealer = sealer_for(settings)  # personal fields sealed before signing (casebus.personal)
+    sealer = sealer_for(
+        settings, INGEST
+    )  # personal fields sealed before signing (casebus.personal)
     crossing = Crossing(settings)  # which events may cross to another region's cluster
 
     def framed(items: list[tuple[str, Event]]) -> list[Record]:

@@ -1,0 +1,1 @@
+"""A region's key service: the wrapped data keys and the erasure log over HTTPS."""
