@@ -22,6 +22,7 @@ from casebus.config import Settings
 from casebus.observability.http import RequestMetrics
 from casebus.personal.erasure import verify
 from casebus.personal.keystore import ChangedKeys, Erasure, KeyStore, erasure_body
+from casebus.personal.remote import erasure_json
 from casebus.provenance.keys import trust_list
 from services.keys.access import REALM, Access, Caller, Denied
 
@@ -57,19 +58,6 @@ def _denied(exc: Denied) -> JSONResponse:
     if exc.status == 403:
         log.warning("refused: %s", exc, extra={"outcome": "denied"})
     return response
-
-
-def erasure_json(erasure: Erasure) -> dict[str, Any]:
-    return {
-        "id": erasure.id,
-        "subject_ref": erasure.subject_ref,
-        "key_ids": list(erasure.key_ids),
-        "erased_at": erasure.erased_at,
-        "erased_by": erasure.erased_by,
-        "reason": erasure.reason,
-        "signed_by": erasure.signed_by,
-        "signature": erasure.signature,
-    }
 
 
 def create_app(settings: Settings, store: KeyStore, access: Access, region: str) -> FastAPI:
