@@ -156,6 +156,9 @@ def _serve(args: argparse.Namespace) -> int:
             log_config=None,
             ssl_certfile=str(cert),
             ssl_keyfile=str(cert),
+            # Clients keep their connections open between batches; on SIGTERM, wait this
+            # long for requests in flight, not for the clients to hang up.
+            timeout_graceful_shutdown=3,
         )
     finally:
         if obs is not None:

@@ -121,6 +121,8 @@ class DecodeWorkerJob:
         self.batches += 1
         claims = self.claims_pay or self.batches % _LOOK_AGAIN == 0
         claimed = skipped = 0
+        if self.rows.personal is not None:  # the batch's data keys at once (key services)
+            self.rows.personal.prefetch((r.value, _owner(r.headers)) for r in raw)
         for n, record in enumerate(raw):  # a RetryAfter (registry down) fails the batch
             signature = signatures[n] if signatures else ...
             if not claims:
@@ -174,6 +176,14 @@ class DecodeWorkerJob:
                 self.seen.clear()
             self.seen[hash(prep.key)] = prep.revision
         return prep._replace(validity=VALID if problem is None else Invalid(problem))
+
+
+def _owner(headers: Sequence[tuple[str, bytes]]) -> str:
+    """The record's owner, from its headers (casebus.publish.event_headers)."""
+    for name, value in headers:
+        if name == "owner":
+            return value.decode("utf-8", "replace")
+    return ""
 
 
 def _kinds(items: Sequence[Item]) -> dict[str, int]:

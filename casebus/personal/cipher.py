@@ -11,7 +11,7 @@ where the key was destroyed: every outcome is counted in a note the event log ke
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -139,6 +139,22 @@ class Opener:
         self._opened: dict[tuple[str, bytes], tuple[str, str]] = {}
         self._judged: dict[str, str | None] = {}  # opened identity number -> rule it breaks
         self._generation = keys.generation
+
+    def prefetch(self, records: Iterable[tuple[bytes | None, str]]) -> None:
+        """Fetch ahead the data keys of a batch's sealed values, from its encoded records
+        (value, owner): with key services, one request per region for the batch rather
+        than one per person. Nothing with the local key store."""
+        if not self.keys.ahead:
+            return
+        self._fresh()
+        wanted = [
+            (key_id, owner)
+            for value, owner in records
+            if value
+            for key_id in envelope.key_ids_in(value)
+        ]
+        if wanted:
+            self.keys.prefetch(wanted)
 
     def open(self, event: Mapping[str, Any], kind: str, payload: dict[str, Any]) -> Opened:
         """`payload` (the event's record) with its personal values as this reader stores them."""

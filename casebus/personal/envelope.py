@@ -102,6 +102,29 @@ def parse(value: str) -> Sealed:
     )
 
 
+_PREFIX_BYTES = PREFIX.encode("ascii")
+_ID_CHARS = 4 * -(-(1 + KEY_ID_BYTES) // 3)  # the base64 characters covering version and key id
+
+
+def key_ids_in(blob: bytes) -> set[str]:
+    """The key ids of the sealed values in an encoded record (an Avro string is its UTF-8
+    bytes after a length): read from the first characters of each envelope, without
+    decoding the record. For fetching keys ahead; a wrong guess costs only a lookup."""
+    found: set[str] = set()
+    at = blob.find(_PREFIX_BYTES)
+    while at >= 0:
+        start = at + len(_PREFIX_BYTES)
+        head = blob[start : start + _ID_CHARS]
+        try:
+            body = base64.urlsafe_b64decode(head)
+        except ValueError:
+            body = b""
+        if len(body) > KEY_ID_BYTES and body[0] == VERSION:
+            found.add(body[1 : 1 + KEY_ID_BYTES].hex())
+        at = blob.find(_PREFIX_BYTES, start)
+    return found
+
+
 def open_sealed(dek: bytes, sealed: Sealed, aad: bytes) -> str:
     cipher = _cipher(dek)
     try:

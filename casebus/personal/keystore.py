@@ -191,10 +191,13 @@ class Keys(Protocol):
     key store: the local one (KeyStore) or the regions' key services (RemoteKeyStore)."""
 
     generation: int
+    ahead: bool  # whether `prefetch` saves anything (remote: requests; local: nothing)
 
     def data_key(self, owner: str, subject: str, aliases: Sequence[str] = ()) -> DataKey | None: ...
 
     def open_key(self, key_id: str, owner: str | None = None) -> DataKey | None: ...
+
+    def prefetch(self, wanted: Iterable[tuple[str, str]]) -> None: ...
 
     def forget(self) -> None: ...
 
@@ -333,6 +336,11 @@ class KeyStore:
                 found = None
         self._open[key_id] = found
         return found
+
+    ahead = False  # each key is one lookup in a local file: nothing to fetch ahead
+
+    def prefetch(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Nothing to do ahead (`ahead`)."""
 
     def forget(self) -> None:
         """Drop every unwrapped key held in memory (after an erasure elsewhere)."""

@@ -19,7 +19,7 @@ import base64
 import logging
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import requests
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 API = "/v1"
 _TIMEOUT = 10.0
 _ATTEMPTS = 3
+OPEN_AT_ONCE = 1000  # key ids in one request (the service's limit)
 
 
 class KeyServiceError(Exception):
@@ -135,6 +136,8 @@ def _message(response: requests.Response) -> str:
 class RemoteKeyStore:
     """The Keys interface (casebus.personal.keystore) over the regions' key services."""
 
+    ahead = True  # a batch's keys in a request per region (`prefetch`)
+
     def __init__(
         self, settings: Settings, *, principal: str | None = None, reader: str | None = None
     ) -> None:
@@ -217,6 +220,36 @@ class RemoteKeyStore:
                 break
         self._open[key_id] = found
         return found
+
+    def prefetch(self, wanted: Iterable[tuple[str, str]]) -> None:
+        """Fetch ahead, in one request per region and `OPEN_AT_ONCE` keys, the (key id,
+        owner) pairs not held yet: a batch's keys instead of a request per person. What a
+        region refuses or does not have is remembered as None, as `open_key` would."""
+        by_region: dict[str, list[str]] = {}
+        for key_id, owner in wanted:
+            if key_id not in self._open:
+                by_region.setdefault(self.settings.key_region_of(owner), []).append(key_id)
+        params = {"agency": self.reader} if self.reader else {}
+        for region, ids in by_region.items():
+            service = self.service(region, self._reading_as())
+            unique = list(dict.fromkeys(ids))
+            for start in range(0, len(unique), OPEN_AT_ONCE):
+                chunk = unique[start : start + OPEN_AT_ONCE]
+                try:
+                    body = service.call(
+                        "POST", "/data-keys/open", json={"key_ids": chunk, **params}
+                    ).json()
+                except KeyServiceDenied as exc:
+                    log.warning("keys of %s not opened: %s", region, exc)
+                    return
+                for found in body["keys"]:
+                    key = _data_key(found)
+                    self._open[key.key_id] = key
+                refused = [k for k, why in body["missing"].items() if why == "not granted"]
+                if refused:
+                    log.warning("%d keys of %s not opened: not granted", len(refused), region)
+                    self._denied.update(refused)
+                self._open.update(dict.fromkeys(body["missing"]))
 
     def forget(self) -> None:
         self._open.clear()

@@ -27,12 +27,20 @@ from casebus.provenance.keys import trust_list
 from services.keys.access import REALM, Access, Caller, Denied
 
 log = logging.getLogger(__name__)
+OPEN_AT_ONCE = 1000  # key ids in one `POST /v1/data-keys/open`
 
 
 class KeyRequest(BaseModel):
     owner: str = Field(min_length=1)
     subject: str = Field(min_length=1)
     aliases: list[str] = []
+
+
+class OpenRequest(BaseModel):
+    """Several keys at once (a sync's batch): `agency` as in `GET /v1/data-keys/{id}`."""
+
+    key_ids: list[str] = Field(max_length=OPEN_AT_ONCE)
+    agency: str | None = None
 
 
 class SubjectRequest(BaseModel):
@@ -125,6 +133,43 @@ def create_app(settings: Settings, store: KeyStore, access: Access, region: str)
                 status_code=404,
             )
         return JSONResponse(key_json(found.key_id, found.owner, found.dek))
+
+    @app.post("/v1/data-keys/open")
+    async def open_keys(request: Request, body: OpenRequest) -> JSONResponse:
+        """The keys of `key_ids` this agency may open; for each other one why not (erased,
+        unknown, not granted, cannot be unwrapped here). The same rules as one key."""
+        who = caller(request)
+        reader = access.reader(who, body.agency)
+        keys: list[dict[str, str]] = []
+        missing: dict[str, str] = {}
+        erased: frozenset[str] | None = None
+        refused: set[str] = set()
+        for key_id in dict.fromkeys(body.key_ids):
+            owner = store.owner_of(key_id)
+            if owner is None:
+                erased = store.erased_key_ids() if erased is None else erased
+                missing[key_id] = "erased" if key_id in erased else "unknown"
+                continue
+            try:
+                access.may_open(who, reader, owner)
+            except Denied:
+                missing[key_id] = "not granted"
+                refused.add(owner)
+                continue
+            found = store.open_key(key_id)
+            if found is None:
+                missing[key_id] = "cannot be unwrapped here"
+                continue
+            keys.append(key_json(found.key_id, found.owner, found.dek))
+        if refused:
+            log.warning(
+                "refused: %s: %s is not granted the personal fields of %s",
+                who.name,
+                reader,
+                ", ".join(sorted(refused)),
+                extra={"outcome": "denied"},
+            )
+        return JSONResponse({"keys": keys, "missing": missing})
 
     @app.get("/v1/erasures")
     async def erasures(request: Request, after: int = 0) -> JSONResponse:

@@ -4,6 +4,7 @@ config names them (RemoteKeyStore). No broker: a var folder and config of the mo
 
 from __future__ import annotations
 
+import io
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -12,9 +13,11 @@ from typing import Any
 
 import pytest
 import requests
+from fastavro import parse_schema, schemaless_writer
 
 from bench.two_regions import LUZHOU, QIJIANG, free_port, start_key_service, write_config
 from casebus.config import Settings, load_settings
+from casebus.contracts.schemas import schema_for_topic
 from casebus.personal import envelope
 from casebus.personal.cipher import Sealer
 from casebus.personal.erasure import verify
@@ -289,3 +292,57 @@ def test_erase_in_every_region_then_keys_are_gone_and_the_erasure_verifies(
         ("510500", True),
         ("500110", True),
     }
+
+
+def test_a_batchs_keys_come_in_one_request_per_region(
+    services: Services, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the decode worker does before a batch (Opener.prefetch): the key ids read from
+    the encoded records, then one `POST /v1/data-keys/open` per region, answering for each
+    key; opening the values after asks nothing more."""
+    settings = services.settings()
+    event = natural_person_penalty()  # 510500-SAMR's, shared with region 500110
+    sealed = Sealer(keys_for(settings, create=True)).seal(event, "casebus.penalty")
+    encoded = io.BytesIO()
+    schemaless_writer(encoded, parse_schema(schema_for_topic("casebus.penalty")), sealed)
+    (samr,) = envelope.key_ids_in(encoded.getvalue())  # both fields: the person's one key
+    assert envelope.key_ids_in(b"casebus-fle1:%%%" + encoded.getvalue()[:20]) == set()
+    cac = RemoteKeyStore(settings).data_key("510500-CAC", "510502198404041230")
+    own = RemoteKeyStore(settings).data_key("500110-SAMR", OTHER)
+    assert cac is not None and own is not None
+    unknown = "0" * 32
+
+    asked: list[str] = []
+    real = requests.Session.request
+
+    def counted(self: requests.Session, method: str, url: str, **kwargs: Any) -> Any:
+        asked.append(f"{method} {url}")
+        return real(self, method, url, **kwargs)
+
+    monkeypatch.setattr(requests.Session, "request", counted)
+    reader = opener_for(settings, "500110-SAMR")  # granted Luzhou SAMR's, not its CAC's
+    wanted = [(encoded.getvalue(), "510500-SAMR"), (b"", "510500-SAMR")]
+    reader.prefetch([])  # (its first look at the erasure logs forgets what it held)
+    reader.keys.prefetch([(cac.key_id, cac.owner), (own.key_id, own.owner), (unknown, "")])
+    reader.prefetch(wanted)
+    # One per region for the three keys, one for the batch's; the erasure logs' heads.
+    assert sorted(a.split()[0] for a in asked) == ["GET", "GET", "POST", "POST", "POST"], asked
+    asked.clear()
+    opened = reader.open(sealed, "penalty", sealed["penalty"])
+    assert opened.payload["person_id_no"] == PERSON and opened.keys["penalty.person_id_no"] == samr
+    assert reader.keys.open_key(own.key_id, own.owner) == own
+    assert reader.keys.open_key(cac.key_id, cac.owner) is None  # not granted
+    assert reader.keys.open_key(unknown) is None
+    assert not [a for a in asked if "data-keys" in a]  # all answered by the batches
+
+    answer = services.ask(
+        "510500",
+        "sync.500110-SAMR",
+        "POST",
+        "/v1/data-keys/open",
+        json={"key_ids": [samr, cac.key_id, unknown]},
+    ).json()
+    assert [k["key_id"] for k in answer["keys"]] == [samr]
+    assert answer["missing"] == {cac.key_id: "not granted", unknown: "unknown"}
+    refused = services.ask("510500", "feeds", "POST", "/v1/data-keys/open", json={"key_ids": []})
+    _refused(refused, 403, "feeds", "readers-are-agencies")
