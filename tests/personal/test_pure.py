@@ -166,3 +166,12 @@ def test_the_public_view_of_a_penalty() -> None:
     assert public_penalty({**penalty, "person_id_no": "[erased]"})["person_id_no"] == "[erased]"  # type: ignore[index]
     assert public_penalty({**penalty, "penalty_categories": ["01"]}) is None  # warning only
     assert public_penalty(penalty, revoked=True) is None
+
+
+def test_key_ids_are_read_from_encoded_bytes_without_decoding() -> None:
+    dek, first, second = bytes(32), "ab" * 16, "cd" * 16
+    one = envelope.seal(dek, first, "510502198101011232", b"aad").encode()
+    two = envelope.seal(dek, second, "13800001111", b"aad").encode()
+    blob = b"\x02" + one + b"\x18" + two + b"\x00casebus-fle1:" + b"casebus-fle1:AQ"
+    assert envelope.key_ids_in(blob) == {first, second}  # the truncated ones are skipped
+    assert envelope.key_ids_in(b"no envelope here") == set()
