@@ -26,6 +26,7 @@ import requests
 
 from casebus.config import Settings
 from casebus.personal.keystore import DataKey, Erasure
+from casebus.retry import RetryAfter
 from casebus.security.principals import connector, sync
 from casebus.security.secrets import SecretStore
 
@@ -40,6 +41,11 @@ OPEN_AT_ONCE = 1000  # key ids in one request (the service's limit)
 class KeyServiceError(Exception):
     """A key service did not answer, or answered what it should not (the message says which
     and what): the caller fails rather than storing a value as unreadable for good."""
+
+
+class KeyServiceUnavailable(KeyServiceError, RetryAfter):
+    """Unreachable, or failing (5xx), after a few attempts: the same work again later (a
+    sync keeps its batch and backs off; ingest answers 503), nothing dead-lettered."""
 
 
 class KeyServiceDenied(KeyServiceError):
@@ -96,7 +102,8 @@ class KeyService:
         self, method: str, path: str, *, ok: Sequence[int] = (200,), **kwargs: Any
     ) -> requests.Response:
         """The answer, if its status is one of `ok`; KeyServiceDenied on 401/403,
-        KeyServiceError otherwise (after a few attempts when the service is unreachable)."""
+        KeyServiceUnavailable (a RetryAfter) when unreachable or failing after a few attempts;
+        KeyServiceError for any other answer."""
         for attempt in range(_ATTEMPTS):
             try:
                 # `verify` per request: a session's would yield to REQUESTS_CA_BUNDLE.
@@ -105,7 +112,7 @@ class KeyService:
                 )
             except requests.RequestException as exc:
                 if attempt + 1 == _ATTEMPTS:
-                    raise KeyServiceError(
+                    raise KeyServiceUnavailable(
                         f"key service of {self.region} ({self.url}): {exc}"
                     ) from exc
                 time.sleep(0.5 * (attempt + 1))
@@ -116,9 +123,14 @@ class KeyService:
                 raise KeyServiceDenied(
                     f"key service of {self.region}: {response.status_code} {_message(response)}"
                 )
-            if response.status_code >= 500 and attempt + 1 < _ATTEMPTS:
-                time.sleep(0.5 * (attempt + 1))
-                continue
+            if response.status_code >= 500:
+                if attempt + 1 < _ATTEMPTS:
+                    time.sleep(0.5 * (attempt + 1))
+                    continue
+                raise KeyServiceUnavailable(
+                    f"key service of {self.region}: {method} {path}: {response.status_code} "
+                    f"{_message(response)}"
+                )
             raise KeyServiceError(
                 f"key service of {self.region}: {method} {path}: {response.status_code} "
                 f"{_message(response)}"

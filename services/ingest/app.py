@@ -37,6 +37,7 @@ from casebus.observability.http import RequestMetrics
 from casebus.publish import Signers, event_headers, sealer_for, violation_json
 from casebus.regions import Crossing
 from casebus.registry.client import registry_for
+from casebus.retry import RetryAfter
 from casebus.security.principals import INGEST
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from services.ingest.convert import converter
@@ -216,7 +217,7 @@ def create_app(
             # Committed with the requests that wait beside it (group commit); answered only
             # once that transaction is committed.
             await asyncio.wrap_future(publisher.submit(framed(items), who, sign_for(who)))
-        except (KafkaUnavailable, SerdeError) as exc:
+        except (KafkaUnavailable, SerdeError, RetryAfter) as exc:  # a key service too
             return JSONResponse(
                 {"detail": f"not accepted, retry: {exc}"},
                 status_code=503,

@@ -143,3 +143,25 @@ def test_a_database_carries_out_erasures_of_two_regions_numbered_alike(tmp_path:
         assert carry_out(conn, {**both, ("", 1): frozenset()}, rows, now) == 0
         assert carried_out(conn) == {*both, ("", 1)}
     engine.dispose()
+
+
+def test_an_unreachable_key_service_is_retried_later_not_read_as_unreadable(
+    served: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing listens on the configured port: the client raises a RetryAfter (the sync
+    keeps its batch, ingest answers 503) instead of answering None."""
+    from casebus.personal.remote import KeyServiceUnavailable
+    from casebus.retry import RetryAfter
+    from casebus.security.secrets import SecretStore
+
+    monkeypatch.setenv("CASEBUS_KAFKA__SECURITY__SECRETS_DIR", str(tmp_path / "secrets"))
+    settings = load_settings()
+    SecretStore(settings.secrets_dir).ensure("sync.510500-SAMR")
+    settings.ca_file.parent.mkdir(parents=True, exist_ok=True)
+    settings.ca_file.write_text("")  # never read: nothing answers the connection
+    monkeypatch.setattr("casebus.personal.remote.time.sleep", lambda _: None)
+    reader = RemoteKeyStore(settings, reader="510500-SAMR")
+    with pytest.raises(KeyServiceUnavailable, match="key service of 510500") as caught:
+        reader.open_key("ab" * 16, "510500-SAMR")
+    assert isinstance(caught.value, RetryAfter)
+    assert "ab" * 16 not in reader._open  # nothing remembered: asked again next time
