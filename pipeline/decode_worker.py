@@ -20,6 +20,10 @@ same record with a revision at least as high (it can only turn out stale, a dupl
 conflict: never applied), and leaves out its rows too (a `Foreseen` item); if such an event
 wins after all (after a rewind, say), the checkpoint decodes it again from its bytes,
 prepares and validates it.
+
+A value written with its topic's own schema, where a generated pass to items exists for it
+(pipeline/fused.py: the penalty topic), is read, checked and built into its item in that one
+pass; whatever that pass does not handle takes the usual way above.
 """
 
 from __future__ import annotations
