@@ -112,6 +112,7 @@ def one_round(
         spent["worker: decode"] += work.decode_seconds
         spent["worker: prepare"] += work.prepare_seconds
         spent["worker: validate"] += work.validate_seconds
+        spent["worker: generated pass"] += work.fused_seconds
         spent["worker: pickle items"] += t3 - t2
         spent["main: unpickle items"] += t4 - t3
         spent["main: apply and write"] += t5 - t4

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from types import EllipsisType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from casebus import logs
 from casebus.claims import claim_in, mismatch, parse_claim
@@ -141,6 +141,20 @@ class Inbound:
         schema_id = int.from_bytes(value[1:HEADER_SIZE], "big")
         prov = Provenance(record.topic, record.partition, record.offset, schema_id)
         return Claimed(prov, claim, value, raw)
+
+    def own_schema(self, topic: str, schema_id: int) -> dict[str, Any] | None:
+        """The topic's schema, if `schema_id` is it and the deserializer has met it."""
+        deserializer = self._deserializers.get(topic)
+        return None if deserializer is None else deserializer.own_schema(schema_id)
+
+    def signer(self, signature: Signature | EllipsisType) -> TrustedKey | EllipsisType | None:
+        """The trusted key a checked signature names; None when signatures are not checked
+        (bench/sync.py's comparison run); `...` for a record refused or not checked."""
+        if self._signatures is None:
+            return None
+        if not isinstance(signature, str):
+            return ...
+        return self._signatures.trusted(signature)
 
     def decode_claimed(self, claimed: Claimed) -> Decoded | Refused:
         """A Claimed record's event, decoded now (its signature was checked), the body

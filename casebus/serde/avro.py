@@ -210,6 +210,14 @@ class AvroDeserializer:
             raise _wrap(MalformedMessage("value is not a record", topic=ctx.topic), ctx)
         return Decoded(schema_id, value)
 
+    def own_schema(self, schema_id: int) -> dict[str, Any] | None:
+        """The reader schema, if values of `schema_id` (fetched already) are written with it
+        and read by a generated decoder; None otherwise (or not fetched yet)."""
+        known = self._writers.get(schema_id)
+        if known is None or known[1] is not None or known[2] is None:
+            return None
+        return self._reader_json
+
     def _fetch(self, schema_id: int, topic: str) -> Any:
         try:
             text = self._registry.get_schema(schema_id)
