@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from itertools import groupby
 
 from kafka import KafkaConsumer, TopicPartition
+from kafka.errors import KafkaError
 from sqlalchemy import Connection
 
 from agencydb.offsets import load_offsets
@@ -76,11 +77,24 @@ def subscribed_partitions(consumer: KafkaConsumer, topics: Sequence[str]) -> lis
     ]
 
 
-def unreadable_topics(consumer: KafkaConsumer, topics: Sequence[str]) -> list[str]:
+def unreadable_topics(
+    consumer: KafkaConsumer, topics: Sequence[str], attempts: int = 8
+) -> list[str]:
     """Those of `topics` that do not exist or that the consumer's principal may not read:
-    the broker leaves both out of its metadata answer (one request)."""
-    visible = consumer.topics()
-    return [t for t in topics if t not in visible]
+    the broker leaves both out of its metadata answer (one request). Asked again, up to
+    `attempts` times over about half a minute, when the node asked goes away meanwhile: a
+    sync that starts while one node of a replicated cluster is down must not fail for it."""
+    for attempt in range(attempts):
+        try:
+            visible = consumer.topics()
+        except KafkaError as exc:
+            if attempt + 1 == attempts:
+                raise
+            log.warning("topic metadata: %s; asking again", exc)
+            time.sleep(min(0.5 * 2**attempt, 8.0))
+            continue
+        return [t for t in topics if t not in visible]
+    raise AssertionError("unreachable")
 
 
 def measure(

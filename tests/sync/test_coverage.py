@@ -31,3 +31,30 @@ def test_stuck_after_a_while_with_nothing_held() -> None:
     assert not watch.due(False, now=40)  # the next check comes 30 s later
     assert not watch.due(True, now=70)  # holding partitions resets it
     assert not watch.due(False, now=71)
+
+
+def test_topic_metadata_is_asked_again_when_the_node_asked_goes_away(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A sync starting while a node of the cluster is killed (the node-kill test, in CI):
+    the metadata request to that node fails; the next one, to another node, answers."""
+    from kafka.errors import KafkaConnectionError
+
+    from pipeline import coverage
+
+    class Consumer:
+        asked = 0
+
+        def topics(self) -> set[str]:
+            self.asked += 1
+            if self.asked <= 2:
+                raise KafkaConnectionError("111 ECONNREFUSED")
+            return {"casebus.penalty"}
+
+    monkeypatch.setattr(coverage.time, "sleep", lambda _: None)
+    consumer = Consumer()
+    wanted = ["casebus.penalty", "casebus.lead"]
+    assert coverage.unreadable_topics(consumer, wanted) == ["casebus.lead"]  # type: ignore[arg-type]
+    assert consumer.asked == 3
+    with pytest.raises(KafkaConnectionError):
+        coverage.unreadable_topics(Consumer(), wanted, attempts=2)  # type: ignore[arg-type]
