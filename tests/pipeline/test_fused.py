@@ -353,7 +353,7 @@ def _changed(draw: st.DrawFn) -> dict[str, Any]:
     return event
 
 
-_HYPOTHESIS = hsettings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+_HYPOTHESIS = hsettings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 
 
 @_HYPOTHESIS
