@@ -4,12 +4,11 @@ principal and the rule (docs/personal-data.md, "The key services")."""
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hmac
 from dataclasses import dataclass
 
 from casebus.config import Settings
+from casebus.security.basic import basic_credentials
 from casebus.security.secrets import MissingSecret, SecretStore
 
 REALM = 'Basic realm="casebus-keys"'
@@ -157,16 +156,7 @@ def unauthorized(name: str = "") -> Denied:
 
 
 def _basic(authorization: str | None) -> tuple[str, str]:
-    if not authorization:
+    found = basic_credentials(authorization)
+    if found is None:
         raise unauthorized()
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        raise unauthorized()
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized() from None
-    name, sep, password = decoded.partition(":")
-    if not sep:
-        raise unauthorized()
-    return name, password
+    return found

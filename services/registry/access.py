@@ -9,8 +9,6 @@ the schemas registered under them. The ACLs, not a second list, say which those 
 
 from __future__ import annotations
 
-import base64
-import binascii
 import fnmatch
 import hmac
 import threading
@@ -23,6 +21,7 @@ from kafka import KafkaAdminClient
 from casebus.config import Settings
 from casebus.kafka.clients import make_admin
 from casebus.security import acls
+from casebus.security.basic import basic_credentials
 from casebus.security.principals import REGISTRY, Principal, by_name
 from casebus.security.secrets import MissingSecret, SecretStore
 
@@ -168,16 +167,7 @@ class Access:
 
 
 def _basic(authorization: str | None) -> tuple[str, str]:
-    if not authorization:
+    found = basic_credentials(authorization)
+    if found is None:
         raise unauthorized()
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "basic":
-        raise unauthorized()
-    try:
-        decoded = base64.b64decode(token.strip(), validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
-        raise unauthorized() from None
-    name, sep, password = decoded.partition(":")
-    if not sep:
-        raise unauthorized()
-    return name, password
+    return found
