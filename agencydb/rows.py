@@ -89,6 +89,9 @@ class StateRows(NamedTuple):
     # What became of the personal values (casebus.personal.cipher.Opened.note), for the
     # event log; None if the record has none. Not a stored row.
     personal: str | None = None
+    # agencydb.chain.state_digest of these rows, when the decode worker computed it ahead
+    # (None: the writer computes it, if the state is written).
+    digest: str | None = None
 
 
 class _Columns:

@@ -106,7 +106,7 @@ def apply_batch(
     decided = decide(ready, current, validate=validate, rewrite=rewrite)
     states = {i: p.state for i, p in decided.winners.items()}
     write_states(conn, list(states.values()), rows=rows, now=now, stored=set(current))
-    written = {i: state_digest(state) for i, state in states.items()}
+    written = {i: state.digest or state_digest(state) for i, state in states.items()}
     dlq = dlq_positions or [NO_DLQ_POSITION] * len(ready)
     _log_events(conn, ready, decided.results, written, rows, now, origin, dlq)
     return decided.results

@@ -6,8 +6,10 @@ core) decodes a batch and prepares each event with apply's own `prepare` (kind, 
 subscription filter, rows) and validates it, while the main process applies and commits the
 batch before it. The signatures are checked in the main process as it hands a batch over
 (they need only the record's bytes, and measured, the worker is the busier of the two): the
-worker decodes only what a trusted key signed. The main process still decides and writes
-everything, batch after batch in order, in one transaction each. What comes back is items
+worker decodes only what a trusted key signed. The worker also hashes each valid item's rows
+(the event log's `state_digest`), the one part of the chain that depends on nothing else.
+The main process still decides and writes everything, batch after batch in order, in one
+transaction each. What comes back is items
 of plain values (pipeline/items.py), not the decoded events: several times cheaper to
 unpickle, which is most of what the main process saves.
 
@@ -38,6 +40,7 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
 
+from agencydb.chain import state_digest
 from agencydb.rows import RowBuilder
 from casebus.config import Settings, Subscription
 from casebus.contracts import codes
@@ -61,6 +64,7 @@ from pipeline.items import (
     Provenance,
     RawRecord,
     Refused,
+    Valid,
 )
 from pipeline.personal import opener_for
 from pipeline.prepare import prepare, prepare_claimed
@@ -192,6 +196,9 @@ class DecodeWorkerJob:
             out.append(item)
         if claims:
             self.claims_pay = claimed > 0 and skipped >= self.claims_pay_from * claimed
+        t = time.perf_counter()
+        out = [_digested(item) for item in out]
+        preparing += time.perf_counter() - t
         decoding = time.perf_counter() - started - preparing - self.validating - self.fusing
         return Work(out, decoding, preparing, self.validating, _kinds(out), self.fusing)
 
@@ -256,6 +263,15 @@ class DecodeWorkerJob:
                 self.seen.clear()
             self.seen[hash(prep.key)] = prep.revision
         return prep._replace(validity=VALID if problem is None else Invalid(problem))
+
+
+def _digested(item: Item) -> Item:
+    """A valid item with its state's digest (the event log's state_digest) computed here,
+    so that the writer, the busier process, does not (it hashes only the states it writes;
+    one valid here loses only to a later revision of its record in the same batch)."""
+    if isinstance(item, Prepared) and isinstance(item.validity, Valid):
+        return item._replace(state=item.state._replace(digest=state_digest(item.state)))
+    return item
 
 
 def _owner(headers: Sequence[tuple[str, bytes]]) -> str:
