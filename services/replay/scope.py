@@ -4,23 +4,37 @@
 Kafka's offsets-for-times) to the end offsets taken when the replay starts. `--case`: only the
 partitions a case's key hashes to (the producers' murmur2 partitioner), and of those only
 the records with that key, decoded; case links found there add their cases, until no new
-case appears.
+case appears. Reading a record at all is what that costs (kafka-python parses every header
+of every record: about 36 µs a record, the key's check nothing beside it), so a large read
+is cut into slices of every partition's offsets, read by forked processes at once, each with
+a consumer of its own (`SlicedReader`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
 from kafka.partitioner.default import murmur2
 
+from casebus.config import Settings
+from casebus.kafka.clients import make_consumer
+from casebus.security.principals import REPLAY
 from casebus.topics import ACTION_TOPIC, TopicNames
+from casebus.workers import ForkedPool, can_fork
 from pipeline.sources import Scope
 
 log = logging.getLogger(__name__)
+
+# (topic, partition, first offset, end offset): one slice of a partition's offsets.
+Slice = tuple[str, int, int, int]
+# Below this many offsets one consumer reads them: a reader process's consumer takes a few
+# hundred milliseconds to connect and authenticate, what about 10,000 records take to read.
+SLICE_FROM = 50_000
 
 
 def partition_for(key: bytes, partitions: int) -> int:
@@ -56,6 +70,7 @@ def case_closure(
     links_of: Callable[[Any], list[str]],  # the case ids a case-link record links its key to
     known_links: Mapping[str, set[str]] | None = None,  # from the agency database (None: lost)
     poll_ms: int = 500,
+    readers: SlicedReader | None = None,  # large reads in slices, at once (None: one consumer)
 ) -> Scope:
     """The records of a case and of every case linked to it, from their partitions only.
 
@@ -81,7 +96,11 @@ def case_closure(
         keys = {c.encode() for c in frontier}
         reads = {TopicPartition(t, partition_for(k, counts[t])) for t in counts for k in keys}
         read |= reads
-        found = _read(consumer, reads, full.starts, full.ends, keys, poll_ms)
+        size = sum(full.ends[tp] - full.starts[tp] for tp in reads)
+        if readers is not None and size >= SLICE_FROM:
+            found = readers.read(reads, full.starts, full.ends, keys, poll_ms)
+        else:
+            found = _read(consumer, reads, full.starts, full.ends, keys, poll_ms)
         linked: set[str] = {c for f in frontier for c in links.get(f, ())}
         for tp, batch in found.items():
             records.setdefault(tp, []).extend(batch)
@@ -139,6 +158,7 @@ def _read(
     ends: Mapping[TopicPartition, int],
     keys: set[bytes],
     poll_ms: int,
+    firsts: Mapping[TopicPartition, int] | None = None,  # a slice: its records from here
 ) -> dict[TopicPartition, list[Any]]:
     """The records of these partitions whose key is one of `keys` (values not decoded)."""
     todo = [tp for tp in sorted(parts) if ends[tp] > starts[tp]]
@@ -151,7 +171,8 @@ def _read(
         consumer.seek(tp, starts[tp])
     while todo:
         for tp, batch in consumer.poll(timeout_ms=poll_ms).items():
-            kept = [r for r in batch if r.offset < ends[tp] and r.key in keys]
+            first = firsts[tp] if firsts is not None else -1  # a fetch starts at a batch
+            kept = [r for r in batch if first <= r.offset < ends[tp] and r.key in keys]
             if kept:
                 out.setdefault(tp, []).extend(kept)
         done = [tp for tp in todo if consumer.position(tp) >= ends[tp]]
@@ -159,3 +180,85 @@ def _read(
             consumer.pause(*done)  # read on only where the end is not reached
             todo = [tp for tp in todo if tp not in done]
     return out
+
+
+def slices(
+    parts: Iterable[TopicPartition],
+    starts: Mapping[TopicPartition, int],
+    ends: Mapping[TopicPartition, int],
+    n: int,
+) -> list[list[Slice]]:
+    """Every partition's offsets [start, end) cut into `n` contiguous slices of nearly equal
+    size, slice i of each partition to reader i (readers with nothing to read left out)."""
+    out: list[list[Slice]] = [[] for _ in range(n)]
+    for tp in sorted(parts):
+        start, end = starts[tp], ends[tp]
+        if end <= start:
+            continue
+        step, extra = divmod(end - start, n)
+        for i in range(n):
+            stop = start + step + (1 if i < extra else 0)
+            if stop > start:
+                out[i].append((tp.topic, tp.partition, start, stop))
+            start = stop
+    return [group for group in out if group]
+
+
+class SlicedReader:
+    """Forked processes reading slices of partitions at once, each with a consumer of its own
+    (the replay principal's). Fork it before any client thread exists (casebus.workers)."""
+
+    def __init__(self, settings: Settings, client_id: str, processes: int) -> None:
+        self.processes = processes
+        self._pool = ForkedPool(processes, _start_reader, (settings, client_id))
+
+    @classmethod
+    def for_machine(cls, settings: Settings, client_id: str) -> SlicedReader | None:
+        """One reader per core, or None where there is one core or no fork."""
+        cores = len(os.sched_getaffinity(0))
+        return cls(settings, client_id, cores) if cores > 1 and can_fork() else None
+
+    def read(
+        self,
+        parts: Iterable[TopicPartition],
+        starts: Mapping[TopicPartition, int],
+        ends: Mapping[TopicPartition, int],
+        keys: set[bytes],
+        poll_ms: int,
+    ) -> dict[TopicPartition, list[Any]]:
+        """As `_read`: the records whose key is one of `keys`, per partition, in order."""
+        futures = [
+            self._pool.submit(_read_slices, group, keys, poll_ms)
+            for group in slices(parts, starts, ends, self.processes)
+        ]
+        out: dict[TopicPartition, list[Any]] = {}
+        for future in futures:  # slices in offset order: each partition's records stay so
+            for record in future.result():
+                out.setdefault(TopicPartition(record.topic, record.partition), []).append(record)
+        return out
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+_reader: tuple[Settings, str] | None = None
+
+
+def _start_reader(settings: Settings, client_id: str) -> None:
+    global _reader
+    _reader = (settings, client_id)
+
+
+def _read_slices(group: Sequence[Slice], keys: set[bytes], poll_ms: int) -> list[Any]:
+    """In a reader process: the kept records of these slices (kafka-python's records)."""
+    assert _reader is not None
+    settings, client_id = _reader
+    consumer = make_consumer(settings, None, client_id, principal=REPLAY)
+    try:
+        parts = [TopicPartition(topic, partition) for topic, partition, _, _ in group]
+        starts = dict(zip(parts, (first for _, _, first, _ in group), strict=True))
+        ends = dict(zip(parts, (end for _, _, _, end in group), strict=True))
+        found = _read(consumer, set(parts), starts, ends, keys, poll_ms, starts)
+    finally:
+        consumer.close()
+    return [record for tp in parts for record in found.get(tp, ())]

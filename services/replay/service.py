@@ -45,7 +45,7 @@ from pipeline.sink import open_sink
 from pipeline.sources import AssignedSource, Scope
 from services.replay.diff import Difference, compare
 from services.replay.fresh import Rebuild, start_rebuild
-from services.replay.scope import case_closure, whole
+from services.replay.scope import SlicedReader, case_closure, whole
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,11 @@ def replay(
         elif request.fresh:
             lock = stack.enter_context(single_writer(target))
             rebuild = start_rebuild(target)
+        readers = None
+        if request.case_id is not None:  # forked before the sink starts any client thread
+            readers = SlicedReader.for_machine(settings, f"casebus-replay-{agency}")
+            if readers is not None:
+                stack.callback(readers.close)
         url = rebuild.url if rebuild is not None else target
         sink = open_sink(
             stack,
@@ -155,7 +160,9 @@ def replay(
             stack.callback(engine.dispose)
         consumer = make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
         stack.callback(consumer.close)
-        scope = _scope(settings, consumer, sink.registry, names, request, known)
+        scope = _scope(settings, consumer, sink.registry, names, request, known, readers)
+        if readers is not None:
+            readers.close()  # the scope is read: its processes are done
         out = ReplayReport(request, sink.report, database=target)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
@@ -230,6 +237,7 @@ def _scope(
     names: TopicNames,
     request: ReplayRequest,
     known: dict[str, set[str]] | None,
+    readers: SlicedReader | None = None,
 ) -> Scope:
     if request.case_id is None:
         return whole(consumer, names.actual_names(), request.since)
@@ -246,7 +254,9 @@ def _scope(
 
     if ACTION_TOPIC not in names:
         log.info("no %s read: case links are not followed", ACTION_TOPIC)
-    return case_closure(consumer, names, request.case_id, request.since, links_of, known)
+    return case_closure(
+        consumer, names, request.case_id, request.since, links_of, known, readers=readers
+    )
 
 
 def stored_links(url: str) -> dict[str, set[str]] | None:

@@ -8,6 +8,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import inspect, select, text
@@ -18,6 +19,8 @@ from agencydb.reconcile import reconcile_databases
 from casebus.config import Settings
 from casebus.events import EventType
 from casebus.revisions import Outcome
+from services.replay import scope
+from services.replay.scope import SlicedReader
 from services.replay.service import ReplayError, ReplayRequest, replay
 from services.sync.service import sync_until_idle
 from tests.sync.faults import (
@@ -120,7 +123,7 @@ def test_a_hand_edit_is_reported_by_dry_run_and_repaired(
 
 
 def test_case_replay_rebuilds_the_case_and_its_linked_cases_only(
-    sync_base: Settings, producer: EventProducer, tmp_path: Path
+    sync_base: Settings, producer: EventProducer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     _fill(producer)
     full = f"sqlite:///{tmp_path / 'full.sqlite'}"
@@ -133,10 +136,42 @@ def test_case_replay_rebuilds_the_case_and_its_linked_cases_only(
     assert set(_cases(url)) == expected
     # Only the partitions the two keys hash to were read: at most two of each topic's.
     assert len(result.partitions) <= 2 * 3 and result.report.events < 40
+    # What a large topic gets: the partitions read in slices by three forked readers at once.
+    reads: list[int] = []
+
+    def three(cls: type[SlicedReader], settings: Settings, client_id: str) -> SlicedReader:
+        readers = cls(settings, client_id, 3)
+        read = readers.read
+
+        def counted(*args: Any) -> dict[Any, list[Any]]:
+            reads.append(1)
+            return read(*args)
+
+        readers.read = counted  # type: ignore[method-assign, assignment]
+        return readers
+
+    monkeypatch.setattr(scope, "SLICE_FROM", 0)
+    monkeypatch.setattr(SlicedReader, "for_machine", classmethod(three))
+    sliced = f"sqlite:///{tmp_path / 'sliced.sqlite'}"
+    again = replay(_with_db(sync_base, sliced), ReplayRequest(AGENCY, case_id=LINKED))
+    assert reads and again.cases == result.cases and set(_cases(sliced)) == expected
+    assert again.report.events == result.report.events
+    assert _log_offsets(sliced) == _log_offsets(url)
+    monkeypatch.undo()
     # Into a database that holds the link, from either side: the link comes from it.
     for asked in (LINKED, CASE):
         again = replay(_with_db(sync_base, full), ReplayRequest(AGENCY, case_id=asked))
         assert again.cases == sorted([CASE, LINKED])
+
+
+def _log_offsets(url: str) -> list[tuple[str, int, int]]:
+    engine = make_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = text('SELECT topic, partition, "offset" FROM event_log ORDER BY id')
+            return [tuple(row) for row in conn.execute(query)]
+    finally:
+        engine.dispose()
 
 
 def _cases(url: str) -> dict[tuple[str, str, str], str]:
