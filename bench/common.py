@@ -118,7 +118,11 @@ def start_registry(bootstrap: str, workdir: Path) -> tuple[subprocess.Popen[byte
     env = {**os.environ, "CASEBUS_KAFKA_BOOTSTRAP": bootstrap, "CASEBUS_REGISTRY__TOPIC": topic}
     log = (workdir / "registry.log").open("wb")
     proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("casebus")), "registry", "serve", "--port", str(port)],
+        # No metrics port: a second benchmark's registry (another checkout) would hold it.
+        [
+            *(str(Path(sys.executable).with_name("casebus")), "registry", "serve"),
+            *("--port", str(port), "--metrics-port", "0"),
+        ],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
