@@ -54,12 +54,14 @@ import argparse
 import base64
 import io
 import json
+import os
 import shutil
 import subprocess
 import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -76,7 +78,7 @@ from sqlalchemy.exc import DBAPIError
 
 from bench.bare import BARE_ENVELOPE, BARE_PENALTY, flatten, penalty_reader, writer_schema
 from bench.common import choose_broker, family_of, pg_admin_url, pss_kb
-from bench.sync import PARTITIONS, PgDatabase, Workspace, fill, run_child
+from bench.sync import PARTITIONS, PgDatabase, Workspace, cpu_us, fill, run_child
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.kafka.clients import connection_options
 from casebus.kafka.jars import fetched_libs, kafka_version
@@ -218,9 +220,12 @@ def copy_as_json(settings: Settings, source: str, target: str, batch_size: int) 
 
 class RowWatch:
     """count(*) of `table` every POLL_SECONDS, in a thread, until it holds `expected` rows:
-    when (monotonic) the first rows were seen and how many, and when the last was."""
+    when (monotonic) the first rows were seen and how many, and when the last was; with
+    `cpu_of` set, the CPU seconds it gives at each of the two."""
 
     def __init__(self, db_url: str, table: str, expected: int) -> None:
+        self.cpu_of: Callable[[], float] | None = None
+        self.cpu_first = self.cpu_last = 0.0
         self.engine = create_engine(db_url, isolation_level="AUTOCOMMIT")
         self.table, self.expected = table, expected
         self.count = 0
@@ -245,8 +250,10 @@ class RowWatch:
                     self.count, self.progress_at = count, seen
                 if count and self.first_at is None:
                     self.first_at, self.first_count = seen, count
+                    self.cpu_first = self.cpu_of() if self.cpu_of else 0.0
                 if count >= self.expected:
                     self.last_at = seen
+                    self.cpu_last = self.cpu_of() if self.cpu_of else 0.0
                     return
                 self._stop.wait(POLL_SECONDS)
 
@@ -269,6 +276,7 @@ class Run:
     started: float
     watch: RowWatch
     pss_mb: float
+    cpu_us: float  # CPU per event, the whole process, start-up included
     own_rate: float | None = None
     own_what: str = ""
     check: tuple[Any, ...] = ()
@@ -285,6 +293,12 @@ class Run:
         assert w.first_at is not None and w.last_at is not None
         span = w.last_at - w.first_at
         return (self.events - w.first_count) / span if span > 0 else float("inf")
+
+    @property
+    def window_cpu_us(self) -> float:
+        """CPU per row from the first row to the last (start-up left out)."""
+        w = self.watch
+        return 1e6 * (w.cpu_last - w.cpu_first) / max(1, self.events - w.first_count)
 
 
 def table_check(db_url: str, table: str) -> tuple[Any, ...]:
@@ -306,13 +320,19 @@ def table_check(db_url: str, table: str) -> tuple[Any, ...]:
 # -- the Python runs -----------------------------------------------------------------------------
 
 
-def python_run(mode: str, table: str, base: dict[str, Any], events: int, name: str) -> Run:
-    """The sync (`batched`) or the bare pipeline in bench/sync.py's child, watched."""
+def python_run(
+    mode: str, table: str, base: dict[str, Any], events: int, name: str, registry: int
+) -> Run:
+    """The sync (`batched`) or the bare pipeline in bench/sync.py's child, watched; its CPU
+    is that of this process's children and theirs, but the registry's (pid `registry`)."""
     pg = PgDatabase(pg_admin_url())
     try:
         child = {**base, "db_url": pg.url, "limit": events, "sqlite_defaults": False}
         child.update(verify=True, metrics=False)
         watch = RowWatch(pg.url, table, events)
+        watch.cpu_of = lambda: sum(
+            process_cpu_seconds(p) for p in descendants(os.getpid()) if p != registry
+        )
         started = time.monotonic()
         try:
             result = run_child(mode, child, 1)
@@ -323,7 +343,8 @@ def python_run(mode: str, table: str, base: dict[str, Any], events: int, name: s
             watch.stop()
         if not watch.done:
             raise SystemExit(f"{name}: {watch.count:,} of {events:,} rows in {table}")
-        run = Run(name, events, started, watch, result["pss_mb"], result["rate"])
+        cpu = cpu_us(result)
+        run = Run(name, events, started, watch, result["pss_mb"], cpu, result["rate"])
         run.check = table_check(pg.url, table)
         run.notes.append(f"counts {result['counts']}")
         return run
@@ -495,6 +516,7 @@ def connect_run(
             proc = subprocess.Popen(
                 command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
             )
+            watch.cpu_of = lambda: process_cpu_seconds(proc.pid)
             try:
                 while not watch.done:
                     if proc.poll() is not None:
@@ -506,6 +528,7 @@ def connect_run(
                         )
                     peak_pss = max(peak_pss, sum(pss_kb(p) for p in family_of(proc.pid)))
                     time.sleep(0.05)
+                cpu = process_cpu_seconds(proc.pid)
             finally:
                 watch.stop()
                 proc.terminate()
@@ -514,12 +537,30 @@ def connect_run(
                 except subprocess.TimeoutExpired:
                     proc.kill()
                     proc.wait()
-        run = Run(connect_name(config), events, started, watch, peak_pss / 1024)
+        per_event = 1e6 * cpu / events
+        run = Run(connect_name(config), events, started, watch, peak_pss / 1024, per_event)
         run.check = table_check(pg.url, CONNECT_TABLE)
         run.notes.append(f"log {log_file.relative_to(PROJECT_ROOT)}")
         return run
     finally:
         pg.drop()
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User and system CPU of a running process (all its threads), from /proc; 0 once gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes under `pid`, at any depth."""
+    found: list[int] = []
+    for child in family_of(pid)[1:]:
+        found += [child, *descendants(child)]
+    return found
 
 
 def tail(path: Path, lines: int = 25) -> str:
@@ -540,14 +581,15 @@ def report(runs: dict[str, list[Run]], configs: list[ConnectConfig]) -> None:
     print()
     print(
         f"{'run':48} {'events':>8} {'start to last row':>20} {'first to last row':>18} "
-        f"{'own figure':>11} {'peak PSS':>9}"
+        f"{'own figure':>11} {'peak PSS':>9} {'CPU/row: all':>13} {'first to last':>13}"
     )
     for run in (r for rs in runs.values() for r in rs):
         own = f"{run.own_rate:,.0f}/s" if run.own_rate else "-"
         whole = run.events / run.start_to_last
         print(
             f"{run.name:48} {run.events:>8,} {run.start_to_last:7.1f}s {whole:>8,.0f}/s "
-            f"{run.first_to_last_rate:>16,.0f}/s {own:>11} {run.pss_mb:>6.0f} MB"
+            f"{run.first_to_last_rate:>16,.0f}/s {own:>11} {run.pss_mb:>6.0f} MB "
+            f"{run.cpu_us:>10.0f} µs {run.window_cpu_us:>10.0f} µs"
         )
     print()
     print(
@@ -555,7 +597,10 @@ def report(runs: dict[str, list[Run]], configs: list[ConnectConfig]) -> None:
         "saw all rows;\nfirst to last row: the rows after the first poll that saw any, over "
         "the time to the last;\nown figure: the sync's events over its batch loop (group join "
         "to the empty poll that ends it),\nthe bare pipeline's from its first poll to its "
-        "last write."
+        "last write.\nCPU/row: user and system CPU of the process (the sync's with its decode "
+        "worker's), per row:\nall: the sync's from after its imports to its exit, Connect's from "
+        "the JVM's start to the last row;\nfirst to last: between the polls that saw the first "
+        "and the last rows, over the rows in between\n(the database server's CPU is in neither)."
     )
     checks = {(r.name, r.check) for rs in runs.values() for r in rs}
     first = next(iter(runs.values()))[0].check
@@ -601,9 +646,21 @@ def report(runs: dict[str, list[Run]], configs: list[ConnectConfig]) -> None:
         f"peak PSS: sync {sync.pss_mb:.0f} MB (process and decode worker), bare "
         f"{bare.pss_mb:.0f} MB, Connect {best.pss_mb:.0f} MB (the JVM, -Xmx2G as shipped)"
     )
+    print(
+        f"CPU per row, first to last row: sync {sync.window_cpu_us:.0f} µs, bare "
+        f"{bare.window_cpu_us:.0f} µs, Connect {best.window_cpu_us:.0f} µs (Connect / sync: "
+        f"{best.window_cpu_us / sync.window_cpu_us:.2f}x); start-up included: sync "
+        f"{sync.cpu_us:.0f} µs, Connect {best.cpu_us:.0f} µs"
+    )
     summary = {
         name: [
-            {"first_to_last": r.first_to_last_rate, "start_to_last_s": r.start_to_last} for r in rs
+            {
+                "first_to_last": r.first_to_last_rate,
+                "start_to_last_s": r.start_to_last,
+                "cpu_us": r.cpu_us,
+                "window_cpu_us": r.window_cpu_us,
+            }
+            for r in rs
         ]
         for name, rs in runs.items()
     }
@@ -661,7 +718,7 @@ def main() -> None:
                 ("batched", "penalty_decisions", "casebus sync"),
                 ("bare", "bare_penalties", "bare pipeline"),
             ):
-                run = python_run(mode, table, base, args.events, name)
+                run = python_run(mode, table, base, args.events, name, bench.registry.pid)
                 print_run(run)
                 runs.setdefault(name, []).append(run)
             for config in configs:
@@ -679,7 +736,8 @@ def main() -> None:
 def print_run(run: Run) -> None:
     print(
         f"{run.name}: {run.events:,} rows, start to last row {run.start_to_last:.1f}s, first "
-        f"to last row {run.first_to_last_rate:,.0f}/s; peak PSS {run.pss_mb:.0f} MB; "
+        f"to last row {run.first_to_last_rate:,.0f}/s; peak PSS {run.pss_mb:.0f} MB; CPU "
+        f"{run.cpu_us:.0f} µs/row, first to last row {run.window_cpu_us:.0f} µs; "
         + "; ".join(run.notes),
         flush=True,
     )
