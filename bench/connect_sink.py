@@ -1,16 +1,21 @@
 """The sync beside a stock Kafka Connect JDBC sink: same secured broker, records, PostgreSQL.
 
-    CASEBUS_BENCH_KAFKA_PORT=47194 .venv/bin/python bench/connect_sink.py
-        [--events 100000] [--configs 500x1,2000x1] [--rest-port 47083]
+    .venv/bin/python bench/connect_sink.py [--events 100000] [--rounds 1]
+        [--configs 500x1,2000x1,2000x1u] [--rest-port 47083]
 
 Issue 28 asks for the sync at 0.8x at least of a stock Kafka Connect JDBC sink on the same
 secured broker, over the same records, into the same PostgreSQL. Confluent's JDBC sink
 (kafka-connect-jdbc, the figure the issue quotes) is not published on Maven Central, the
 only Java registry this machine reaches; Debezium's JDBC sink connector is, and does the
 same job (upserts a topic's records into a table by primary key, in batches, through JDBC),
-so it stands in for it. Connect is Apache Kafka's own runtime (ConnectStandalone) of the
-broker's version, with its JsonConverter; the jars come from Maven Central through
-bench/connect-pom.xml into a user cache folder (casebus/kafka/jars.py).
+so it stands in for it (3.6.0.Final, the newest Central serves). Connect is Apache Kafka's
+own runtime (ConnectStandalone) of the broker's version, with its JsonConverter; the jars
+come from Maven Central through bench/connect-pom.xml into a user cache folder
+(casebus/kafka/jars.py), on the first run.
+
+Kafka: the benchmarks' secured broker (bench/common.py: SASL_SSL, SCRAM, ACLs; 39194, or
+CASEBUS_BENCH_KAFKA_PORT), started if needed. PostgreSQL: CASEBUS_TEST_PG_URL, else
+scripts/postgres-up.sh; every run below gets a fresh database, dropped afterwards.
 
 One run:
 1. Fills a penalty topic with N new penalty records (revision 1 each), encoded and signed
@@ -23,11 +28,15 @@ One run:
 4. The bare pipeline (bench/bare.py: poll, Avro decode, COPY of the 15 columns), for
    reference, into another.
 5. For each Connect configuration (`BATCHxTASKS`: the sink's batch.size, which is also the
-   consumer's max.poll.records, and tasks.max): Connect standalone with Debezium's JDBC sink,
-   insert.mode=upsert, primary.key.mode=record_key (owner, record_id), the table created by
-   the sink (schema.evolution=basic), authenticating as the admin principal (SASL_SSL,
-   SCRAM, the bench's CA) into a fresh database. The JVM runs with the options of Apache
-   Kafka's connect-standalone.sh.
+   consumer's max.poll.records, and tasks.max; then `r` for the PostgreSQL driver's
+   reWriteBatchedInserts, `u` for the sink's own UNNEST inserts): Connect standalone with
+   Debezium's JDBC sink, insert.mode=upsert, primary.key.mode=record_key (owner,
+   record_id), the table created by the sink (schema.evolution=basic), authenticating as
+   the admin principal (SASL_SSL, SCRAM, the bench's CA) into a fresh database; stopped
+   once every row is there. The JVM runs with the options of Apache Kafka's
+   connect-standalone.sh (-Xmx2G, G1).
+With `--rounds N`, steps 3 to 5 run N times over the same topics; the ratios take each
+run's best round.
 
 Measured alike for every run, by one thread polling `count(*)` of the run's table every
 0.1 s: start to last row (from the process's start, JVM or Python, to the poll that sees all
@@ -40,12 +49,14 @@ sync's over the best Connect configuration (by first-to-last rate) and over the 
 pipeline, each measure with its like.
 
 Memory: peak PSS, sampled every 50 ms: the sync process and its decode worker together,
-the bare pipeline, the Connect JVM.
+the bare pipeline, the Connect JVM. CPU per row: user and system CPU of the same processes,
+over the whole run and between the polls that saw the first and the last rows (the
+PostgreSQL server's CPU is counted in none).
 
 The tables differ in what they hold: the sync writes its whole model (the decision's 34
 columns, the record, the case, the event log and its offsets); Connect and the bare
-pipeline write the 15 columns. Each table's rows are checked (count, distinct keys, the sum
-of the fines) against the others.
+pipeline write the 15 columns (their tables and keys are printed). Each table's rows are
+checked (count, distinct keys, the sum of the fines) against the others.
 """
 
 from __future__ import annotations
@@ -301,6 +312,32 @@ class Run:
         return 1e6 * (w.cpu_last - w.cpu_first) / max(1, self.events - w.first_count)
 
 
+def table_shape(db_url: str, table: str) -> str:
+    """`table`'s number of columns and its primary key, as the database has them."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            columns = conn.execute(
+                text("SELECT count(*) FROM information_schema.columns WHERE table_name = :t"),
+                {"t": table},
+            ).scalar_one()
+            key = conn.execute(
+                text(
+                    "SELECT a.attname FROM pg_index i JOIN pg_attribute a ON a.attrelid = "
+                    "i.indrelid AND a.attnum = ANY(i.indkey) WHERE i.indrelid = CAST(:t AS "
+                    "regclass) AND i.indisprimary ORDER BY "
+                    "array_position(CAST(i.indkey AS smallint[]), a.attnum)"
+                ),
+                {"t": table},
+            ).scalars()
+            names = ", ".join(key)
+            return f"{table}: {columns} columns, " + (
+                f"primary key ({names})" if names else "no primary key"
+            )
+    finally:
+        engine.dispose()
+
+
 def table_check(db_url: str, table: str) -> tuple[Any, ...]:
     """(rows, distinct keys, sum of the fines): the same records, whatever else differs."""
     engine = create_engine(db_url)
@@ -346,6 +383,7 @@ def python_run(
         cpu = cpu_us(result)
         run = Run(name, events, started, watch, result["pss_mb"], cpu, result["rate"])
         run.check = table_check(pg.url, table)
+        run.notes.append(table_shape(pg.url, table))
         run.notes.append(f"counts {result['counts']}")
         return run
     finally:
@@ -540,6 +578,7 @@ def connect_run(
         per_event = 1e6 * cpu / events
         run = Run(connect_name(config), events, started, watch, peak_pss / 1024, per_event)
         run.check = table_check(pg.url, CONNECT_TABLE)
+        run.notes.append(table_shape(pg.url, CONNECT_TABLE))
         run.notes.append(f"log {log_file.relative_to(PROJECT_ROOT)}")
         return run
     finally:
@@ -673,7 +712,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=2000, help="the sync's")
     parser.add_argument(
         "--configs",
-        default="500x1,2000x1",
+        default="500x1,2000x1,2000x1u",
         help="Connect configurations, comma-separated BATCHxTASKS (batch.size, tasks.max), "
         "`r` after one for the driver's reWriteBatchedInserts, `u` for the sink's UNNEST inserts",
     )
