@@ -669,6 +669,18 @@ def report(runs: dict[str, list[Run]], configs: list[ConnectConfig]) -> None:
         f"{best.start_to_last:.1f}s = {best.start_to_last / sync.start_to_last:.2f}x "
         "(target >= 0.8x)"
     )
+    if rounds > 1:  # paired within each round: the machine's load moves between rounds
+        for n in range(rounds):
+            in_round = [runs[connect_name(c)][n] for c in configs if len(runs[connect_name(c)]) > n]
+            if n >= len(runs["casebus sync"]) or not in_round:
+                continue
+            mine, theirs = runs["casebus sync"][n], best_of(in_round)
+            print(
+                f"  round {n + 1}: sync {mine.first_to_last_rate:,.0f}/s vs {theirs.name} "
+                f"{theirs.first_to_last_rate:,.0f}/s = "
+                f"{mine.first_to_last_rate / theirs.first_to_last_rate:.2f}x; CPU per row "
+                f"{mine.window_cpu_us:.0f} vs {theirs.window_cpu_us:.0f} µs"
+            )
     if batching is not None:
         batching_rate = batching.first_to_last_rate
         print(
