@@ -738,6 +738,8 @@ def main() -> None:
     java = shutil.which("java")
     if java is None:
         raise SystemExit("no Java runtime (java) on PATH")
+    if kafka_version(CONNECT_POM) != kafka_version():
+        raise SystemExit(f"{CONNECT_POM}: kafka.version is not the broker's (config/kafka/pom.xml)")
     libs = fetched_libs(CONNECT_POM, "connect-jdbc-sink")
     print(f"Connect {kafka_version(CONNECT_POM)} and the JDBC sink from {libs}", flush=True)
     bench = Workspace.open("connect", PARTITIONS, args.batch_size, decode_worker=True)
