@@ -303,13 +303,15 @@ class Run:
         w = self.watch
         assert w.first_at is not None and w.last_at is not None
         span = w.last_at - w.first_at
-        return (self.events - w.first_count) / span if span > 0 else float("inf")
+        # All rows seen by one poll (too few events to time): no rate between polls.
+        return (self.events - w.first_count) / span if span > 0 else float("nan")
 
     @property
     def window_cpu_us(self) -> float:
         """CPU per row from the first row to the last (start-up left out)."""
         w = self.watch
-        return 1e6 * (w.cpu_last - w.cpu_first) / max(1, self.events - w.first_count)
+        rows = self.events - w.first_count
+        return 1e6 * (w.cpu_last - w.cpu_first) / rows if rows else float("nan")
 
 
 def table_shape(db_url: str, table: str) -> str:
