@@ -57,10 +57,17 @@ def _classpath(marker: str, pom: Path, name: str) -> tuple[str, str]:
         if not any(libs.glob(marker)):
             raise BrokerSetupError(f"KAFKA_HOME={home}: no {marker} in {libs}")
         return f"{libs}/*", f"KAFKA_HOME ({libs})"
+    libs = fetched_libs(pom, name)
+    return f"{libs}/*", f"jar cache ({libs})"
+
+
+def fetched_libs(pom: Path, name: str) -> Path:
+    """The cache folder holding `pom`'s runtime dependencies (per name and Kafka version),
+    fetched with Maven on first use."""
     libs = cache_root() / f"{name}-{kafka_version(pom)}" / "libs"
     if not (libs / ".complete").exists():
         _fetch_with_maven(libs, pom)
-    return f"{libs}/*", f"jar cache ({libs})"
+    return libs
 
 
 def _fetch_with_maven(libs: Path, pom: Path = POM) -> None:
