@@ -67,6 +67,16 @@ def grant(settings: Settings, stand_ins: dict[str, str], resource: acls.Resource
         admin.close()
 
 
+def peak_rss_mb() -> float:
+    """This process's peak RSS since it started (VmHWM). Not getrusage's ru_maxrss: Linux
+    carries that across exec, so a benchmark's child would report its parent's peak (the
+    parent that filled 2,000,000 events holds over 300 MB) whenever it is the higher."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def pss_kb(pid: int) -> int:
     """Proportional set size of a process: its private pages plus its share of pages it
     shares (a forked worker shares its parent's code and start-up heap)."""

@@ -24,7 +24,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
-from bench.common import pg_admin_url
+from bench.common import peak_rss_mb, pg_admin_url
 from bench.sync import AGENCY, PgDatabase, Workspace, child_settings, fill, run_child
 
 PARTITIONS = 6
@@ -50,7 +50,7 @@ def child_main(mode: str, base_json: str) -> None:
         "seconds": report.seconds,
         "counts": dict(report.counts),
         "stages": dict(report.stages),
-        "main_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "main_mb": peak_rss_mb(),
         "worker_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
     }
     print("RESULT " + json.dumps(result), flush=True)

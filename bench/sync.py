@@ -96,6 +96,7 @@ from bench.common import (
     family_of,
     grant,
     kafka_bootstrap,
+    peak_rss_mb,
     pg_admin_url,
     pss_kb,
     start_registry,
@@ -363,7 +364,7 @@ def child_main(mode: str, base_json: str) -> None:
         "worker": cpu_seconds(resource.RUSAGE_CHILDREN) - worker,
     }
     # Peak RSS of this process and of its decode worker (a child, joined by now).
-    result["main_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    result["main_mb"] = peak_rss_mb()
     result["worker_mb"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     print("RESULT " + json.dumps(result), flush=True)
 

@@ -1,4 +1,5 @@
-"""Garbage-collector settings for batch loops that allocate a lot and keep little.
+"""Memory settings for batch loops that allocate a lot and keep little: the garbage collector,
+and malloc's arenas.
 
 A sync batch creates hundreds of thousands of small containers (decoded events, rows) that
 reference counting frees when the batch is done; CPython's cyclic collector, with its default
@@ -7,15 +8,26 @@ object in each full collection too. Measured on a sync batch: a third of the tim
 decoding and unpickling events went to the collector. `batch_gc` freezes what exists at start
 (imports, settings: never garbage) and collects the young generation every 20,000
 allocations instead of 700. Cycles are still collected, just less often.
+
+glibc's malloc gives each thread that allocates an arena of its own (up to eight per core),
+and memory freed in one stays with it: the sync's Kafka client thread, its chain-head
+publisher, its WAL checkpointer and its metrics server each hold some. `limit_malloc_arenas`
+caps them at two, set before those threads start: 8–9 MB less PSS for the sync and its
+worker at 200,000 events (bench/sync.py, `MALLOC_ARENA_MAX=2` against none, alternating),
+no change in CPU.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
+import platform
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 THRESHOLDS = (20_000, 20, 20)
+_M_ARENA_MAX = -8  # mallopt's parameter (malloc.h)
 
 
 @contextmanager
@@ -36,3 +48,11 @@ def tune_process() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(*THRESHOLDS)
+
+
+def limit_malloc_arenas(arenas: int = 2) -> bool:
+    """Cap glibc's malloc arenas for threads started from now on (False: not glibc)."""
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    return bool(libc.mallopt(_M_ARENA_MAX, arenas))

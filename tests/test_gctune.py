@@ -1,0 +1,54 @@
+"""malloc's arenas capped before threads start: threads that allocate share them."""
+
+from __future__ import annotations
+
+import platform
+import subprocess
+import sys
+
+import pytest
+
+from casebus.config import PROJECT_ROOT
+
+pytestmark = pytest.mark.offline
+
+# Four threads allocate blocks too large for Python's own allocator (malloc's), at once; then
+# malloc_info's XML is counted for its heaps (one per arena).
+_ARENAS = """
+import ctypes, ctypes.util, sys, tempfile, threading
+from casebus.gctune import limit_malloc_arenas
+if sys.argv[1] == "capped":
+    assert limit_malloc_arenas(1)
+start = threading.Barrier(4)
+def allocate():
+    start.wait()
+    kept = [bytearray(4096) for _ in range(2000)]
+    start.wait()
+threads = [threading.Thread(target=allocate) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as out:
+    f = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(f))
+    libc.fclose(ctypes.c_void_p(f))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+def _heaps(mode: str) -> int:
+    run = subprocess.run(
+        [sys.executable, "-c", _ARENAS, mode],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=PROJECT_ROOT,
+    )
+    return int(run.stdout.strip())
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_capped_arenas_are_shared_by_the_threads() -> None:
+    assert _heaps("free") > 1  # each thread that allocates gets an arena of its own
+    assert _heaps("capped") == 1
