@@ -92,6 +92,7 @@ from bench.common import choose_broker, family_of, pg_admin_url, pss_kb
 from bench.sync import PARTITIONS, PgDatabase, Workspace, cpu_us, fill, run_child
 from casebus.config import PROJECT_ROOT, Settings, load_settings
 from casebus.kafka.clients import connection_options
+from casebus.kafka.connect import write_log4j, write_properties
 from casebus.kafka.jars import fetched_libs, kafka_version
 from casebus.security.principals import admin as admin_principal
 from casebus.security.secrets import SecretStore
@@ -500,23 +501,9 @@ def sink_properties(topic: str, db_url: str, config: ConnectConfig) -> dict[str,
     }
 
 
-def write_properties(path: Path, props: dict[str, str]) -> None:
-    path.touch(mode=0o600)  # they hold secrets
-    escaped = {k: v.replace("\\", "\\\\") for k, v in props.items()}
-    path.write_text("".join(f"{k}={v}\n" for k, v in escaped.items()), "utf-8")
-
-
 def connect_command(folder: Path, worker: Path, sink: Path, java: str) -> list[str]:
     libs = fetched_libs(CONNECT_POM, "connect-jdbc-sink")
-    log4j = folder / "log4j2.properties"
-    log4j.write_text(
-        "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\n"
-        "appender.out.type=Console\nappender.out.name=OUT\n"
-        "appender.out.layout.type=PatternLayout\n"
-        "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
-        "logger.config.name=org.apache.kafka.common.config.AbstractConfig\n"
-        "logger.config.level=WARN\n"
-    )
+    log4j = write_log4j(folder)
     return [
         java,
         *STOCK_JVM,

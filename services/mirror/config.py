@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 
 from casebus.config import KafkaSettings, Region, Settings
+from casebus.kafka.connect import render_properties
 from casebus.regions import share_header
 from casebus.security.principals import MIRROR
 from casebus.topics import SHARED_TOPICS, TopicNames
@@ -162,13 +163,9 @@ def _flow(src: Region, tgt: Region, topics: list[str], schemas: str) -> dict[str
     }
 
 
+HEADER = "Written by `casebus mirror run` from config: do not edit, edit config."
+
+
 def render(props: dict[str, str], *, hide: Iterable[str] = ()) -> str:
     """As a .properties file (values containing a secret in `hide` masked)."""
-    lines = ["# Written by `casebus mirror run` from config: do not edit, edit config."]
-    for key, value in props.items():
-        for secret in hide:
-            if secret:
-                value = value.replace(secret, "********")
-        escaped = value.replace("\\", "\\\\")
-        lines.append(f"{key} = {escaped}")
-    return "\n".join(lines) + "\n"
+    return render_properties(props, header=HEADER, hide=hide)

@@ -18,13 +18,14 @@ import requests
 from kafka.errors import KafkaError
 
 from casebus.config import Region, Settings, in_region
+from casebus.kafka.connect import write_log4j, write_properties
 from casebus.kafka.jars import BrokerSetupError, mirror_classpath
 from casebus.observability import metrics as m
 from casebus.observability.service import Observability
 from casebus.security.principals import MIRROR
 from casebus.security.secrets import SecretStore
 from pipeline.link import link_statuses
-from services.mirror.config import cluster_alias, mirror_properties, render
+from services.mirror.config import HEADER, cluster_alias, mirror_properties
 
 log = logging.getLogger(__name__)
 
@@ -162,19 +163,8 @@ def prepare(settings: Settings) -> Prepared:
     folder.mkdir(parents=True, exist_ok=True)
     props = properties(settings)
     path = folder / "mm2.properties"
-    path.touch(mode=0o600)
-    path.write_text(render(props), "utf-8")
-    log4j = folder / "log4j2.properties"
-    log4j.write_text(
-        "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=OUT\n"
-        "appender.out.type=Console\nappender.out.name=OUT\n"
-        "appender.out.layout.type=PatternLayout\n"
-        "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
-        # Connect logs every task's full configuration at INFO: secrets are masked, but
-        # it is thousands of lines a restart.
-        "logger.config.name=org.apache.kafka.common.config.AbstractConfig\n"
-        "logger.config.level=WARN\n"
-    )
+    write_properties(path, props, header=HEADER)
+    log4j = write_log4j(folder)
     command = [
         java,
         "-Xmx384m",
