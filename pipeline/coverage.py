@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 
@@ -121,26 +121,40 @@ def measure(
     )
 
 
-class StuckWatch:
-    """Notices a member that holds no partitions for `after` seconds on end.
+def unfetched(
+    positions: Mapping[TopicPartition, int | None], ends: Mapping[TopicPartition, int]
+) -> dict[TopicPartition, int]:
+    """Records between a held partition's fetch position and its end (read_committed: the
+    last stable offset), for those with any; a partition without a position counts none."""
+    return {
+        tp: ends[tp] - position
+        for tp, position in positions.items()
+        if position is not None and tp in ends and ends[tp] > position
+    }
 
-    A member can be left empty-handed while its group looks stable (an assignment computed
-    before partitions existed, a leader that handed everything elsewhere): the caller then
-    checks coverage and, if partitions have unread events, warns and rejoins.
+
+class StuckWatch:
+    """Notices a member that has fetched nothing for `after` seconds on end.
+
+    Then the caller asks the broker. Holding no partitions while some have unread events (an
+    assignment computed before partitions existed, a leader that handed everything
+    elsewhere): it warns and rejoins. Holding partitions it has not read to their end: the
+    Kafka client stopped fetching (measured under node kills: kafka-python 3.0.12 can keep
+    a stale leader with no node left to refresh metadata from), and is replaced.
     """
 
     def __init__(self, after: float) -> None:
         self.after = after
-        self._empty_since: float | None = None
+        self._quiet_since: float | None = None
 
-    def due(self, holds_partitions: bool, now: float | None = None) -> bool:
+    def due(self, fetched: bool, now: float | None = None) -> bool:
         now = time.monotonic() if now is None else now
-        if holds_partitions:
-            self._empty_since = None
+        if fetched:
+            self._quiet_since = None
             return False
-        if self._empty_since is None:
-            self._empty_since = now
-        if now - self._empty_since < self.after:
+        if self._quiet_since is None:
+            self._quiet_since = now
+        if now - self._quiet_since < self.after:
             return False
-        self._empty_since = now  # the next check comes `after` seconds later
+        self._quiet_since = now  # the next check comes `after` seconds later
         return True

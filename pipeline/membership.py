@@ -5,7 +5,8 @@
   database cannot be read, the partitions stay paused.
 - `GroupWatch`: whether every partition the broker has now is read to its end by the stored
   offsets (`--until-idle`), storing positions that moved over transaction markers first;
-  and, holding no partitions for a while although some have unread events, rejoining.
+  and, having fetched nothing for a while: holding no partitions although some have unread
+  events, rejoining; holding partitions with unread events, replacing the Kafka client.
 """
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from sqlalchemy.exc import DBAPIError
 
 from agencydb.offsets import claim_offsets, load_offsets, save_offsets
 from pipeline.checkpoint import is_transient_db_error
-from pipeline.coverage import Coverage, StuckWatch, measure
+from pipeline.coverage import Coverage, StuckWatch, measure, unfetched
 
 log = logging.getLogger(__name__)
+
+# A stalled client's check must not hold the loop for kafka-python's 30 s request timeout.
+END_OFFSETS_TIMEOUT_MS = 10_000
 
 
 class ResumeFromStored(ConsumerRebalanceListener):
@@ -84,12 +88,16 @@ class GroupWatch:
         *,
         stuck_after: float,
         rejoin: Callable[[], None],
+        replace: Callable[[], None],
+        held_back: Callable[[], set[TopicPartition]],  # assigned, not yet sought
     ) -> None:
         self.consumer, self.engine, self.group = consumer, engine, group
         self.topics = list(topics)
         self._stuck = StuckWatch(stuck_after)
-        self._rejoin = rejoin
+        self._rejoin, self._replace, self._held_back = rejoin, replace, held_back
         self.rejoins = 0
+        self.replacements = 0  # Kafka clients replaced for fetching nothing
+        self._unanswered = 0  # checks in a row the broker's end offsets could not be read
 
     def caught_up(self) -> Coverage | None:
         """The coverage, if every partition of every subscribed topic, as the broker knows
@@ -127,10 +135,52 @@ class GroupWatch:
                 save_offsets(conn, self.group, ahead)
 
     def after_poll(self, polled: bool) -> None:
-        """Holding no partitions for a while: if partitions have unread events, say so and
-        rejoin the group (a fresh assignment from the partitions the broker has now)."""
-        if not self._stuck.due(polled or bool(self.consumer.assignment())):
+        """Having fetched nothing for a while: if this member holds partitions it has not
+        read to their end, replace its client; if it holds none while partitions have
+        unread events, say so and rejoin the group (a fresh assignment from the partitions
+        the broker has now)."""
+        if not self._stuck.due(polled):
             return
+        assigned = self.consumer.assignment() - self._held_back()
+        if assigned:
+            self._check_fetching(sorted(assigned))
+        elif not self.consumer.assignment():
+            self._check_empty_handed()
+
+    def _check_fetching(self, held: list[TopicPartition]) -> None:
+        quiet = self._stuck.after
+        try:
+            ends = self.consumer.end_offsets(held, timeout_ms=END_OFFSETS_TIMEOUT_MS)
+            behind = unfetched({tp: self.consumer.position(tp) for tp in held}, ends)
+        except KafkaError as exc:
+            # Once may be a node going away; twice in a row, the client is not recovering.
+            self._unanswered += 1
+            log.warning(
+                "holding %d partitions, nothing fetched for %.0fs, end offsets unreadable (%s)%s",
+                len(held),
+                quiet,
+                exc,
+                "; replacing the Kafka client" if self._unanswered > 1 else "",
+            )
+            if self._unanswered < 2:
+                return
+        else:
+            self._unanswered = 0
+            if not behind:
+                return  # read to the end: idle, not stalled
+            log.warning(
+                "stalled: holding %d partitions with %d unread records (%s), nothing fetched "
+                "for %.0fs; replacing the Kafka client",
+                len(behind),
+                sum(behind.values()),
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(behind)),
+                quiet,
+            )
+        self._unanswered = 0
+        self.replacements += 1
+        self._replace()
+
+    def _check_empty_handed(self) -> None:
         try:
             with self.engine.connect() as conn:
                 coverage = measure(self.consumer, conn, self.group, self.topics)

@@ -33,6 +33,7 @@ class SyncReport:
     seconds: float = 0.0
     skipped: int = 0  # already applied by another process of the group (a rebalance overlap)
     rejoins: int = 0  # times the stuck watch rejoined the group
+    clients_replaced: int = 0  # Kafka clients replaced by the stuck watch for fetching nothing
     covered: str = ""  # with --until-idle: the partitions found read to their end
     missing: tuple[str, ...] = ()  # subscribed topics missing or not readable (--until-idle)
     # Per batch committed (pipeline/checkpoint.py), for the metrics (pipeline/observe.py):
@@ -59,9 +60,14 @@ class SyncReport:
     def summary(self) -> str:
         parts = ", ".join(f"{o.value} {self.count(o)}" for o in Outcome)
         rate = self.events / self.seconds if self.seconds > 0 else 0.0
-        return (
+        text = (
             f"{self.agency}: {self.events} events in {self.seconds:.1f}s ({rate:,.0f}/s): {parts}; "
             f"DLQ {self.dead_lettered}, retries {self.retries}"
-            + (f"; caught up on {self.covered}" if self.covered else "")
-            + (f"; NOT READ: {', '.join(self.missing)}" if self.missing else "")
         )
+        if self.clients_replaced:
+            text += f", stalled Kafka clients replaced {self.clients_replaced}"
+        if self.covered:
+            text += f"; caught up on {self.covered}"
+        if self.missing:
+            text += f"; NOT READ: {', '.join(self.missing)}"
+        return text

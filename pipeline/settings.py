@@ -27,8 +27,9 @@ class SyncTuning(Section):
     # How old the partition list may be: topics created and partitions added are noticed
     # (and the group rebalanced) within this long.
     metadata_refresh_ms: int = Field(5_000, ge=500)
-    # Holding no partitions this long while subscribed partitions have unread events is
-    # "stuck": warned about, and the member rejoins the group.
+    # Fetching nothing this long: holding no partitions while subscribed partitions have
+    # unread events is "stuck" (the member rejoins the group); holding partitions with unread
+    # records is "stalled" (the Kafka client is replaced).
     stuck_after_seconds: float = Field(30.0, gt=0)
     # Ready (/readyz) only while the records this process's partitions have unread are at
     # most this many (pipeline/observe.py); a sync that catches up after a restart is not

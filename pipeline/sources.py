@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -23,13 +24,17 @@ from casebus.ids import ConsumedRecord
 from casebus.retry import RetryAfter
 from pipeline.membership import GroupWatch, ResumeFromStored
 
+log = logging.getLogger(__name__)
+
+CLOSE_TIMEOUT_MS = 5_000  # leaving the group from a client that may not be answered
+
 
 class GroupSource:
     """The topics of a consumer group, resumed from the offsets stored in the database."""
 
     def __init__(
         self,
-        consumer: KafkaConsumer,
+        connect: Callable[[], KafkaConsumer],  # a new client, to start with and to replace one
         engine: Engine,
         group: str,
         topics: Sequence[str],
@@ -38,17 +43,24 @@ class GroupSource:
         poll_timeout_ms: int,
         stuck_after: float,
     ) -> None:
-        self.consumer, self._topics = consumer, list(topics)
+        self._connect, self.consumer, self._topics = connect, connect(), list(topics)
         self._batch_size, self._timeout = batch_size, poll_timeout_ms
         self.backlog = False  # from the first full batch on: history to catch up with
         self.covered = ""  # once caught up: the partitions found read to their end
         # Called before partitions are taken away: commit what was read of them.
         self.before_revoke: Callable[[], None] = _nothing
-        self.resume = ResumeFromStored(consumer, engine, group, lambda: self.before_revoke())
+        self.resume = ResumeFromStored(self.consumer, engine, group, lambda: self.before_revoke())
         self.watch = GroupWatch(
-            consumer, engine, group, topics, stuck_after=stuck_after, rejoin=self._rejoin
+            self.consumer,
+            engine,
+            group,
+            topics,
+            stuck_after=stuck_after,
+            rejoin=self._rejoin,
+            replace=self._replace,
+            held_back=lambda: self.resume.pending,
         )
-        consumer.subscribe(self._topics, listener=self.resume)
+        self.consumer.subscribe(self._topics, listener=self.resume)
 
     def poll(self, stop: threading.Event) -> list[ConsumedRecord]:
         pending = self.resume.pending
@@ -60,7 +72,10 @@ class GroupSource:
             # Broker restarting or unreachable: nothing was consumed, nothing to rewind; the
             # client reconnects on the next poll.
             raise RetryAfter(f"broker unavailable: {exc}") from exc
+        consumer = self.consumer
         self.watch.after_poll(bool(polled))
+        if self.consumer is not consumer:
+            return []  # replaced: what the old client fetched is read again from the stored offsets
         records = [r for tp in sorted(polled) for r in polled[tp] if tp not in pending]
         self.backlog = self.backlog or len(records) >= self._batch_size
         return records
@@ -84,8 +99,25 @@ class GroupSource:
         self.covered = coverage.describe()
         return True
 
+    def close(self) -> None:
+        self.consumer.close(autocommit=False)
+
     def _rejoin(self) -> None:
         self.consumer.unsubscribe()  # leaves the group
+        self.consumer.subscribe(self._topics, listener=self.resume)
+
+    def _replace(self) -> None:
+        """A new client in place of one that stopped fetching. The batch in hand is
+        committed first (its records came from the old client); the new client joins the
+        group as a new member and resumes from the stored offsets, like a restarted sync."""
+        self.before_revoke()
+        old, self.consumer = self.consumer, self._connect()
+        self.resume.consumer = self.watch.consumer = self.consumer
+        self.resume.pending.clear()
+        try:
+            old.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        except Exception as exc:  # a wedged client must not stop its replacement
+            log.warning("closing the replaced Kafka client: %s", exc)
         self.consumer.subscribe(self._topics, listener=self.resume)
 
 

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import ExitStack
 
+from kafka import KafkaConsumer
 from sqlalchemy import Engine
 from sqlalchemy.exc import DBAPIError
 
@@ -90,32 +91,26 @@ def run_sync(
         heads = HeadPublisher(settings, agency, sink.engine, principal)
         cleanup.callback(heads.close)  # after the consumer stopped: the final head
         heads.start(settings.provenance.audit_interval_seconds)
+
         # Dynamic membership: every process of the agency (one on SQLite, any number on
         # PostgreSQL) joins the group as a new member, so each join rebalances from the
         # partitions the broker has now. (A static member rejoining within its session got
         # its old assignment back unchecked, missing partitions and topics added meanwhile.)
-        consumer = make_consumer(
-            settings,
-            group,
-            f"{group}-{threading.get_native_id()}",
-            principal=principal,
-            max_poll_records=tuning.batch_size,
-            session_timeout_ms=tuning.session_timeout_ms,
-            heartbeat_interval_ms=tuning.session_timeout_ms // 4,
-            metadata_max_age_ms=tuning.metadata_refresh_ms,
-        )
-        cleanup.callback(consumer.close, autocommit=False)
-        subscribed = names.actual_names()
-        missing = unreadable_topics(consumer, subscribed)
-        for topic in missing:
-            log.warning(
-                "subscribed topic %s does not exist or %s may not read it: nothing of it is "
-                "synced until it does",
-                topic,
-                principal,
+        def connect() -> KafkaConsumer:
+            return make_consumer(
+                settings,
+                group,
+                f"{group}-{threading.get_native_id()}",
+                principal=principal,
+                max_poll_records=tuning.batch_size,
+                session_timeout_ms=tuning.session_timeout_ms,
+                heartbeat_interval_ms=tuning.session_timeout_ms // 4,
+                metadata_max_age_ms=tuning.metadata_refresh_ms,
             )
+
+        subscribed = names.actual_names()
         source = GroupSource(
-            consumer,
+            connect,
             sink.engine,
             group,
             subscribed,
@@ -123,6 +118,15 @@ def run_sync(
             poll_timeout_ms=tuning.poll_timeout_ms,
             stuck_after=tuning.stuck_after_seconds,
         )
+        cleanup.callback(source.close)  # the client in use then (a stalled one is replaced)
+        missing = unreadable_topics(source.consumer, subscribed)
+        for topic in missing:
+            log.warning(
+                "subscribed topic %s does not exist or %s may not read it: nothing of it is "
+                "synced until it does",
+                topic,
+                principal,
+            )
         observer = None
         if metrics_port:  # after the decode worker was forked (open_sink): it starts threads
             observer = _observe(
@@ -150,8 +154,9 @@ def run_sync(
         report = sink.report
         report.seconds = time.monotonic() - started
         report.covered, report.rejoins = source.covered, source.watch.rejoins
+        report.clients_replaced = source.watch.replacements
         if until_idle:
-            report.missing = tuple(unreadable_topics(consumer, subscribed))
+            report.missing = tuple(unreadable_topics(source.consumer, subscribed))
     log.info("sync stopped: %s", report.summary())
     return report
 

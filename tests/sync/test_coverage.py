@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from kafka import TopicPartition
 
-from pipeline.coverage import Coverage, PartitionCoverage, StuckWatch
+from pipeline.coverage import Coverage, PartitionCoverage, StuckWatch, unfetched
 
 pytestmark = pytest.mark.offline
 
@@ -23,14 +24,26 @@ def test_describe_names_partitions_as_ranges() -> None:
     assert not coverage.caught_up and [p.topic for p in coverage.lagging] == ["b"]
 
 
-def test_stuck_after_a_while_with_nothing_held() -> None:
+def test_due_after_a_while_with_nothing_fetched() -> None:
     watch = StuckWatch(30)
     assert not watch.due(False, now=0)
     assert not watch.due(False, now=29)
     assert watch.due(False, now=31)
     assert not watch.due(False, now=40)  # the next check comes 30 s later
-    assert not watch.due(True, now=70)  # holding partitions resets it
+    assert watch.due(False, now=61)
+    assert not watch.due(True, now=70)  # records fetched reset it
     assert not watch.due(False, now=71)
+    assert not watch.due(False, now=100)
+    assert watch.due(False, now=101)
+
+
+def test_unfetched_counts_records_past_held_positions() -> None:
+    a, b, c, d = (TopicPartition("t", n) for n in range(4))
+    positions = {a: 10, b: 50, c: None, d: 7}
+    ends = {a: 50, b: 50, c: 9, d: 7}
+    assert unfetched(positions, ends) == {a: 40}
+    assert unfetched({a: 51}, {a: 50}) == {}  # past a commit marker the end already counts
+    assert unfetched({a: 0}, {}) == {}  # no end known: nothing claimed
 
 
 def test_topic_metadata_is_asked_again_when_the_node_asked_goes_away(

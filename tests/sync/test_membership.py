@@ -24,7 +24,9 @@ from kafka.coordinator.assignors.abstract import (
     ConsumerProtocolSubscription,
 )
 
+from agencydb.engine import open_database
 from casebus.config import Settings
+from pipeline.sources import GroupSource
 from tests.fixtures.kafka import TopicFactory, grant_plan, harness
 from tests.sync.faults import (
     Streamer,
@@ -370,3 +372,67 @@ def test_sigterm_then_restart_is_immediate(
     two.send_signal(signal.SIGTERM)
     assert two.wait(timeout=30) == 0
     assert _stored(db_url) == 50
+
+
+def test_a_member_whose_client_stops_fetching_gets_a_new_one(
+    agency: Agency,
+    sync_topics: SyncTopics,
+    producer: EventProducer,
+    kafka_bootstrap: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A client holding partitions with unread records that fetches nothing (as kafka-python
+    did under node kills, left with a stale leader) is replaced; an idle one is not. The
+    wedge is made by pausing the first client's partitions behind the source's back."""
+    s = agency.settings
+    engine = open_database(agency.db_url)
+    made: list[KafkaConsumer] = []
+
+    def connect() -> KafkaConsumer:
+        made.append(
+            KafkaConsumer(
+                **harness(kafka_bootstrap),
+                group_id=s.sync.group_id,
+                enable_auto_commit=False,
+                isolation_level="read_committed",
+            )
+        )
+        return made[-1]
+
+    topics = list(sync_topics.actual.values())
+    source = GroupSource(
+        connect,
+        engine,
+        s.sync.group_id,
+        topics,
+        batch_size=500,
+        poll_timeout_ms=200,
+        stuck_after=2,
+    )
+    stop = threading.Event()
+    fetched: list[tuple[str, int, int]] = []
+
+    def poll_for(seconds: float) -> int:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            fetched.extend((r.topic, r.partition, r.offset) for r in source.poll(stop))
+        return len(fetched)
+
+    try:
+        _wait_for(lambda: poll_for(0.5) == 0 and source.consumer.assignment(), 30, "an assignment")
+        poll_for(5)  # idle, read to the end: checked, not replaced
+        assert source.watch.replacements == 0 and len(made) == 1 and not fetched
+        wedged = made[0]
+        wedged.pause(*wedged.assignment())
+        producer.send_all(penalty(f"W-{i}", case_id=f"CASE-W-{i}") for i in range(40))
+        _wait_for(lambda: poll_for(0.5) >= 40, 60, "the events fetched")
+    finally:
+        source.close()
+        engine.dispose()
+    assert source.watch.replacements == 1 and len(made) == 2, caplog.text[-2000:]
+    assert len(fetched) == len(set(fetched)) == 40
+    assert re.search(
+        r"stalled: holding \d+ partitions with 40 unread records .*nothing fetched for 2s; "
+        r"replacing the Kafka client",
+        caplog.text,
+    ), caplog.text[-2000:]
