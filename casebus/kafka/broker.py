@@ -43,6 +43,10 @@ from casebus.security.tls import BROKER_PRINCIPAL, TlsFiles, ensure_local_tls
 
 log = logging.getLogger(__name__)
 
+# How long a node's port may stay held by a connection before a start gives up (port_freed):
+# past TIME_WAIT's minute.
+PORT_WAIT_SECONDS = 75.0
+
 
 @dataclass(frozen=True)
 class NodeStatus:
@@ -300,7 +304,7 @@ class LocalKafka:
             raise BrokerSetupError("no Java runtime (java) on PATH: install Java 17 or newer")
         for n in nodes:
             for port in (n.port, n.controller_port):
-                if not port_is_free(self.spec.host, port):
+                if not port_freed(self.spec.host, port, PORT_WAIT_SECONDS):
                     raise BrokerSetupError(
                         f"port {self.spec.host}:{port} is already taken by another process; "
                         "stop it, choose other ports (kafka.local.port / controller_port) "
@@ -562,6 +566,24 @@ def _accepts_connections(bootstrap: str) -> bool:
         except OSError:
             continue
     return False
+
+
+def port_freed(host: str, port: int, within: float) -> bool:
+    """Whether `port` is free, or is freed within `within` seconds. A server listening on it
+    keeps it: False at once. Otherwise the port is some connection's own end: in the
+    ephemeral range, a client dialling a node's port while the node is down can be handed
+    that very port, connected to itself, and once it gives that up the port stays in
+    TIME_WAIT for a minute (the client did not set SO_REUSEADDR, so no bind may share it)."""
+    deadline = time.monotonic() + within
+    warned = False
+    while not port_is_free(host, port):
+        if time.monotonic() > deadline or _accepts_connections(f"{host}:{port}"):
+            return False
+        if not warned:
+            log.warning("port %s:%d is held by a connection's own end; waiting for it", host, port)
+            warned = True
+        time.sleep(0.5)
+    return True
 
 
 def port_is_free(host: str, port: int) -> bool:

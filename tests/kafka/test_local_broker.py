@@ -14,7 +14,7 @@ from kafka import TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from casebus.config import Settings, load_settings
-from casebus.kafka.broker import LocalKafka, port_is_free
+from casebus.kafka.broker import LocalKafka, port_freed, port_is_free
 from casebus.kafka.clients import make_consumer, make_producer
 from casebus.security.principals import admin
 from casebus.security.setup import broker_security
@@ -113,3 +113,30 @@ def test_status_of_a_broker_that_never_ran(tmp_path: Path) -> None:
     settings = load_settings()
     broker = LocalKafka(tmp_path, settings.kafka.local, broker_security(settings))
     assert broker.status().running is False
+
+
+@pytest.mark.offline
+def test_a_port_held_by_a_self_connected_client_is_waited_for() -> None:
+    """A client dialling a dead node's port can be given that port as its own end (TCP's
+    simultaneous open, connected to itself); the node's restart waits for it to be let go
+    (then TIME_WAIT), where a port a server listens on fails the start at once."""
+    import socket
+
+    client = socket.socket()
+    client.bind(("127.0.0.1", 0))
+    port = client.getsockname()[1]
+    client.connect(("127.0.0.1", port))
+    assert client.getpeername() == ("127.0.0.1", port)
+    assert not port_is_free("127.0.0.1", port)
+    began = time.monotonic()
+    assert not port_freed("127.0.0.1", port, 1.0)
+    assert time.monotonic() - began >= 1.0  # waited, as for a connection's end
+    client.close()
+    assert not port_is_free("127.0.0.1", port)  # TIME_WAIT: still no bind
+
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        began = time.monotonic()
+        assert not port_freed("127.0.0.1", server.getsockname()[1], 30)
+        assert time.monotonic() - began < 5  # a listener: no wait

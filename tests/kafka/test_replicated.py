@@ -47,8 +47,10 @@ from tests.fixtures.registry import RegistryProcess, start_registry, unique_sche
 
 pytestmark = pytest.mark.slow
 
-# Node n listens on PORT + 2(n-1) (clients) and CONTROLLER + 2(n-1) (the quorum).
-PORT, CONTROLLER = 39320, 39321
+# Node n listens on PORT + 2(n-1) (clients) and CONTROLLER + 2(n-1) (the quorum). Below
+# the ephemeral range (32768-60999): a client dialling a killed node's port can be given
+# that very port as its own end, connected to itself, and the node could not start again.
+PORT, CONTROLLER = 29320, 29321
 LUZHOU, QIJIANG = "510500-SAMR", "500110-SAMR"
 AGENCIES = (LUZHOU, QIJIANG)
 TOKEN = "luzhou-replicated-test-token"
