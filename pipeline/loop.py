@@ -26,7 +26,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
 
-from casebus.gctune import batch_gc
+from casebus.gctune import MallocTrim, batch_gc
 from casebus.ids import ConsumedRecord
 from casebus.retry import Backoff, RetryAfter
 from pipeline.checkpoint import Checkpoint
@@ -82,6 +82,7 @@ class BatchLoop:
         self.report = checkpoint.report
         self._worker, self._backoff, self._on_commit = worker, backoff, on_commit
         self._inflight: _Batch | None = None  # polled, being decoded by the worker
+        self._trim = MallocTrim()
 
     def run(self, stop: threading.Event, *, until_idle: bool = False) -> None:
         """Batch after batch until `stop`, the source's end, or (until_idle) caught up."""
@@ -144,6 +145,7 @@ class BatchLoop:
             self._pause(stop, exc)
             return False
         self._backoff.reset()
+        self._trim.tick()
         if self._on_commit is not None:
             self._on_commit(len(consumed))
         return True

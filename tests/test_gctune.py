@@ -1,7 +1,9 @@
-"""malloc's arenas capped before threads start: threads that allocate share them."""
+"""malloc's arenas capped before threads start: threads that allocate share them; freed
+pages handed back every few batches."""
 
 from __future__ import annotations
 
+import os
 import platform
 import subprocess
 import sys
@@ -52,3 +54,42 @@ def _heaps(mode: str) -> int:
 def test_capped_arenas_are_shared_by_the_threads() -> None:
     assert _heaps("free") > 1  # each thread that allocates gets an arena of its own
     assert _heaps("capped") == 1
+
+
+# 40 MB in blocks for malloc, all but every 64th freed: the holes stay mapped until trimmed.
+_TRIM = """
+from casebus.gctune import MallocTrim
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+blocks = [bytearray(4096) for _ in range(10_000)]
+kept = blocks[::64]
+del blocks
+before = rss_kb()
+trim = MallocTrim(every=2)
+trim.tick()
+first = rss_kb()
+trim.tick()
+print(before - first, first - rss_kb())
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_malloc_trim_hands_freed_pages_back_every_nth_batch() -> None:
+    def released(env: dict[str, str]) -> tuple[int, int]:
+        run = subprocess.run(
+            [sys.executable, "-c", _TRIM],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=PROJECT_ROOT,
+            env={**os.environ, **env},
+        )
+        first, second = run.stdout.split()
+        return int(first), int(second)
+
+    first, second = released({})
+    assert first < 1024  # the first tick: not yet
+    assert second > 20_000  # the second: most of the 40 MB freed goes back (kB)
+    assert released({"CASEBUS_NO_MALLOC_TRIM": "1"})[1] < 1024
