@@ -24,6 +24,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from kafka import KafkaConsumer
 from sqlalchemy import Engine, inspect, select
 from sqlalchemy.engine import make_url
 
@@ -160,7 +161,11 @@ def replay(
         engine = sink.engine
         if rebuild is None:
             stack.callback(engine.dispose)
-        consumer = make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
+
+        def connect() -> KafkaConsumer:
+            return make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
+
+        consumer = connect()
         stack.callback(consumer.close)
         scope = _scope(settings, consumer, sink.registry, names, request, known, readers)
         if readers is not None:
@@ -169,7 +174,14 @@ def replay(
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
-        source = AssignedSource(consumer, scope, tuning.batch_size)
+        source = AssignedSource(
+            consumer,
+            scope,
+            tuning.batch_size,
+            reconnect=connect,
+            stalled_after=tuning.stuck_after_seconds,
+        )
+        stack.callback(lambda: source.consumer and source.consumer.close())  # a replacement
         tracker = _Tracker(settings, agency, scope, progress)
         stack.callback(tracker.done)
         applied = 0
