@@ -3,14 +3,11 @@ pages handed back every few batches."""
 
 from __future__ import annotations
 
-import os
 import platform
-import subprocess
-import sys
 
 import pytest
 
-from casebus.config import PROJECT_ROOT
+from tests.fixtures.snippets import run_snippet
 
 pytestmark = pytest.mark.offline
 
@@ -40,14 +37,7 @@ with tempfile.NamedTemporaryFile() as out:
 
 
 def _heaps(mode: str) -> int:
-    run = subprocess.run(
-        [sys.executable, "-c", _ARENAS, mode],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=PROJECT_ROOT,
-    )
-    return int(run.stdout.strip())
+    return int(run_snippet(_ARENAS, mode))
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
@@ -78,15 +68,7 @@ print(before - first, first - rss_kb())
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
 def test_malloc_trim_hands_freed_pages_back_every_nth_batch() -> None:
     def released(env: dict[str, str]) -> tuple[int, int]:
-        run = subprocess.run(
-            [sys.executable, "-c", _TRIM],
-            capture_output=True,
-            text=True,
-            check=True,
-            cwd=PROJECT_ROOT,
-            env={**os.environ, **env},
-        )
-        first, second = run.stdout.split()
+        first, second = run_snippet(_TRIM, env=env).split()
         return int(first), int(second)
 
     first, second = released({})

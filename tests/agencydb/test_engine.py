@@ -3,14 +3,11 @@ without alembic even imported (a long-running sync does not carry it)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 import pytest
 from sqlalchemy import text
 
 from agencydb.engine import HEAD_REVISION, alembic_config, open_database
-from casebus.config import PROJECT_ROOT
+from tests.fixtures.snippets import run_snippet
 
 
 @pytest.mark.offline
@@ -30,14 +27,7 @@ print("alembic" in sys.modules)
 
 def _opened_with_alembic(url: str) -> bool:
     """Whether a new process opening the database imported alembic."""
-    run = subprocess.run(
-        [sys.executable, "-c", _OPEN, url],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=PROJECT_ROOT,
-    )
-    return run.stdout.strip() == "True"
+    return run_snippet(_OPEN, url) == "True"
 
 
 def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
