@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from sqlalchemy import Table
 from sqlalchemy.engine import Dialect
 
+from agencydb.copytext import Lines, lines_for
 from agencydb.models import (
     PAYLOAD_MODELS,
     Case,
@@ -94,6 +95,27 @@ class StateRows(NamedTuple):
     digest: str | None = None
 
 
+class StateLines(NamedTuple):
+    """A StateRows as lines of PostgreSQL's COPY text (agencydb/copytext.py): how the decode
+    worker hands a state over to a PostgreSQL writer. The record's and the case's lines end
+    before the column the writer stamps (applied_at, first_seen_at) and their newline."""
+
+    kind: str
+    owner: str
+    record_id: str
+    case_id: str
+    record: bytes
+    payload: bytes
+    case: bytes
+    items: bytes  # every item's line (none: b"")
+    evidence: bytes
+    personal: str | None
+    digest: str | None
+
+
+State = StateRows | StateLines
+
+
 class _Columns:
     """Bind processors of some columns of one table, applied to a list of values in place."""
 
@@ -135,6 +157,40 @@ class RowBuilder:
                 (EVENT_LOG, "logged_at"),
             )
         }
+        # PostgreSQL: states as COPY text (as_lines), if this psycopg can make it.
+        self._lines: dict[str, Lines] | None = None
+        if dialect.name == "postgresql":
+            self._lines = _line_formats(dialect)
+
+    @property
+    def makes_lines(self) -> bool:
+        return self._lines is not None
+
+    def as_lines(self, state: State) -> StateLines:
+        """The state as COPY text (only for a PostgreSQL builder that `makes_lines`)."""
+        if isinstance(state, StateLines):
+            return state
+        assert self._lines is not None, "COPY text is PostgreSQL's, and needs psycopg's formatter"
+        lines = self._lines
+        record, case = state.record, state.case
+        return StateLines(
+            state.kind,
+            record[1],
+            record[2],
+            case[0],
+            lines["records"](record)[:-1],
+            lines[state.kind](state.payload),
+            lines["cases"](case)[:-1],
+            b"".join(map(lines["items"], state.items)),
+            b"".join(map(lines["evidence"], state.evidence)),
+            state.personal,
+            state.digest,
+        )
+
+    def stamp_line(self, table: str, column: str, now: datetime) -> bytes:
+        """`stamp` as the COPY text that ends a StateLines' record or case line."""
+        assert self._lines is not None
+        return self._lines[column]((self.stamp(table, column, now),))
 
     def state(self, event: Event, kind: str, digest: str) -> StateRows:
         owner, record_id = str(event["owner"]), str(event["record_id"])
@@ -210,3 +266,25 @@ class RowBuilder:
     def stamp(self, table: str, column: str, now: datetime) -> Any:
         """`now` as the driver wants it for one of the columns apply fills in per batch."""
         return self._stamp[(table, column)].row([now])[0]
+
+
+def _line_formats(dialect: Dialect) -> dict[str, Lines] | None:
+    """COPY text formatters of a state's rows: "records" and "cases" (but their stamps),
+    the stamps ("applied_at", "first_seen_at"), "items", "evidence", and each kind's
+    payload; None if psycopg has no formatter to offer."""
+    tables = {
+        "records": (RECORDS, RECORD_COLUMNS[:-1]),
+        "applied_at": (RECORDS, ("applied_at",)),
+        "cases": (CASES, CASE_COLUMNS[:-1]),
+        "first_seen_at": (CASES, ("first_seen_at",)),
+        "items": (LEAD_ITEMS, ITEM_COLUMNS),
+        "evidence": (LEAD_EVIDENCE, EVIDENCE_COLUMNS),
+        **{kind: (PAYLOAD_TABLES[kind], columns) for kind, columns in PAYLOAD_COLUMNS.items()},
+    }
+    out: dict[str, Lines] = {}
+    for name, (table, columns) in tables.items():
+        made = lines_for(plan(table, dialect, columns).copy_types)
+        if made is None:
+            return None
+        out[name] = made
+    return out

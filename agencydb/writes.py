@@ -1,9 +1,9 @@
 """Bulk writes of record states: one statement per table and batch, each dialect's own.
 
 Rows arrive as tuples in a given column order with values already bind-processed
-(`write_tuples`, fed by agencydb/rows.py), or as dicts keyed by column name (`upsert`),
-processed here; only how they reach the database differs by
-dialect:
+(`write_tuples`, fed by agencydb/rows.py), as lines of PostgreSQL's COPY text made by the
+decode worker (`write_lines`, agencydb/copytext.py), or as dicts keyed by column name
+(`upsert`), processed here; only how they reach the database differs by dialect:
 - SQLite: a driver-level executemany of one statement (in process, no round trips);
 - PostgreSQL: COPY (for upserts into a temporary stage, merged by one INSERT ... SELECT ...
   ON CONFLICT); a handful of rows go as one INSERT ... SELECT FROM unnest(arrays) instead.
@@ -138,6 +138,23 @@ def write_tuples(
         _copy(conn, p, rows, suffix)
 
 
+def write_lines(
+    conn: Connection,
+    table: Table,
+    columns: tuple[str, ...],
+    lines: Sequence[bytes],
+    keys: Sequence[str] | None = None,
+    *,
+    update: bool = False,
+) -> None:
+    """As write_tuples, for rows already COPY text (PostgreSQL; each item one or more
+    whole lines): COPY, whatever their number."""
+    if not lines:
+        return
+    p = plan(table, conn.dialect, columns)
+    _copy(conn, p, b"".join(lines), _on_conflict(conn.dialect, p, keys, update))
+
+
 def _write(
     conn: Connection,
     table: Table,
@@ -155,10 +172,11 @@ def _write(
     write_tuples(conn, table, p.columns, tuples, keys, update=update)
 
 
-def _copy(conn: Connection, p: _Plan, rows: Iterable[tuple[Any, ...]], suffix: str) -> None:
-    """COPY the rows in: straight into the table, or (ON CONFLICT) through a staging table
-    merged with one INSERT ... SELECT. The stage is emptied by the merge itself, so a second
-    write to the same table in one transaction starts from an empty stage."""
+def _copy(conn: Connection, p: _Plan, rows: Iterable[tuple[Any, ...]] | bytes, suffix: str) -> None:
+    """COPY the rows (or their COPY text, UTF-8) in: straight into the table, or (ON
+    CONFLICT) through a staging table merged with one INSERT ... SELECT. The stage is emptied
+    by the merge itself, so a second write to the same table in one transaction starts from
+    an empty stage."""
     target = p.table
     if suffix:
         target = f"_stage_{p.table.strip(chr(34))}"
@@ -167,10 +185,15 @@ def _copy(conn: Connection, p: _Plan, rows: Iterable[tuple[Any, ...]], suffix: s
     with _raw_cursor(conn, statement) as cursor:
         if suffix:
             cursor.execute(ddl)
+        if isinstance(rows, bytes) and cursor.connection.info.encoding != "utf-8":
+            cursor.execute("SET LOCAL client_encoding TO 'UTF8'")  # the text's encoding
         with cursor.copy(statement) as copy:
-            copy.set_types(p.copy_types)
-            for row in rows:
-                copy.write_row(row)
+            if isinstance(rows, bytes):
+                copy.write(rows)
+            else:
+                copy.set_types(p.copy_types)
+                for row in rows:
+                    copy.write_row(row)
         if suffix:
             cursor.execute(
                 f"WITH moved AS (DELETE FROM {target} RETURNING {p.names}) "

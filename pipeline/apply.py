@@ -26,7 +26,16 @@ from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Dialect
 
 from agencydb.chain import link, lock_head, move_head, state_digest
-from agencydb.rows import EVENT_LOG, LOG_COLUMNS, NO_DLQ_POSITION, NO_IDENTITY, Row, RowBuilder
+from agencydb.rows import (
+    EVENT_LOG,
+    LOG_COLUMNS,
+    NO_DLQ_POSITION,
+    NO_IDENTITY,
+    Row,
+    RowBuilder,
+    State,
+    StateRows,
+)
 from agencydb.states import write_states
 from agencydb.writes import stored_revisions, write_tuples
 from casebus import logs
@@ -106,10 +115,18 @@ def apply_batch(
     decided = decide(ready, current, validate=validate, rewrite=rewrite)
     states = {i: p.state for i, p in decided.winners.items()}
     write_states(conn, list(states.values()), rows=rows, now=now, stored=set(current))
-    written = {i: state.digest or state_digest(state) for i, state in states.items()}
+    written = {i: _digest(state) for i, state in states.items()}
     dlq = dlq_positions or [NO_DLQ_POSITION] * len(ready)
     _log_events(conn, ready, decided.results, written, rows, now, origin, dlq)
     return decided.results
+
+
+def _digest(state: State) -> str:
+    """The state's digest: the decode worker's, or computed now (rows it did not make)."""
+    if state.digest is not None:
+        return state.digest
+    assert isinstance(state, StateRows)  # COPY text comes with its digest
+    return state_digest(state)
 
 
 def decide(

@@ -7,7 +7,8 @@ subscription filter, rows) and validates it, while the main process applies and 
 batch before it. The signatures are checked in the main process as it hands a batch over
 (they need only the record's bytes, and measured, the worker is the busier of the two): the
 worker decodes only what a trusted key signed. The worker also hashes each valid item's rows
-(the event log's `state_digest`), the one part of the chain that depends on nothing else.
+(the event log's `state_digest`), the one part of the chain that depends on nothing else,
+and for PostgreSQL turns them into the COPY text they are written as (agencydb/copytext.py).
 The main process still decides and writes everything, batch after batch in order, in one
 transaction each. What comes back is items
 of plain values (pipeline/items.py), not the decoded events: several times cheaper to
@@ -41,7 +42,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import make_url
 
 from agencydb.chain import state_digest
-from agencydb.rows import RowBuilder
+from agencydb.rows import RowBuilder, StateRows
 from casebus.config import Settings, Subscription
 from casebus.contracts import codes
 from casebus.events import Event
@@ -202,7 +203,7 @@ class DecodeWorkerJob:
         if claims:
             self.claims_pay = claimed > 0 and skipped >= self.claims_pay_from * claimed
         t = time.perf_counter()
-        out = [_digested(item) for item in out]
+        out = [self._handed(item) for item in out]
         preparing += time.perf_counter() - t
         decoding = time.perf_counter() - started - preparing - self.validating - self.fusing
         return Work(out, decoding, preparing, self.validating, _kinds(out), self.fusing)
@@ -252,6 +253,18 @@ class DecodeWorkerJob:
         self.fusing += time.perf_counter() - started
         return item
 
+    def _handed(self, item: Item) -> Item:
+        """A valid item as the writer, the busier process, takes it: with its state's digest
+        (the event log's state_digest) computed here (the writer hashes only the states it
+        writes; one valid here loses only to a later revision of its record in the same
+        batch), and for PostgreSQL its rows as COPY text (agencydb/copytext.py)."""
+        if not (isinstance(item, Prepared) and isinstance(item.validity, Valid)):
+            return item
+        state = item.state
+        assert isinstance(state, StateRows)  # made here, as values
+        state = state._replace(digest=state_digest(state))
+        return item._replace(state=self.rows.as_lines(state) if self.rows.makes_lines else state)
+
     def _admit(self, event: Event, kind: str) -> bool:
         return admits(self.sub, event, kind)
 
@@ -268,15 +281,6 @@ class DecodeWorkerJob:
                 self.seen.clear()
             self.seen[hash(prep.key)] = prep.revision
         return prep._replace(validity=VALID if problem is None else Invalid(problem))
-
-
-def _digested(item: Item) -> Item:
-    """A valid item with its state's digest (the event log's state_digest) computed here,
-    so that the writer, the busier process, does not (it hashes only the states it writes;
-    one valid here loses only to a later revision of its record in the same batch)."""
-    if isinstance(item, Prepared) and isinstance(item.validity, Valid):
-        return item._replace(state=item.state._replace(digest=state_digest(item.state)))
-    return item
 
 
 def _owner(headers: Sequence[tuple[str, bytes]]) -> str:

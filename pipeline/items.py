@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from agencydb.rows import Row, StateRows
+from agencydb.rows import Row, State
 from casebus.claims import Claim
 from casebus.events import Event
 from casebus.records import RecordKey
@@ -139,7 +139,7 @@ class Prepared(NamedTuple):
     digest: str
     head: Row  # event-log columns: where it was read, event id, producer, type
     identity: Row  # event-log columns naming the record
-    state: StateRows  # written if this revision wins
+    state: State  # written if this revision wins (values, or COPY text)
     validity: Validity
 
     @property
