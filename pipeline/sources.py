@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -24,10 +23,9 @@ from sqlalchemy import Engine
 from casebus.ids import ConsumedRecord
 from casebus.retry import RetryAfter
 from pipeline.membership import GroupWatch, ResumeFromStored
+from pipeline.reading import CLOSE_TIMEOUT_MS, Reader
 
 log = logging.getLogger(__name__)
-
-CLOSE_TIMEOUT_MS = 5_000  # leaving the group from a client that may not be answered
 
 
 class GroupSource:
@@ -144,26 +142,14 @@ class Scope:
 
 class AssignedSource:
     """A scope's records in batches of at most `batch_size` (per partition in offset
-    order); None once all are read."""
+    order); None once all are read. The reader replaces a client that stalls
+    (pipeline/reading.py)."""
 
     backlog = True  # everything it reads is history: the decode worker from the start
 
-    def __init__(
-        self,
-        consumer: KafkaConsumer | None,
-        scope: Scope,
-        batch_size: int,
-        poll_ms: int = 500,
-        *,
-        # A new client for one that fetches nothing for `stalled_after` seconds while
-        # partitions are unread to their end (None: wait on the one there is).
-        reconnect: Callable[[], KafkaConsumer] | None = None,
-        stalled_after: float = 30.0,
-    ) -> None:
+    def __init__(self, reader: Reader | None, scope: Scope, batch_size: int) -> None:
         # None: `scope.records` were read already (a redrive's DLQ records).
-        self.consumer, self.scope, self._size, self._poll_ms = consumer, scope, batch_size, poll_ms
-        self._reconnect, self._stalled_after = reconnect, stalled_after
-        self.replacements = 0  # clients replaced for fetching nothing
+        self.reader, self.scope, self._size = reader, scope, batch_size
         self._again: list[ConsumedRecord] = []  # handed back by a rewind: read again first
         self._batches = self._read()
         self._done = False
@@ -187,11 +173,10 @@ class AssignedSource:
         """Offsets read so far over the scope's partitions (records read already: 0)."""
         if self.scope.records:
             return 0
+        assert self.reader is not None
         read = 0
-        assert self.consumer is not None
-        assigned = self.consumer.assignment()
         for tp in self.scope.ends:
-            at = self.consumer.position(tp) if tp in assigned else self.scope.starts[tp]
+            at = self.reader.position(tp, self.scope.starts[tp])
             read += min(at, self.scope.ends[tp]) - self.scope.starts[tp]
         return read
 
@@ -202,52 +187,6 @@ class AssignedSource:
             for start in range(0, len(flat), size):
                 yield flat[start : start + size]
             return
-        todo = [tp for tp in sorted(scope.ends) if scope.ends[tp] > scope.starts[tp]]
-        if not todo:
-            return
-        consumer = self.consumer
-        assert consumer is not None
-        consumer.assign(todo)
-        for tp in todo:
-            consumer.seek(tp, scope.starts[tp])
-        fetched_at = time.monotonic()
-        while todo:
-            polled = consumer.poll(timeout_ms=self._poll_ms, max_records=size)
-            records = [r for tp in sorted(polled) for r in polled[tp] if r.offset < scope.ends[tp]]
-            done = [tp for tp in todo if consumer.position(tp) >= scope.ends[tp]]
-            if done:
-                consumer.pause(*done)
-                todo = [tp for tp in todo if tp not in done]
-            if records or done:
-                fetched_at = time.monotonic()
-            elif self._stalled(fetched_at):
-                consumer = self._replace(consumer, todo)
-                fetched_at = time.monotonic()
-            if records:
-                yield records
-
-    def _stalled(self, fetched_at: float) -> bool:
-        return self._reconnect is not None and time.monotonic() - fetched_at > self._stalled_after
-
-    def _replace(self, old: KafkaConsumer, todo: list[TopicPartition]) -> KafkaConsumer:
-        """A new client reading `todo` on from where the old one's records ended (its
-        positions are its own bookkeeping: no request)."""
-        assert self._reconnect is not None
-        positions = {tp: old.position(tp) for tp in todo}
-        log.warning(
-            "stalled: %d partitions unread to their end (%s), nothing fetched for %.0fs; "
-            "replacing the Kafka client",
-            len(todo),
-            ", ".join(f"{tp.topic}[{tp.partition}] at {positions[tp]}" for tp in todo),
-            self._stalled_after,
-        )
-        try:
-            old.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-        except Exception as exc:  # a wedged client must not stop its replacement
-            log.warning("closing the replaced Kafka client: %s", exc)
-        self.consumer = consumer = self._reconnect()
-        consumer.assign(todo)
-        for tp in todo:
-            consumer.seek(tp, positions[tp])
-        self.replacements += 1
-        return consumer
+        assert self.reader is not None
+        for polled in self.reader.read(scope.starts, scope.ends, max_records=size):
+            yield [r for tp in sorted(polled) for r in polled[tp]]

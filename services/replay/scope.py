@@ -7,7 +7,8 @@ the records with that key, decoded; case links found there add their cases, unti
 case appears. Reading a record at all is what that costs (kafka-python parses every header
 of every record: about 36 µs a record, the key's check nothing beside it), so a large read
 is cut into slices of every partition's offsets, read by forked processes at once, each with
-a consumer of its own (`SlicedReader`).
+a consumer of its own (`SlicedReader`). Every read replaces a client that stops fetching
+before its end (pipeline/reading.py).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from casebus.kafka.clients import make_consumer
 from casebus.security.principals import REPLAY
 from casebus.topics import ACTION_TOPIC, TopicNames
 from casebus.workers import ForkedPool, can_fork
+from pipeline.reading import Reader
+from pipeline.settings import SyncTuning
 from pipeline.sources import Scope
 
 log = logging.getLogger(__name__)
@@ -63,13 +66,12 @@ def whole(consumer: KafkaConsumer, topics: Sequence[str], since: datetime | None
 
 
 def case_closure(
-    consumer: KafkaConsumer,
+    reader: Reader,
     topics: TopicNames,
     case_id: str,
     since: datetime | None,
     links_of: Callable[[Any], list[str]],  # the case ids a case-link record links its key to
     known_links: Mapping[str, set[str]] | None = None,  # from the agency database (None: lost)
-    poll_ms: int = 500,
     readers: SlicedReader | None = None,  # large reads in slices, at once (None: one consumer)
 ) -> Scope:
     """The records of a case and of every case linked to it, from their partitions only.
@@ -80,12 +82,12 @@ def case_closure(
     agency database count in both directions, so either side of a link finds the other
     even when the link event is keyed by the other case; without a database, every link
     event of the action topic is found first by its header (only those are decoded)."""
-    full = whole(consumer, topics.actual_names(), since)
+    full = whole(reader.consumer, topics.actual_names(), since)
     counts: dict[str, int] = {}
     for tp in full.ends:
         counts[tp.topic] = counts.get(tp.topic, 0) + 1
     if known_links is None:  # no database to ask: find every link event (by header)
-        known_links = _link_events(consumer, topics, full, links_of, poll_ms)
+        known_links = _link_events(reader, topics, full, links_of)
     links = {c: set(v) for c, v in known_links.items()}
     wanted: set[str] = set()
     frontier = {case_id}
@@ -98,9 +100,9 @@ def case_closure(
         read |= reads
         size = sum(full.ends[tp] - full.starts[tp] for tp in reads)
         if readers is not None and size >= SLICE_FROM:
-            found = readers.read(reads, full.starts, full.ends, keys, poll_ms)
+            found = readers.read(reads, full.starts, full.ends, keys)
         else:
-            found = _read(consumer, reads, full.starts, full.ends, keys, poll_ms)
+            found = _read(reader, reads, full.starts, full.ends, keys)
         linked: set[str] = {c for f in frontier for c in links.get(f, ())}
         for tp, batch in found.items():
             records.setdefault(tp, []).extend(batch)
@@ -117,32 +119,17 @@ def case_closure(
 
 
 def _link_events(
-    consumer: KafkaConsumer,
-    topics: TopicNames,
-    full: Scope,
-    links_of: Callable[[Any], list[str]],
-    poll_ms: int,
+    reader: Reader, topics: TopicNames, full: Scope, links_of: Callable[[Any], list[str]]
 ) -> dict[str, set[str]]:
     links: dict[str, set[str]] = {}
-    todo = [tp for tp in sorted(full.ends) if topics.shared(tp.topic) == ACTION_TOPIC]
-    todo = [tp for tp in todo if full.ends[tp] > full.starts[tp]]
-    if not todo:
-        return links
-    consumer.assign(todo)
-    consumer.resume(*todo)
-    for tp in todo:
-        consumer.seek(tp, full.starts[tp])
-    while todo:
-        for tp, batch in consumer.poll(timeout_ms=poll_ms).items():
+    todo = {tp: full.ends[tp] for tp in full.ends if topics.shared(tp.topic) == ACTION_TOPIC}
+    for polled in reader.read(full.starts, todo):
+        for batch in polled.values():
             for r in batch:
-                if r.offset < full.ends[tp] and _is_link(r):
+                if _is_link(r):
                     ends = {r.key.decode(), *links_of(r)}
                     for c in ends:
                         links.setdefault(c, set()).update(ends - {c})
-        done = [tp for tp in todo if consumer.position(tp) >= full.ends[tp]]
-        if done:
-            consumer.pause(*done)
-            todo = [tp for tp in todo if tp not in done]
     return links
 
 
@@ -152,33 +139,21 @@ def _is_link(record: Any) -> bool:
 
 
 def _read(
-    consumer: KafkaConsumer,
+    reader: Reader,
     parts: set[TopicPartition],
     starts: Mapping[TopicPartition, int],
     ends: Mapping[TopicPartition, int],
     keys: set[bytes],
-    poll_ms: int,
-    firsts: Mapping[TopicPartition, int] | None = None,  # a slice: its records from here
 ) -> dict[TopicPartition, list[Any]]:
-    """The records of these partitions whose key is one of `keys` (values not decoded)."""
-    todo = [tp for tp in sorted(parts) if ends[tp] > starts[tp]]
+    """The records of these partitions from `starts` whose key is one of `keys` (values not
+    decoded)."""
     out: dict[TopicPartition, list[Any]] = {}
-    if not todo:
-        return out
-    consumer.assign(todo)
-    consumer.resume(*todo)  # paused at the end of an earlier round
-    for tp in todo:
-        consumer.seek(tp, starts[tp])
-    while todo:
-        for tp, batch in consumer.poll(timeout_ms=poll_ms).items():
-            first = firsts[tp] if firsts is not None else -1  # a fetch starts at a batch
-            kept = [r for r in batch if first <= r.offset < ends[tp] and r.key in keys]
+    for polled in reader.read(starts, {tp: ends[tp] for tp in parts}):
+        for tp, batch in polled.items():
+            first = starts[tp]  # a fetch starts at a record batch: a slice's starts within one
+            kept = [r for r in batch if r.offset >= first and r.key in keys]
             if kept:
                 out.setdefault(tp, []).extend(kept)
-        done = [tp for tp in todo if consumer.position(tp) >= ends[tp]]
-        if done:
-            consumer.pause(*done)  # read on only where the end is not reached
-            todo = [tp for tp in todo if tp not in done]
     return out
 
 
@@ -224,11 +199,10 @@ class SlicedReader:
         starts: Mapping[TopicPartition, int],
         ends: Mapping[TopicPartition, int],
         keys: set[bytes],
-        poll_ms: int,
     ) -> dict[TopicPartition, list[Any]]:
         """As `_read`: the records whose key is one of `keys`, per partition, in order."""
         futures = [
-            self._pool.submit(_read_slices, group, keys, poll_ms)
+            self._pool.submit(_read_slices, group, keys)
             for group in slices(parts, starts, ends, self.processes)
         ]
         out: dict[TopicPartition, list[Any]] = {}
@@ -249,16 +223,22 @@ def _start_reader(settings: Settings, client_id: str) -> None:
     _reader = (settings, client_id)
 
 
-def _read_slices(group: Sequence[Slice], keys: set[bytes], poll_ms: int) -> list[Any]:
+def _read_slices(group: Sequence[Slice], keys: set[bytes]) -> list[Any]:
     """In a reader process: the kept records of these slices (kafka-python's records)."""
     assert _reader is not None
     settings, client_id = _reader
-    consumer = make_consumer(settings, None, client_id, principal=REPLAY)
+
+    def connect() -> KafkaConsumer:
+        return make_consumer(settings, None, client_id, principal=REPLAY)
+
+    reader = Reader(
+        connect(), reconnect=connect, stalled_after=SyncTuning.of(settings).stuck_after_seconds
+    )
     try:
         parts = [TopicPartition(topic, partition) for topic, partition, _, _ in group]
         starts = dict(zip(parts, (first for _, _, first, _ in group), strict=True))
         ends = dict(zip(parts, (end for _, _, _, end in group), strict=True))
-        found = _read(consumer, set(parts), starts, ends, keys, poll_ms, starts)
+        found = _read(reader, set(parts), starts, ends, keys)
     finally:
-        consumer.close()
+        reader.close()
     return [record for tp in parts for record in found.get(tp, ())]

@@ -41,6 +41,7 @@ from casebus.serde import AvroDeserializer, SerdeError, SerializationContext
 from casebus.topics import ACTION_TOPIC, TOPIC_BY_FAMILY, TopicNames
 from pipeline.heads import HeadPublisher
 from pipeline.loop import BatchLoop
+from pipeline.reading import Reader
 from pipeline.report import SyncReport
 from pipeline.settings import SyncTuning
 from pipeline.sink import open_sink
@@ -165,23 +166,17 @@ def replay(
         def connect() -> KafkaConsumer:
             return make_consumer(settings, None, f"casebus-replay-{agency}", principal=REPLAY)
 
-        consumer = connect()
-        stack.callback(consumer.close)
-        scope = _scope(settings, consumer, sink.registry, names, request, known, readers)
+        # One client (replaced should it stall) reads the scope, then the batches.
+        reader = Reader(connect(), reconnect=connect, stalled_after=tuning.stuck_after_seconds)
+        stack.callback(reader.close)
+        scope = _scope(settings, reader, sink.registry, names, request, known, readers)
         if readers is not None:
             readers.close()  # the scope is read: its processes are done
         out = ReplayReport(request, sink.report, database=target)
         out.scope_offsets = scope.total
         out.partitions = [f"{tp.topic}[{tp.partition}]" for tp in sorted(scope.ends)]
         out.cases = sorted(scope.cases or ())
-        source = AssignedSource(
-            consumer,
-            scope,
-            tuning.batch_size,
-            reconnect=connect,
-            stalled_after=tuning.stuck_after_seconds,
-        )
-        stack.callback(lambda: source.consumer and source.consumer.close())  # a replacement
+        source = AssignedSource(reader, scope, tuning.batch_size)
         tracker = _Tracker(settings, agency, scope, progress)
         stack.callback(tracker.done)
         applied = 0
@@ -246,7 +241,7 @@ def _no_live_sync(settings: Settings, agency: str) -> None:
 
 def _scope(
     settings: Settings,
-    consumer: Any,
+    reader: Reader,
     registry: RegistryClient,
     names: TopicNames,
     request: ReplayRequest,
@@ -254,7 +249,7 @@ def _scope(
     readers: SlicedReader | None = None,
 ) -> Scope:
     if request.case_id is None:
-        return whole(consumer, names.actual_names(), request.since)
+        return whole(reader.consumer, names.actual_names(), request.since)
     decode = AvroDeserializer(registry, max_message_bytes=settings.validation.max_message_bytes)
 
     def links_of(record: Any) -> list[str]:
@@ -269,7 +264,7 @@ def _scope(
     if ACTION_TOPIC not in names:
         log.info("no %s read: case links are not followed", ACTION_TOPIC)
     return case_closure(
-        consumer, names, request.case_id, request.since, links_of, known, readers=readers
+        reader, names, request.case_id, request.since, links_of, known, readers=readers
     )
 
 
