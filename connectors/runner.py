@@ -25,7 +25,7 @@ from kafka.errors import KafkaError
 from kafka.producer.future import FutureRecordMetadata
 
 from casebus.config import ConfigError, ConnectorConfig, Settings
-from casebus.kafka.clients import make_producer
+from casebus.kafka.clients import abandon, make_producer
 from casebus.observability import metrics as m
 from casebus.publish import Publisher, PublishError, Rejected
 from casebus.security.principals import connector as connector_principal
@@ -251,10 +251,7 @@ class ConnectorSet:
             producer = self.producers.pop(owner, None)
         if producer is not None:
             log.warning("connectors of %s: producer replaced after a failed send", owner)
-            try:
-                producer.close(timeout=0)
-            except Exception as exc:  # a broken producer must not stop the runner
-                log.debug("closing producer: %s", exc)
+            abandon(producer)
 
     def producer(self, owner: str) -> KafkaProducer:
         with self._lock:

@@ -10,6 +10,7 @@ job the calling process does, so the broker's ACLs decide what it may touch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -87,6 +88,27 @@ def make_producer(
 ) -> KafkaProducer:
     options = {**PRODUCER_DEFAULTS, **overrides}
     return KafkaProducer(client_id=client_id, **connection_options(settings, principal), **options)
+
+
+def abandon(producer: KafkaProducer) -> None:
+    """Close a producer given up on (a send failed or hung) without waiting for it.
+
+    kafka-python's `close(timeout=0)` (3.0.12) flushes first, raises while batches are
+    pending, and leaves the producer's threads running for good, retrying batches nobody
+    waits for (a leak per producer replaced, found in the node-loss test). Here it is closed
+    in a daemon thread once its batches are done: each fails within its delivery timeout."""
+    wait = producer.config["delivery_timeout_ms"] / 1000 + _ABANDON_MARGIN_SECONDS
+
+    def close() -> None:
+        try:
+            producer.close(timeout=wait)
+        except Exception as exc:  # a broken producer: nothing more to do
+            log.debug("closing an abandoned producer: %s", exc)
+
+    threading.Thread(target=close, name="casebus-abandoned-producer", daemon=True).start()
+
+
+_ABANDON_MARGIN_SECONDS = 30.0
 
 
 def make_consumer(

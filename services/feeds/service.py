@@ -34,7 +34,7 @@ from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.bounded import Stuck, bounded, fenced
-from casebus.kafka.clients import make_admin, make_consumer, make_producer
+from casebus.kafka.clients import abandon, make_admin, make_consumer, make_producer
 from casebus.kafka.topics import ensure_topics
 from casebus.observability.service import Observability
 from casebus.provenance.keys import load_signing_key
@@ -159,8 +159,7 @@ class FeedService:
         same transactional id fences it; the state and the offsets are read back as they
         were committed (the stuck transaction may have committed or not)."""
         log.error("transactional producer stuck; replacing it")
-        with contextlib.suppress(Exception):
-            self.producer.close(timeout=0)
+        abandon(self.producer)
         while True:  # the transaction coordinator may be moving: wait for it, never give up
             try:
                 self.producer = self._new_producer()

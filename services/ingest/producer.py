@@ -36,7 +36,7 @@ from kafka import KafkaProducer
 
 from casebus.config import Settings
 from casebus.kafka.bounded import bounded
-from casebus.kafka.clients import make_producer
+from casebus.kafka.clients import abandon, make_producer
 from casebus.security.principals import INGEST
 from services.ingest.settings import IngestSettings
 
@@ -213,10 +213,7 @@ class _Committer:
         # open transaction, which aborts it.
         with contextlib.suppress(KafkaUnavailable):
             _bounded(producer.abort_transaction, 2, "abort")
-        try:
-            producer.close(timeout=0)
-        except Exception as exc:  # closing a broken producer must not mask the 503
-            log.debug("closing producer: %s", exc)
+        abandon(producer)  # closing a broken producer must not hold up or mask the 503
 
     def close(self) -> None:
         if self._thread.is_alive():
