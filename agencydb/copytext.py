@@ -2,11 +2,10 @@
 
 The decode worker builds a record's rows as tuples (agencydb/rows.py); the writer used to
 receive them pickled, value by value, and have psycopg dump each value into COPY's text
-format (measured: 21 µs a new penalty for the dumping, and most of the 15 µs of unpickling,
-in the writer, the busier process). The worker now dumps them itself, with psycopg's own
-row formatter and dumpers (the C implementation of `Copy.write_row`, on the same column
-types `Copy.set_types` is given), and hands over one bytes object per row: cheap to send,
-nothing to read back, written with `Copy.write` as it came.
+format (the writer was then the busier process). The worker now dumps them itself, with
+psycopg's own row formatter and dumpers (the C implementation of `Copy.write_row`, on the
+same column types `Copy.set_types` is given), and hands over one bytes object per row:
+cheap to send, nothing to read back, written with `Copy.write` as it came.
 
 The formatter is psycopg's, not a public name (`psycopg._copy_base.format_row_text`): if a
 psycopg release moves it, `lines_for` answers None and rows travel as tuples, as before.

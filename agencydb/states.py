@@ -120,7 +120,13 @@ def _ended(row: Row | bytes, stamp: Any) -> Any:
 
 def _children(parts: Sequence[tuple[Row, ...] | bytes]) -> list[Any]:
     """Each lead's items (or evidence) as one list: rows, or each lead's lines of text."""
-    return [row for part in parts if part for row in ([part] if isinstance(part, bytes) else part)]
+    out: list[Any] = []
+    for part in parts:
+        if isinstance(part, bytes):
+            out += [part] if part else []
+        else:
+            out += part
+    return out
 
 
 def _key(state: State) -> tuple[str, str, str]:

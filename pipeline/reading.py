@@ -62,7 +62,6 @@ class Reader:
         fetched_at = time.monotonic()
         while todo:
             polled = consumer.poll(timeout_ms=self._poll_ms, max_records=max_records)
-            kept = {tp: [r for r in batch if r.offset < ends[tp]] for tp, batch in polled.items()}
             done = [tp for tp in todo if consumer.position(tp) >= ends[tp]]
             if done:
                 consumer.pause(*done)
@@ -72,7 +71,10 @@ class Reader:
             elif self._stalled(fetched_at):
                 consumer = self._replace(consumer, todo)
                 fetched_at = time.monotonic()
-            kept = {tp: batch for tp, batch in kept.items() if batch}
+            kept: Records = {}
+            for tp, batch in polled.items():
+                if below := [r for r in batch if r.offset < ends[tp]]:
+                    kept[tp] = below
             if kept:
                 yield kept
 

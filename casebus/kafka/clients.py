@@ -90,6 +90,9 @@ def make_producer(
     return KafkaProducer(client_id=client_id, **connection_options(settings, principal), **options)
 
 
+_ABANDON_MARGIN_SECONDS = 30.0  # past an abandoned producer's delivery timeout
+
+
 def abandon(producer: KafkaProducer) -> None:
     """Close a producer given up on (a send failed or hung) without waiting for it.
 
@@ -106,9 +109,6 @@ def abandon(producer: KafkaProducer) -> None:
             log.debug("closing an abandoned producer: %s", exc)
 
     threading.Thread(target=close, name="casebus-abandoned-producer", daemon=True).start()
-
-
-_ABANDON_MARGIN_SECONDS = 30.0
 
 
 def make_consumer(
