@@ -127,19 +127,25 @@ class Refusal:
 class Verifier:
     """Checks signatures against the trust list. `topics`: the other shared topic names a
     signature may have been made for (only to name the topic in a refusal). Roots whose
-    signature verified are remembered, so a batch costs one verification; a few thousand at
-    most (a batch's records arrive together, and forgetting only means verifying again: one
-    per batch of the whole topic grew a consumer by 10 MB per million events)."""
+    signature verified are remembered, so a batch costs one verification; `remember` at most
+    (forgetting only means verifying again: one per batch of the whole topic grew a consumer
+    by 10 MB per million events). In two generations, the older dropped when the newer is
+    full: a batch's records arrive spread over its partitions' fetches. On bench/sync.py's
+    200,000 new penalties (6,250 batches), forgetting 4,096 roots all at once verified
+    10,715 signatures; two generations of 4,096, 6,400 (the check 17 µs an event, from 20–23)."""
 
     def __init__(
-        self, trusted: Sequence[TrustedKey], topics: Sequence[str] = (), *, remember: int = 4_096
+        self, trusted: Sequence[TrustedKey], topics: Sequence[str] = (), *, remember: int = 8_192
     ) -> None:
         self._keys: dict[bytes, tuple[TrustedKey, Ed25519PublicKey]] = {
             e.key_id.encode(): (e, public_key_of(e)) for e in trusted
         }
         self._topics = tuple(topics)
-        self._verified: set[tuple[bytes, bytes, bytes]] = set()  # key id, root, signature
-        self._remember = remember
+        # Key id, root, signature: the roots verified lately, and before that.
+        self._verified: set[tuple[bytes, bytes, bytes]] = set()
+        self._older: set[tuple[bytes, bytes, bytes]] = set()
+        self._remember = remember // 2  # per generation
+        self.verifications = 0  # signatures checked by the key (not found remembered)
 
     def check_record(
         self, topic: str, key: bytes | None, value: bytes | None, headers: Headers
@@ -191,14 +197,15 @@ class Verifier:
         if root is None:
             return False
         seen = (key_id, root, signature)
-        if seen in self._verified:
+        if seen in self._verified or seen in self._older:
             return True
+        self.verifications += 1
         try:
             public.verify(signature, _ROOT + root)
         except InvalidSignature:
             return False
         if len(self._verified) >= self._remember:
-            self._verified.clear()
+            self._older, self._verified = self._verified, set()
         self._verified.add(seen)
         return True
 

@@ -119,6 +119,30 @@ def test_each_record_of_a_batch_verifies_alone(size: int) -> None:
         assert isinstance(fresh.check_record(t, k, records[1][2], h0), Refusal)
 
 
+def test_verified_roots_are_remembered_in_two_generations() -> None:
+    """A root verified once is not verified again while remembered; past `remember` the
+    older half is forgotten, not all of it; a tampered record is never let through by it."""
+    batches = [
+        SAMR.sign_batch([("casebus.penalty", b"K", bytes([n]) * 8, HEADERS)]) for n in range(5)
+    ]
+    verifier = Verifier([SAMR_KEY], TOPICS, remember=4)  # two generations of two
+
+    def check(n: int) -> object:
+        return verifier.check_record("casebus.penalty", b"K", bytes([n]) * 8, batches[n][0])
+
+    for n in (0, 1, 0, 1):
+        assert check(n) == SAMR_KEY
+    assert verifier.verifications == 2
+    assert check(2) == SAMR_KEY  # the newer generation was full: 0 and 1 are the older now
+    assert check(0) == SAMR_KEY and check(1) == SAMR_KEY and verifier.verifications == 3
+    for n in (3, 4):  # 2 and 3 fill a generation, 4 starts one: 0 and 1 are forgotten
+        assert check(n) == SAMR_KEY
+    assert check(2) == SAMR_KEY and verifier.verifications == 5
+    assert check(0) == SAMR_KEY and verifier.verifications == 6
+    tampered = verifier.check_record("casebus.penalty", b"K", b"\x09" * 8, batches[0][0])
+    assert isinstance(tampered, Refusal) and tampered.reason == "BadSignature"
+
+
 def test_malformed_paths_are_refused_not_raised() -> None:
     key, value, headers = _signed()
     for path in (b"", b"\x00", b"\x00\x05\x00\x02", b"\x00\x00\x00\x01" + b"x" * 32):
