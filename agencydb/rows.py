@@ -166,8 +166,9 @@ class RowBuilder:
     def makes_lines(self) -> bool:
         return self._lines is not None
 
-    def as_lines(self, state: State) -> StateLines:
-        """The state as COPY text (only for a PostgreSQL builder that `makes_lines`)."""
+    def as_lines(self, state: State, digest: str | None = None) -> StateLines:
+        """The state as COPY text (only for a PostgreSQL builder that `makes_lines`), with
+        its state digest `digest` if given (else the one it has)."""
         if isinstance(state, StateLines):
             return state
         assert self._lines is not None, "COPY text is PostgreSQL's, and needs psycopg's formatter"
@@ -184,7 +185,7 @@ class RowBuilder:
             b"".join(map(lines["items"], state.items)),
             b"".join(map(lines["evidence"], state.evidence)),
             state.personal,
-            state.digest,
+            state.digest if digest is None else digest,
         )
 
     def stamp_line(self, table: str, column: str, now: datetime) -> bytes:

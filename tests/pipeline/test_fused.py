@@ -283,6 +283,25 @@ def test_bytes_it_cannot_read_go_the_usual_way(settings: Settings) -> None:
         assert got is None
 
 
+def test_an_event_id_in_another_form_goes_the_usual_way(settings: Settings) -> None:
+    """The generated pass keeps an event id as written only in str(UUID)'s form; one in
+    capitals (a form fastavro reads too) goes the usual way, which stores it in that form."""
+    event = sample_penalty_event()
+    value = _value(event)
+    assert value is not None
+    written = str(event["event_id"]).encode()
+    assert written in value and written.upper() != written
+    upper = value.replace(written, written.upper())
+    for rows in BUILDERS:
+        fast = _fused(rows, settings)(PROV, upper, None, None, None, None, *_latest(settings))
+        assert fast is None
+        usual = _usual(upper, rows, settings)
+        assert isinstance(usual, Prepared) and usual.validity == VALID
+        assert usual.head[4] == written.decode()
+        same = _fused(rows, settings)(PROV, value, None, None, None, None, *_latest(settings))
+        assert same == usual
+
+
 # Generated events: the serde's strategy (any text, amount, date, instant, revision), and
 # changes to the sample drawn from values near each rule's edge.
 _STRINGS = st.sampled_from(
