@@ -36,10 +36,14 @@ from agencydb.rows import (
     LEAD_ITEMS,
     LOG_COLUMNS,
     LOG_DLQ,
+    LOG_HEAD,
+    LOG_IDENTITY,
     PAYLOAD_COLUMNS,
     PAYLOAD_TABLES,
     RECORD_COLUMNS,
     RECORDS,
+    Row,
+    RowBuilder,
     StateRows,
 )
 from agencydb.types import Money
@@ -158,6 +162,37 @@ def link(previous: str, row: Sequence[Any]) -> str:
     if all(v is None for v in values[_DLQ_AT:]):
         values = values[:_DLQ_AT]
     return hashlib.sha256(previous.encode() + orjson.dumps(values, default=str)).hexdigest()
+
+
+# A row's front (its head and identity columns) is known before the batch is decided on:
+# the decode worker makes its part of the chain's input and of the COPY text ahead
+# (`LogText`), and the writer adds the tail (outcome, stamps, state digest, DLQ position).
+_FRONT = len(LOG_HEAD) + len(LOG_IDENTITY)
+_LOG_FRONT = Canon(_LOG.normals[:_FRONT])
+_LOG_TAIL = Canon(_LOG.normals[_FRONT:])
+_TAIL_DLQ_AT = _DLQ_AT - _FRONT
+
+
+# An event-log row's head and identity as the writer needs them (PostgreSQL): their COPY
+# text, each value ended by a tab; their canonical JSON as `link` hashes it, without the
+# closing bracket. A plain tuple: a named one costs the worker a call back into Python
+# each to pickle.
+LogText = tuple[bytes, bytes]
+
+
+def log_text(rows: RowBuilder, head: Row, identity: Row) -> LogText:
+    front = head + identity
+    return rows.log_front_line(front), orjson.dumps(_LOG_FRONT(front), default=str)[:-1]
+
+
+def link_after(previous: str, front: LogText, tail: Sequence[Any]) -> str:
+    """`link(previous, head + identity + tail)` for the row whose front is `front`: the
+    same bytes hashed (orjson writes a list as its values' JSON joined by commas)."""
+    values = _LOG_TAIL(tail)
+    if all(v is None for v in values[_TAIL_DLQ_AT:]):
+        values = values[:_TAIL_DLQ_AT]
+    tail_json = orjson.dumps(values, default=str)[1:]
+    return hashlib.sha256(previous.encode() + front[1] + b"," + tail_json).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,6 +188,17 @@ class RowBuilder:
             state.digest if digest is None else digest,
         )
 
+    def log_front_line(self, front: Row) -> bytes:
+        """An event-log row's head and identity values as COPY text, each ended by a tab."""
+        assert self._lines is not None
+        return self._lines["log_front"](front)[:-1] + b"\t"
+
+    def log_tail_line(self, tail: Row) -> bytes:
+        """The rest of an event-log row (its tail and chain hash) as COPY text, newline
+        included: after its `log_front_line`, the whole row."""
+        assert self._lines is not None
+        return self._lines["log_tail"](tail)
+
     def stamp_line(self, table: str, column: str, now: datetime) -> bytes:
         """`stamp` as the COPY text that ends a StateLines' record or case line."""
         assert self._lines is not None
@@ -271,8 +282,8 @@ class RowBuilder:
 
 def _line_formats(dialect: Dialect) -> dict[str, Lines] | None:
     """COPY text formatters of a state's rows: "records" and "cases" (but their stamps),
-    the stamps ("applied_at", "first_seen_at"), "items", "evidence", and each kind's
-    payload; None if psycopg has no formatter to offer."""
+    the stamps ("applied_at", "first_seen_at"), "items", "evidence", each kind's payload,
+    and an event-log row's two parts; None if psycopg has no formatter to offer."""
     tables = {
         "records": (RECORDS, RECORD_COLUMNS[:-1]),
         "applied_at": (RECORDS, ("applied_at",)),
@@ -281,6 +292,8 @@ def _line_formats(dialect: Dialect) -> dict[str, Lines] | None:
         "items": (LEAD_ITEMS, ITEM_COLUMNS),
         "evidence": (LEAD_EVIDENCE, EVIDENCE_COLUMNS),
         **{kind: (PAYLOAD_TABLES[kind], columns) for kind, columns in PAYLOAD_COLUMNS.items()},
+        "log_front": (EVENT_LOG, LOG_HEAD + LOG_IDENTITY),
+        "log_tail": (EVENT_LOG, LOG_TAIL),
     }
     out: dict[str, Lines] = {}
     for name, (table, columns) in tables.items():

@@ -21,11 +21,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import Dialect
 
-from agencydb.chain import link, lock_head, move_head, state_digest
+from agencydb.chain import LogText, link, link_after, lock_head, log_text, move_head, state_digest
 from agencydb.rows import (
     EVENT_LOG,
     LOG_COLUMNS,
@@ -37,7 +38,7 @@ from agencydb.rows import (
     StateRows,
 )
 from agencydb.states import write_states
-from agencydb.writes import stored_revisions, write_tuples
+from agencydb.writes import stored_revisions, write_lines, write_tuples
 from casebus import logs
 from casebus.events import Event
 from casebus.records import NotARecord, RecordKey
@@ -228,24 +229,41 @@ def _log_events(
     logged_at = rows.stamp("event_log", "logged_at", now)
     head = lock_head(conn)  # held to the commit: one writer at a time extends the chain
     previous = head.hash
-    out = []
+    # PostgreSQL: rows as COPY text, their fronts mostly made by the decode worker.
+    lines = rows.makes_lines and conn.dialect.name == "postgresql"
+    out: list[Any] = []
     pairs = zip(items, results, dlq_positions, strict=True)
     for index, (item, result, dlq) in enumerate(pairs):
-        log_head, identity = _log_columns(item, rows)
         detail = result.detail
         if detail is None and isinstance(item, Prepared):
             detail = item.state.personal  # which personal values were opened, sealed, erased
         tail = (result.outcome.value, detail, logged_at, origin, written.get(index), *dlq)
-        row = log_head + identity + tail
+        if lines:
+            front = _log_text(item, rows)
+            previous = link_after(previous, front, tail)
+            out.append(front[0] + rows.log_tail_line((*tail, previous)))
+            continue
+        row = _log_columns(item, rows) + tail
         previous = link(previous, row)
         out.append((*row, previous))
-    write_tuples(conn, EVENT_LOG, LOG_COLUMNS, out)
+    (write_lines if lines else write_tuples)(conn, EVENT_LOG, LOG_COLUMNS, out)
     if out:
         position = conn.scalar(select(func.max(EVENT_LOG.c.id)))
         move_head(conn, head, int(position), previous, len(out))
 
 
-def _log_columns(item: Refused | Filtered | Candidate, rows: RowBuilder) -> tuple[Row, Row]:
+def _log_text(item: Refused | Filtered | Candidate, rows: RowBuilder) -> LogText:
+    """The item's event-log front as the decode worker made it, or made here."""
+    made = None if isinstance(item, Refused) else item.log
+    return made if made is not None else log_text(rows, *_log_front(item, rows))
+
+
+def _log_columns(item: Refused | Filtered | Candidate, rows: RowBuilder) -> Row:
+    head, identity = _log_front(item, rows)
+    return head + identity
+
+
+def _log_front(item: Refused | Filtered | Candidate, rows: RowBuilder) -> tuple[Row, Row]:
     if isinstance(item, Prepared | Foreseen):
         return item.head, item.identity
     if isinstance(item, Filtered):  # not ours to know which record it was

@@ -41,8 +41,8 @@ from typing import Any, NamedTuple
 
 from sqlalchemy.engine import make_url
 
-from agencydb.chain import state_digest
-from agencydb.rows import RowBuilder, State, StateRows
+from agencydb.chain import log_text, state_digest
+from agencydb.rows import NO_IDENTITY, RowBuilder, State, StateRows
 from casebus.claims import CLAIM_HEADER
 from casebus.config import Settings, Subscription
 from casebus.contracts import codes
@@ -61,6 +61,8 @@ from pipeline.items import (
     VALID,
     Claimed,
     Decoded,
+    Filtered,
+    Foreseen,
     Invalid,
     Item,
     Prepared,
@@ -259,21 +261,37 @@ class DecodeWorkerJob:
         return item
 
     def _handed(self, item: Item) -> Item:
-        """A valid item as the writer, the busier process, takes it: with its state's digest
-        (the event log's state_digest) computed here (the writer hashes only the states it
-        writes; one valid here loses only to a later revision of its record in the same
-        batch), and for PostgreSQL its rows as COPY text (agencydb/copytext.py)."""
-        if not (isinstance(item, Prepared) and isinstance(item.validity, Valid)):
+        """An item as the writer, the busier process, takes it: a valid one with its
+        state's digest (the event log's state_digest) computed here (the writer hashes only
+        the states it writes; one valid here loses only to a later revision of its record
+        in the same batch); and for PostgreSQL its rows as COPY text (agencydb/copytext.py),
+        and every item the event log will name with its head and identity ready for the log
+        row and its chain hash (agencydb/chain.py `LogText`)."""
+        lines = self.rows.makes_lines
+        kind = type(item)
+        if kind is Prepared:
+            assert isinstance(item, Prepared)
+            state = item.state
+            log = log_text(self.rows, item.head, item.identity) if lines else None
+            if not isinstance(item.validity, Valid):
+                return item._replace(log=log) if lines else item
+            assert isinstance(state, StateRows)  # made here, as values
+            digest = state_digest(state)
+            if lines:
+                handed: State = self.rows.as_lines(state, digest)
+            else:
+                handed = StateRows(*state[:-1], digest)  # digest is the last field
+            # Built whole, not with _replace (a generic rebuild, 2 µs an event here).
+            return Prepared(*item[:8], handed, item.validity, log)
+        if not lines:
             return item
-        state = item.state
-        assert isinstance(state, StateRows)  # made here, as values
-        digest = state_digest(state)
-        if self.rows.makes_lines:
-            handed: State = self.rows.as_lines(state, digest)
-        else:
-            handed = StateRows(*state[:-1], digest)  # digest is the last field
-        # Built whole, not with _replace (a generic rebuild, 2 µs an event here).
-        return Prepared(*item[:8], handed, item.validity)
+        if kind is Foreseen:
+            assert isinstance(item, Foreseen)
+            return item._replace(log=log_text(self.rows, item.head, item.identity))
+        if kind is Filtered:
+            assert isinstance(item, Filtered)
+            return Filtered(item.provenance, item.head, log_text(self.rows, item.head, NO_IDENTITY))
+        return item
 
     def _admit(self, event: Event, kind: str) -> bool:
         return admits(self.sub, event, kind)

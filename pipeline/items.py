@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from agencydb.chain import LogText
 from agencydb.rows import Row, State
 from casebus.claims import Claim
 from casebus.events import Event
@@ -126,6 +127,7 @@ class Filtered(NamedTuple):
 
     provenance: Provenance
     head: Row  # event-log columns: where it was read, event id, producer, type
+    log: LogText | None = None  # its event-log columns as the writer takes them (PostgreSQL)
 
 
 class Prepared(NamedTuple):
@@ -141,6 +143,7 @@ class Prepared(NamedTuple):
     identity: Row  # event-log columns naming the record
     state: State  # written if this revision wins (values, or COPY text)
     validity: Validity
+    log: LogText | None = None  # head and identity as the writer takes them (PostgreSQL)
 
     @property
     def key(self) -> RecordKey:
@@ -161,6 +164,7 @@ class Foreseen(NamedTuple):
     value: bytes  # the record's value, to decode again should it win
     # The record's claim header when it was decided from it: the body must match it.
     raw_claim: bytes | None = None
+    log: LogText | None = None  # head and identity as the writer takes them (PostgreSQL)
 
     @property
     def key(self) -> RecordKey:

@@ -15,8 +15,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 
+from agencydb.chain import CHAINED, GENESIS, link
+from agencydb.engine import make_engine
 from agencydb.reconcile import reconcile_databases
+from agencydb.rows import EVENT_LOG
 from casebus.config import Settings
 from casebus.kafka.broker import LocalKafka
 from services.sync.service import sync_until_idle
@@ -52,6 +56,25 @@ def assert_same_as_reference(settings: Settings, db_url: str, tmp_path: Path, ev
     assert report.identical, report.lines()[:20]
     assert report.compared > 100
     assert offsets_logged_once(db_url) == (events, events)
+    assert chain_follows(db_url) == events
+
+
+def chain_follows(db_url: str) -> int:
+    """The event log's rows, each row's stored chain hash checked against `link` of its
+    content and the hash before it (as `casebus audit verify` walks it; the published heads
+    are left out: other tests' databases publish for the same agency)."""
+    engine = make_engine(db_url)
+    previous, rows = GENESIS, 0
+    try:
+        with engine.connect() as conn:
+            columns = [EVENT_LOG.c.chain, *(EVENT_LOG.c[name] for name in CHAINED)]
+            for stored, *values in conn.execute(select(*columns).order_by(EVENT_LOG.c.id)):
+                previous = link(previous, values)
+                assert stored == previous, f"row {rows + 1}: the chain breaks"
+                rows += 1
+    finally:
+        engine.dispose()
+    return rows
 
 
 def finish(env: dict[str, str], log: Path) -> None:
