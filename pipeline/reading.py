@@ -41,6 +41,9 @@ class Reader:
         self.consumer = consumer
         self._reconnect, self._stalled_after, self._poll_ms = reconnect, stalled_after, poll_ms
         self.replacements = 0  # clients replaced for fetching nothing
+        # Partitions read to their end, and where: a client that replaced a stalled one is
+        # given only the partitions still unread, so it cannot tell where these ended.
+        self._ended: dict[TopicPartition, int] = {}
 
     def read(
         self,
@@ -55,6 +58,8 @@ class Reader:
         if not todo:
             return
         consumer = self.consumer
+        for tp in todo:
+            self._ended.pop(tp, None)
         consumer.assign(todo)
         consumer.resume(*todo)  # paused at the end of an earlier read
         for tp in todo:
@@ -66,6 +71,7 @@ class Reader:
             if done:
                 consumer.pause(*done)
                 todo = [tp for tp in todo if tp not in done]
+                self._ended.update((tp, consumer.position(tp)) for tp in done)
             if polled or done:
                 fetched_at = time.monotonic()
             elif self._stalled(fetched_at):
@@ -79,7 +85,10 @@ class Reader:
                 yield kept
 
     def position(self, tp: TopicPartition, default: int) -> int:
-        """Where the client reads `tp` next, or `default` if it is not assigned."""
+        """Where `tp` is read next: its end if it was read to it, else the client's position,
+        or `default` if it is not assigned (replay's progress is counted from these)."""
+        if (ended := self._ended.get(tp)) is not None:
+            return ended
         consumer = self.consumer
         return consumer.position(tp) if tp in consumer.assignment() else default
 

@@ -49,10 +49,15 @@ def test_a_reader_whose_client_stops_fetching_reads_on_with_a_new_one(
             read.extend((r.partition, r.offset) for r in batch)
 
     try:
-        batch = source.poll(stop)
-        assert batch
-        read += [(r.partition, r.offset) for r in batch]
-        first.pause(*first.assignment())  # the wedge: the client fetches nothing from now on
+        # Read until a partition is read to its end (the new client is given only the
+        # others), then the wedge: the client fetches nothing from now on.
+        filled = [tp for tp in parts if ends[tp] > 0]  # the others are never assigned
+        while not read or not any(first.position(tp) >= ends[tp] for tp in filled):
+            batch = source.poll(stop)
+            assert batch
+            read += [(r.partition, r.offset) for r in batch]
+        assert not all(first.position(tp) >= ends[tp] for tp in filled)
+        first.pause(*first.assignment())
         thread = threading.Thread(target=read_rest, daemon=True)
         thread.start()
         thread.join(timeout=60)
@@ -63,6 +68,7 @@ def test_a_reader_whose_client_stops_fetching_reads_on_with_a_new_one(
     assert reader.replacements == 1 and len(made) == 2, caplog.text[-2000:]
     assert len(read) == len(set(read)) == 60
     assert "nothing fetched for 2s; replacing the Kafka client" in caplog.text
+    assert source.position() == 60  # replay's progress: every partition read to its end
 
 
 def test_a_case_read_through_a_client_that_stops_fetching_finds_every_record(
