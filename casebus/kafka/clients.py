@@ -90,7 +90,7 @@ def make_producer(
     return KafkaProducer(client_id=client_id, **connection_options(settings, principal), **options)
 
 
-_ABANDON_MARGIN_SECONDS = 30.0  # past an abandoned producer's delivery timeout
+ABANDON_MARGIN_SECONDS = 30.0  # past an abandoned producer's delivery timeout
 
 
 def abandon(producer: KafkaProducer) -> None:
@@ -99,14 +99,19 @@ def abandon(producer: KafkaProducer) -> None:
     kafka-python's `close(timeout=0)` (3.0.12) flushes first, raises while batches are
     pending, and leaves the producer's threads running for good, retrying batches nobody
     waits for (a leak per producer replaced, found in the node-loss test). Here it is closed
-    in a daemon thread once its batches are done: each fails within its delivery timeout."""
-    wait = producer.config["delivery_timeout_ms"] / 1000 + _ABANDON_MARGIN_SECONDS
+    in a daemon thread once its batches are done: each fails within its delivery timeout.
+    Should its flush still not end by then (close raises before it stops anything), its
+    sender thread is stopped all the same: kafka-python offers no public call for that."""
+    wait = producer.config["delivery_timeout_ms"] / 1000 + ABANDON_MARGIN_SECONDS
 
     def close() -> None:
         try:
             producer.close(timeout=wait)
-        except Exception as exc:  # a broken producer: nothing more to do
-            log.debug("closing an abandoned producer: %s", exc)
+        except Exception as exc:
+            log.warning("closing an abandoned producer: %s; stopping its sender", exc)
+            sender = getattr(producer, "_sender", None)
+            if sender is not None:
+                sender.force_close()
 
     threading.Thread(target=close, name="casebus-abandoned-producer", daemon=True).start()
 

@@ -34,7 +34,13 @@ from bench.workload import event_stream, make_event
 from casebus.config import LocalBroker, Settings, load_settings
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.broker import LocalKafka
-from casebus.kafka.clients import abandon, make_consumer, make_producer, make_super_admin
+from casebus.kafka.clients import (
+    ABANDON_MARGIN_SECONDS,
+    abandon,
+    make_consumer,
+    make_producer,
+    make_super_admin,
+)
 from casebus.kafka.health import cluster_health
 from casebus.publish import Publisher, PublishError
 from casebus.security.principals import admin as admin_principal
@@ -539,6 +545,7 @@ def test_two_nodes_down_refuse_and_lose_nothing(
     # kafka-python's idempotent producer does not recover from expired batches).
     failed, sends = sends, Sends(s)
     abandon(failed.producer)  # its expired batches: given up, as the runner does
+    abandoned_at = time.monotonic()
     deadline = time.monotonic() + 90
     while True:
         try:
@@ -564,8 +571,10 @@ def test_two_nodes_down_refuse_and_lose_nothing(
     assert held == sends.acked, f"{len(set(sends.acked) - set(held))} acknowledged sends lost"
     assert len(sends.acked) >= 200
     # The producer given up on is closed too, its batches expired (casebus.kafka.abandon):
-    # kafka-python's close(timeout=0) left its threads retrying for good.
-    deadline = time.monotonic() + 30
+    # kafka-python's close(timeout=0) left its threads retrying for good. Within what
+    # abandon allows it from when it was given up on: its delivery timeout and a margin.
+    bound = failed.producer.config["delivery_timeout_ms"] / 1000 + ABANDON_MARGIN_SECONDS
+    deadline = max(abandoned_at + bound + 15, time.monotonic() + 5)
     while left := [t.name for t in threading.enumerate() if t.name.startswith("two-down-test")]:
         assert time.monotonic() < deadline, f"producer threads left running: {left}"
         time.sleep(0.5)
