@@ -285,7 +285,8 @@ def test_bytes_it_cannot_read_go_the_usual_way(settings: Settings) -> None:
 
 def test_an_event_id_in_another_form_goes_the_usual_way(settings: Settings) -> None:
     """The generated pass keeps an event id as written only in str(UUID)'s form; one in
-    capitals (a form fastavro reads too) goes the usual way, which stores it in that form."""
+    capitals (a form fastavro reads too) goes the usual way, which stores it in
+    str(UUID)'s form (lower case), as before."""
     event = sample_penalty_event()
     value = _value(event)
     assert value is not None
