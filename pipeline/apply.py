@@ -54,6 +54,7 @@ from pipeline.items import (
     Prepared,
     Refused,
     Unchecked,
+    carried_front,
 )
 from pipeline.prepare import Admit, prepare, prepare_claimed
 
@@ -230,7 +231,7 @@ def _log_events(
     head = lock_head(conn)  # held to the commit: one writer at a time extends the chain
     previous = head.hash
     # PostgreSQL: rows as COPY text, their fronts mostly made by the decode worker.
-    lines = rows.makes_lines and conn.dialect.name == "postgresql"
+    lines = rows.makes_lines
     out: list[Any] = []
     pairs = zip(items, results, dlq_positions, strict=True)
     for index, (item, result, dlq) in enumerate(pairs):
@@ -243,7 +244,8 @@ def _log_events(
             previous = link_after(previous, front, tail)
             out.append(front[0] + rows.log_tail_line((*tail, previous)))
             continue
-        row = _log_columns(item, rows) + tail
+        log_head, identity = _log_front(item, rows)
+        row = log_head + identity + tail
         previous = link(previous, row)
         out.append((*row, previous))
     (write_lines if lines else write_tuples)(conn, EVENT_LOG, LOG_COLUMNS, out)
@@ -258,16 +260,10 @@ def _log_text(item: Refused | Filtered | Candidate, rows: RowBuilder) -> LogText
     return made if made is not None else log_text(rows, *_log_front(item, rows))
 
 
-def _log_columns(item: Refused | Filtered | Candidate, rows: RowBuilder) -> Row:
-    head, identity = _log_front(item, rows)
-    return head + identity
-
-
 def _log_front(item: Refused | Filtered | Candidate, rows: RowBuilder) -> tuple[Row, Row]:
-    if isinstance(item, Prepared | Foreseen):
-        return item.head, item.identity
-    if isinstance(item, Filtered):  # not ours to know which record it was
-        return item.head, NO_IDENTITY
+    if (carried := carried_front(item)) is not None:
+        return carried
+    assert isinstance(item, Refused)
     # Refused before it could be decided on: the record it names, if it was decoded, but
     # no kind or digest.
     if item.columns is not None:

@@ -42,7 +42,7 @@ from typing import Any, NamedTuple
 from sqlalchemy.engine import make_url
 
 from agencydb.chain import log_text, state_digest
-from agencydb.rows import NO_IDENTITY, RowBuilder, State, StateRows
+from agencydb.rows import RowBuilder, State, StateRows
 from casebus.claims import CLAIM_HEADER
 from casebus.config import Settings, Subscription
 from casebus.contracts import codes
@@ -70,6 +70,7 @@ from pipeline.items import (
     RawRecord,
     Refused,
     Valid,
+    carried_front,
 )
 from pipeline.personal import opener_for
 from pipeline.prepare import prepare, prepare_claimed
@@ -267,31 +268,26 @@ class DecodeWorkerJob:
         in the same batch); and for PostgreSQL its rows as COPY text (agencydb/copytext.py),
         and every item the event log will name with its head and identity ready for the log
         row and its chain hash (agencydb/chain.py `LogText`)."""
-        lines = self.rows.makes_lines
-        kind = type(item)
-        if kind is Prepared:
-            assert isinstance(item, Prepared)
-            state = item.state
-            log = log_text(self.rows, item.head, item.identity) if lines else None
+        front = carried_front(item) if self.rows.makes_lines else None
+        log = log_text(self.rows, *front) if front is not None else None
+        if isinstance(item, Prepared):
             if not isinstance(item.validity, Valid):
-                return item._replace(log=log) if lines else item
+                return item if log is None else item._replace(log=log)
+            state = item.state
             assert isinstance(state, StateRows)  # made here, as values
             digest = state_digest(state)
-            if lines:
+            if self.rows.makes_lines:
                 handed: State = self.rows.as_lines(state, digest)
             else:
                 handed = StateRows(*state[:-1], digest)  # digest is the last field
             # Built whole, not with _replace (a generic rebuild, 2 µs an event here).
             return Prepared(*item[:8], handed, item.validity, log)
-        if not lines:
+        if log is None:
             return item
-        if kind is Foreseen:
-            assert isinstance(item, Foreseen)
-            return item._replace(log=log_text(self.rows, item.head, item.identity))
-        if kind is Filtered:
-            assert isinstance(item, Filtered)
-            return Filtered(item.provenance, item.head, log_text(self.rows, item.head, NO_IDENTITY))
-        return item
+        if isinstance(item, Foreseen):
+            return item._replace(log=log)
+        assert isinstance(item, Filtered)
+        return Filtered(item.provenance, item.head, log)
 
     def _admit(self, event: Event, kind: str) -> bool:
         return admits(self.sub, event, kind)

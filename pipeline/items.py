@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from agencydb.chain import LogText
-from agencydb.rows import Row, State
+from agencydb.rows import NO_IDENTITY, Row, State
 from casebus.claims import Claim
 from casebus.events import Event
 from casebus.records import RecordKey
@@ -174,3 +174,13 @@ class Foreseen(NamedTuple):
 Item = Refused | Decoded | Claimed | Filtered | Prepared | Foreseen
 # What the revision rule decides on.
 Candidate = Prepared | Foreseen
+
+
+def carried_front(item: object) -> tuple[Row, Row] | None:
+    """The event-log head and identity an item carries (a filtered one names no record);
+    None for one whose columns are made from its event or given (Refused)."""
+    if isinstance(item, Prepared | Foreseen):
+        return item.head, item.identity
+    if isinstance(item, Filtered):  # not ours to know which record it was
+        return item.head, NO_IDENTITY
+    return None

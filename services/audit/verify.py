@@ -97,7 +97,7 @@ def verify(
     published = heads if heads is not None else published_heads(settings, agency, report)
     with engine.connect() as conn:
         report.head = read_head(conn)
-        at = _check_chain(conn, report, {h.position for h in published})
+        at = check_chain(conn, report, {h.position for h in published})
         _check_heads(report, published, at)
         _check_records(conn, report)
     return report
@@ -106,7 +106,7 @@ def verify(
 # -- 1. the chain ----------------------------------------------------------------------------
 
 
-def _check_chain(conn: Connection, report: AuditReport, wanted: set[int]) -> dict[int, str]:
+def check_chain(conn: Connection, report: AuditReport, wanted: set[int]) -> dict[int, str]:
     """Walk the log in order; returns the chain hash at each position in `wanted`."""
     columns = [EVENT_LOG.c.id, *(EVENT_LOG.c[n] for n in CHAINED), EVENT_LOG.c.chain]
     previous, last_position, first_break = GENESIS, 0, None
