@@ -272,6 +272,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def core_share(pid: int, seconds: float) -> float:
+    """The share of a core process `pid` uses over the next `seconds`."""
+    cpu, began = cpu_seconds(pid), time.monotonic()
+    time.sleep(seconds)
+    return (cpu_seconds(pid) - cpu) / (time.monotonic() - began)
+
+
 def logged_offsets(db_url: str) -> collections.Counter[tuple[str, int, int]]:
     engine = make_engine(db_url)
     try:
@@ -394,19 +401,23 @@ def test_node_kills_under_load_lose_and_double_nothing(
     acked = set(connector.acked)
     wait_caught_up(s, acked, services.log)
     wait_feeds_caught_up(s, lambda: services.log("feeds"))
-    # The coordinator's node of Luzhou's sync group lost at rest: the sync waits quietly.
+    # The coordinator's node of Luzhou's sync group lost at rest: the sync waits quietly,
+    # using little more CPU than at rest with every node up (measured first, in this run:
+    # its lag readings and metrics cost more on a slower machine; a retry loop costs more
+    # than a tenth of a core on any).
     sync = services.processes[f"sync-{LUZHOU}"]
+    at_rest = core_share(sync.pid, 6)
     before = services.log(f"sync-{LUZHOU}").count(COORDINATOR_WARNING)
     coordinator = group_coordinator(s, s.sync.group_for(LUZHOU))
     cluster.stop(coordinator, kill=True)
     kills.append(coordinator)
     time.sleep(2)  # the loss noticed
-    cpu, began = cpu_seconds(sync.pid), time.monotonic()
-    time.sleep(8)
-    used = (cpu_seconds(sync.pid) - cpu) / (time.monotonic() - began)
+    used = core_share(sync.pid, 8)
     cluster.start(coordinator)
     warned = services.log(f"sync-{LUZHOU}").count(COORDINATOR_WARNING) - before
-    assert used < 0.05, f"the sync used {used:.0%} of a core while its coordinator was down"
+    assert used < at_rest + 0.05, (
+        f"the sync used {used:.1%} of a core while its coordinator was down, {at_rest:.1%} at rest"
+    )
     assert warned < 20, f"{warned} coordinator warnings for one kill"
 
     time.sleep(5)
