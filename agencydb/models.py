@@ -23,6 +23,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -224,8 +225,17 @@ class EventLogEntry(Base):
     __table_args__ = (
         Index("ix_event_log_record", "owner", "record_id"),
         Index("ix_event_log_position", "topic", "partition", "offset"),
-        # A DLQ record is redriven once: NULLs (every other row) never collide.
-        Index("uq_event_log_dlq_position", "dlq_topic", "dlq_partition", "dlq_offset", unique=True),
+        # A DLQ record is redriven once. Only redriven rows are indexed: every other row
+        # (nearly all) has no DLQ position, and indexing its NULLs cost each event written.
+        Index(
+            "uq_event_log_dlq_position",
+            "dlq_topic",
+            "dlq_partition",
+            "dlq_offset",
+            unique=True,
+            postgresql_where=text("dlq_topic IS NOT NULL"),
+            sqlite_where=text("dlq_topic IS NOT NULL"),
+        ),
     )
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
     topic: Mapped[str] = mapped_column(String(249))

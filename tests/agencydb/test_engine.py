@@ -46,7 +46,7 @@ def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
         config = alembic_config()
         with engine.begin() as conn:  # one migration behind: alembic brings it to head
             config.attributes["connection"] = conn
-            command.downgrade(config, "0005")
+            command.downgrade(config, "0006")
         assert _opened_with_alembic(local_db_url)
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
