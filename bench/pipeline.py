@@ -46,6 +46,7 @@ from casebus.topics import TopicNames
 from pipeline.checkpoint import Checkpoint
 from pipeline.decode_worker import DecodeWorkerJob
 from pipeline.dlq import DeadLetters
+from pipeline.handover import flatten, unflatten
 from pipeline.inbound import Consumed, SignatureCheck
 from pipeline.items import RawRecord
 from pipeline.report import SyncReport
@@ -102,11 +103,12 @@ def one_round(
         got, sigs = pickle.loads(sent)
         work = preparer.run([RawRecord._make(r) for r in got], sigs)
         t2 = time.perf_counter()
-        back = pickle.dumps(work)
+        back = pickle.dumps(work._replace(items=flatten(work.items)))
         t3 = time.perf_counter()
         work = pickle.loads(back)
+        items = unflatten(work.items)
         t4 = time.perf_counter()
-        checkpoint.commit([Consumed(r, i) for r, i in zip(records_, work.items, strict=True)])
+        checkpoint.commit([Consumed(r, i) for r, i in zip(records_, items, strict=True)])
         t5 = time.perf_counter()
         spent["main: verify and send"] += t1 - t0
         spent["worker: decode"] += work.decode_seconds

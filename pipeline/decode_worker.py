@@ -10,9 +10,9 @@ worker decodes only what a trusted key signed. The worker also hashes each valid
 (the event log's `state_digest`), the one part of the chain that depends on nothing else,
 and for PostgreSQL turns them into the COPY text they are written as (agencydb/copytext.py).
 The main process still decides and writes everything, batch after batch in order, in one
-transaction each. What comes back is items
-of plain values (pipeline/items.py), not the decoded events: several times cheaper to
-unpickle, which is most of what the main process saves.
+transaction each. What comes back is items of plain values (pipeline/items.py), not the
+decoded events: several times cheaper to unpickle, which is most of what the main process
+saves; and they cross as flat tuples (pipeline/handover.py), not nested named tuples.
 
 An event whose signed record claim (casebus/claims.py) shows it filtered out, or foreseen to
 lose as below, is not even decoded: it is decided from the claim (pipeline/prepare.py
@@ -56,6 +56,7 @@ from casebus.serde.framing import HEADER_SIZE, MAGIC_BYTE
 from casebus.topics import TopicNames
 from casebus.workers import ForkedPool
 from pipeline.fused import Fused, compile_fused, latest_now
+from pipeline.handover import flatten, unflatten
 from pipeline.inbound import Consumed, Inbound, Signature, SignatureCheck, log_rejected
 from pipeline.items import (
     VALID,
@@ -111,7 +112,7 @@ class Work(NamedTuple):
     cleaned up when a worker is replaced (a lost worker is, pipeline/loop.py), aggregates
     them on each scrape, and handles gauges only through special modes."""
 
-    items: list[Item]
+    items: list[Any]  # Items; across the process boundary, flat (pipeline/handover.py)
     decode_seconds: float
     prepare_seconds: float
     validate_seconds: float
@@ -348,7 +349,8 @@ def _start_worker(
 
 def _decode(raw: Sequence[tuple[Any, ...]], signatures: Sequence[Signature] | None) -> Work:
     assert _worker is not None
-    return _worker.run([RawRecord._make(r) for r in raw], signatures)
+    work = _worker.run([RawRecord._make(r) for r in raw], signatures)
+    return work._replace(items=flatten(work.items))  # made items again by `collect`
 
 
 class Pending(NamedTuple):
@@ -425,7 +427,8 @@ def collect(
     report.stages[Stage.PREPARE] += work.prepare_seconds
     report.stages[Stage.VALIDATE] += work.validate_seconds
     report.worker_items.update(work.counts)
-    consumed = [Consumed(r, item) for r, item in zip(records, work.items, strict=True)]
+    items = unflatten(work.items)
+    consumed = [Consumed(r, item) for r, item in zip(records, items, strict=True)]
     for c in consumed:
         log_rejected(c)
     return consumed
