@@ -47,6 +47,36 @@ def bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
     return result[0]
 
 
+def bounded_make(
+    make: Callable[[], T], timeout: float, what: str, discard: Callable[[T], None]
+) -> T:
+    """`bounded(make, ...)` for a call that makes something that must be closed (a client):
+    if the caller gives up on it (`Stuck`) and it is made after all, it is `discard`ed, not
+    left running with nobody holding it. Exactly one of the two sides discards it."""
+    lock = threading.Lock()
+    made: list[T] = []
+    given_up = False
+
+    def call() -> T:
+        thing = make()
+        with lock:
+            if not given_up:
+                made.append(thing)
+                return thing
+        discard(thing)
+        return thing
+
+    try:
+        return bounded(call, timeout, what)
+    except Stuck:
+        with lock:
+            given_up = True
+            late = made.pop() if made else None
+        if late is not None:  # made between the deadline and the line above
+            discard(late)
+        raise
+
+
 def fenced(producer: object) -> bool:
     """Whether a transactional producer was fenced by a newer one with its id.
 

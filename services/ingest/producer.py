@@ -35,7 +35,7 @@ from typing import NamedTuple, TypeVar
 from kafka import KafkaProducer
 
 from casebus.config import Settings
-from casebus.kafka.bounded import bounded
+from casebus.kafka.bounded import bounded, bounded_make
 from casebus.kafka.clients import abandon, make_producer
 from casebus.security.principals import INGEST
 from services.ingest.settings import IngestSettings
@@ -57,6 +57,25 @@ def _bounded(fn: Callable[[], T], timeout: float, what: str) -> T:
         return bounded(fn, timeout, what)
     except Exception as exc:
         raise KafkaUnavailable(f"{what}: {exc}") from exc
+
+
+def _new_producer(make: Callable[[], KafkaProducer], timeout: float) -> KafkaProducer:
+    """A transactional producer, its transactions initialised within `timeout`, or
+    KafkaUnavailable; one that fails or comes too late is closed, never left running."""
+
+    def ready() -> KafkaProducer:
+        producer = make()
+        try:
+            producer.init_transactions()
+        except BaseException:
+            abandon(producer)
+            raise
+        return producer
+
+    try:
+        return bounded_make(ready, timeout, "init", abandon)
+    except Exception as exc:
+        raise KafkaUnavailable(f"init: {exc}") from exc
 
 
 class _Request(NamedTuple):
@@ -177,7 +196,7 @@ class _Committer:
             ms = int(self.timeout * 1000)
 
             def create() -> KafkaProducer:
-                producer = make_producer(
+                return make_producer(
                     self.publisher.settings,
                     client_id="casebus-ingest",
                     principal=INGEST,
@@ -187,10 +206,8 @@ class _Committer:
                     delivery_timeout_ms=ms + 5000,
                     linger_ms=0,
                 )
-                producer.init_transactions()
-                return producer
 
-            self.producer = _bounded(create, self.timeout * 2, "init")
+            self.producer = _new_producer(create, self.timeout * 2)
         return self.producer
 
     def _commit(self, records: list[Record]) -> None:

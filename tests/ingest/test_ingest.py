@@ -49,8 +49,13 @@ def test_accepts_after_commit_and_checks_everything(
     settings: Settings, registry_url: str, topic_factory: TopicFactory
 ) -> None:
     topic = topic_factory("penalty", partitions=2)
-    client = _client(settings, registry_url, {"casebus.penalty": topic})
+    with _client(settings, registry_url, {"casebus.penalty": topic}) as client:
+        _accepts_after_commit_and_checks_everything(client, settings, registry_url, topic)
 
+
+def _accepts_after_commit_and_checks_everything(
+    client: TestClient, settings: Settings, registry_url: str, topic: str
+) -> None:
     assert (
         client.post("/v1/events", json=event(), headers={"Authorization": "Bearer x"}).status_code
         == 401
@@ -123,54 +128,55 @@ def test_broker_down_is_503_and_nothing_half_written(
         admin, private_broker.bootstrap, "penalty.ingest", stands_for="penalty", partitions=2
     )
     admin.close()
-    client = _client(private, registry_url, {"casebus.penalty": "penalty.ingest"})
-    first = client.post("/v1/events", json={"events": [event(1)]}, headers=AUTH)
-    assert first.status_code == 202, first.text
+    with _client(private, registry_url, {"casebus.penalty": "penalty.ingest"}) as client:
+        first = client.post("/v1/events", json={"events": [event(1)]}, headers=AUTH)
+        assert first.status_code == 202, first.text
 
-    private_broker.stop()
-    down = client.post("/v1/events", json={"events": [event(7), event(8), event(9)]}, headers=AUTH)
-    assert down.status_code == 503
-    private_broker.start()
+        private_broker.stop()
+        events = {"events": [event(7), event(8), event(9)]}
+        down = client.post("/v1/events", json=events, headers=AUTH)
+        assert down.status_code == 503
+        private_broker.start()
 
-    reg = private.registry.model_copy(update={"url": registry_url})
-    got = read_events(private.model_copy(update={"registry": reg}), "penalty.ingest")
-    assert [str(e["event_id"]) for e in got] == first.json()["event_ids"]
-    # And the endpoint recovers once Kafka is back.
-    again = client.post("/v1/events", json={"events": [event(7)]}, headers=AUTH)
-    assert again.status_code == 202, again.text
+        reg = private.registry.model_copy(update={"url": registry_url})
+        got = read_events(private.model_copy(update={"registry": reg}), "penalty.ingest")
+        assert [str(e["event_id"]) for e in got] == first.json()["event_ids"]
+        # And the endpoint recovers once Kafka is back.
+        again = client.post("/v1/events", json={"events": [event(7)]}, headers=AUTH)
+        assert again.status_code == 202, again.text
 
 
 def test_personal_fields_are_checked_in_clear_and_published_sealed(
     settings: Settings, registry_url: str, topic_factory: TopicFactory
 ) -> None:
     topic = topic_factory("penalty", partitions=1)
-    client = _client(settings, registry_url, {"casebus.penalty": topic})
-    person = event(7)
-    person["penalty"].update(
-        party_name="王小明",
-        party_category="NATURAL_PERSON",
-        party_uscc=None,
-        legal_rep_name=None,
-        person_id_type="身份证",
-        person_id_no="510502198001011235",
-    )
-    wrong = copy.deepcopy(person)
-    wrong["record_id"] = wrong["penalty"]["decision_no"] = "泸市监处罚〔2025〕8号"
-    wrong["penalty"]["person_id_no"] = "510502198001011230"
-    refused = client.post("/v1/events", json=wrong, headers=AUTH)
-    assert refused.status_code == 422
-    (error,) = refused.json()["errors"]
-    assert (error["field"], error["rule"], error["value"]) == (
-        "penalty.person_id_no",
-        "id_no.check_digit",
-        "510502********1230",
-    )
-    assert client.post("/v1/events", json=person, headers=AUTH).status_code == 202
-    reg = settings.registry.model_copy(update={"url": registry_url})
-    (got,) = read_events(settings.model_copy(update={"registry": reg}), topic)
-    assert got["penalty"]["person_id_no"].startswith("casebus-fle1:")
-    assert got["penalty"]["person_id_type"].startswith("casebus-fle1:")
-    assert got["penalty"]["party_name"] == "王小明"  # published by double publicity: clear
+    with _client(settings, registry_url, {"casebus.penalty": topic}) as client:
+        person = event(7)
+        person["penalty"].update(
+            party_name="王小明",
+            party_category="NATURAL_PERSON",
+            party_uscc=None,
+            legal_rep_name=None,
+            person_id_type="身份证",
+            person_id_no="510502198001011235",
+        )
+        wrong = copy.deepcopy(person)
+        wrong["record_id"] = wrong["penalty"]["decision_no"] = "泸市监处罚〔2025〕8号"
+        wrong["penalty"]["person_id_no"] = "510502198001011230"
+        refused = client.post("/v1/events", json=wrong, headers=AUTH)
+        assert refused.status_code == 422
+        (error,) = refused.json()["errors"]
+        assert (error["field"], error["rule"], error["value"]) == (
+            "penalty.person_id_no",
+            "id_no.check_digit",
+            "510502********1230",
+        )
+        assert client.post("/v1/events", json=person, headers=AUTH).status_code == 202
+        reg = settings.registry.model_copy(update={"url": registry_url})
+        (got,) = read_events(settings.model_copy(update={"registry": reg}), topic)
+        assert got["penalty"]["person_id_no"].startswith("casebus-fle1:")
+        assert got["penalty"]["person_id_type"].startswith("casebus-fle1:")
+        assert got["penalty"]["party_name"] == "王小明"  # published by double publicity: clear
 
 
 def _all_at_once(client: TestClient, bodies: list[Any]) -> list[Any]:
