@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from agencydb.types import json_text
 
@@ -94,7 +95,7 @@ def migrate(engine: Engine) -> None:
 
     config = alembic_config()
     logging.getLogger("alembic").setLevel(logging.WARNING)  # one line per plugin otherwise
-    with engine.begin() as conn:
+    with _one_transaction(engine) as conn:
         if conn.dialect.name == "postgresql":
             # Several sync processes of one agency may start at once: one migrates, the
             # others wait for it and then find the database at head.
@@ -102,6 +103,41 @@ def migrate(engine: Engine) -> None:
         config.attributes["connection"] = conn
         command.upgrade(config, "head")
     log.debug("database %s at head", engine.url.render_as_string(hide_password=True))
+
+
+@contextmanager
+def _one_transaction(engine: Engine) -> Iterator[Connection]:
+    """A connection whose every statement, DDL included, is in one transaction, committed
+    at the end: a process killed mid-migration leaves the database as it was.
+
+    PostgreSQL's DDL is transactional as it is. SQLite's is too, but its Python driver
+    begins a transaction only before a DML statement and runs DDL outside any: a sync
+    killed while it created a new database's tables left them without alembic's version
+    row, and every start after it failed on "table ... already exists". So for SQLite the
+    driver's own transaction handling is turned off and the transaction is opened here,
+    with BEGIN IMMEDIATE (the write lock at once: processes starting together migrate one
+    after another, the later ones finding the database at head)."""
+    if engine.dialect.name != "sqlite":
+        with engine.begin() as conn:
+            yield conn
+        return
+    own = create_engine(engine.url, poolclass=NullPool)
+    event.listen(own, "connect", _sqlite_pragmas)
+    event.listen(own, "connect", _driver_transactions_off)
+    event.listen(own, "begin", _begin_immediate)
+    try:
+        with own.begin() as conn:
+            yield conn
+    finally:
+        own.dispose()
+
+
+def _driver_transactions_off(dbapi_conn: Any, _record: Any) -> None:
+    dbapi_conn.isolation_level = None  # pysqlite: no implicit BEGIN (nor implicit COMMIT)
+
+
+def _begin_immediate(conn: Connection) -> None:
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _revision(conn: Connection) -> str | None:

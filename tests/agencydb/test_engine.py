@@ -3,6 +3,10 @@ without alembic even imported (a long-running sync does not carry it)."""
 
 from __future__ import annotations
 
+import signal
+import subprocess
+from pathlib import Path
+
 import pytest
 from sqlalchemy import text
 
@@ -51,5 +55,48 @@ def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
         with engine.connect() as conn:
             version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
             assert version == HEAD_REVISION
+    finally:
+        engine.dispose()
+
+
+_KILLED_MIGRATING = """
+import os, signal, sys
+from alembic.operations import Operations
+
+made = 0
+create_table = Operations.create_table
+
+
+def create_then_die(self, *args, **kwargs):
+    global made
+    made += 1
+    if made == int(sys.argv[2]):  # some tables made, more to come: killed here
+        os.kill(os.getpid(), signal.SIGKILL)
+    return create_table(self, *args, **kwargs)
+
+
+Operations.create_table = create_then_die
+from agencydb.engine import open_database
+open_database(sys.argv[1])
+"""
+
+
+@pytest.mark.offline
+@pytest.mark.parametrize("tables", [2, 6, 12])
+def test_a_process_killed_while_it_migrates_leaves_nothing_half_made(
+    tmp_path: Path, tables: int
+) -> None:
+    """SQLite: killed after some of a new database's tables were created (the 12th is
+    migration 0003's), the next start migrates it to head as if new."""
+    url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
+    with pytest.raises(subprocess.CalledProcessError) as killed:
+        run_snippet(_KILLED_MIGRATING, url, str(tables))
+    assert killed.value.returncode == -signal.SIGKILL
+    engine = open_database(url)
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+            assert version == HEAD_REVISION
+            assert conn.execute(text("SELECT count(*) FROM event_log")).scalar() == 0
     finally:
         engine.dispose()
