@@ -186,7 +186,19 @@ class FeedService:
             admin.close()
 
     def _restore(self) -> FeedState:
-        """Read the changelog from its start to its last committed record."""
+        """Read the changelog from its start to its last committed record. A broker lost
+        meanwhile (a node of a replicated cluster killed) is waited out and the changelog
+        read again, not left to end the process; any other Kafka error ends it."""
+        while True:
+            try:
+                return self._read_state()
+            except KafkaError as exc:
+                if not exc.retriable:
+                    raise
+                log.warning("feed state not read (%s); reading it again", exc)
+                self._backoff.wait()
+
+    def _read_state(self) -> FeedState:
         started = time.monotonic()
         reader = make_consumer(self.settings, None, "casebus-feeds-restore", principal=FEEDS)
         try:
