@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Connection, Engine, text
 
 from agencydb.engine import HEAD_REVISION, alembic_config, open_database
 from tests.fixtures.snippets import run_snippet
@@ -19,6 +19,17 @@ def test_the_head_revision_is_alembics() -> None:
     from alembic.script import ScriptDirectory
 
     assert ScriptDirectory.from_config(alembic_config()).get_current_head() == HEAD_REVISION
+
+
+def _revision(conn: Connection) -> str | None:
+    return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def _assert_new_at_head(engine: Engine) -> None:
+    """At the newest migration, and nothing logged yet."""
+    with engine.connect() as conn:
+        assert _revision(conn) == HEAD_REVISION
+        assert conn.execute(text("SELECT count(*) FROM event_log")).scalar() == 0
 
 
 _OPEN = """
@@ -40,21 +51,17 @@ def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
     assert _opened_with_alembic(local_db_url)  # new: migrated
     engine = open_database(local_db_url)
     try:
-        with engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            assert version == HEAD_REVISION
-            assert conn.execute(text("SELECT count(*) FROM event_log")).scalar() == 0
+        _assert_new_at_head(engine)
         assert not _opened_with_alembic(local_db_url)
         from alembic import command
 
         config = alembic_config()
         with engine.begin() as conn:  # one migration behind: alembic brings it to head
             config.attributes["connection"] = conn
-            command.downgrade(config, "0006")
+            command.downgrade(config, f"{int(HEAD_REVISION) - 1:04d}")
         assert _opened_with_alembic(local_db_url)
         with engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            assert version == HEAD_REVISION
+            assert _revision(conn) == HEAD_REVISION
     finally:
         engine.dispose()
 
@@ -94,9 +101,6 @@ def test_a_process_killed_while_it_migrates_leaves_nothing_half_made(
     assert killed.value.returncode == -signal.SIGKILL
     engine = open_database(url)
     try:
-        with engine.connect() as conn:
-            version = conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
-            assert version == HEAD_REVISION
-            assert conn.execute(text("SELECT count(*) FROM event_log")).scalar() == 0
+        _assert_new_at_head(engine)
     finally:
         engine.dispose()
