@@ -67,6 +67,10 @@ class LocalBroker(_Model):
     # None: as the state folder's cluster says (`kafka start --nodes N` records it), else 1.
     nodes: int | None = Field(None, ge=1, le=5)
     heap: str = "512m"
+    # False: the JVM compiles with its first tier only, which starts the node sooner; True:
+    # both tiers, as a production broker runs. Serving a TLS fetch then costs the broker a
+    # quarter to a third of the CPU (docs/performance.md): benchmarks run with it.
+    full_jit: bool = False
     start_timeout_seconds: float = Field(90, gt=0)
 
     @model_validator(mode="after")

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from casebus.config import LocalBroker, load_settings
+from casebus.kafka.broker import jvm_options
 from casebus.kafka.health import cluster_health
 from casebus.kafka.topics import replication
 
@@ -25,6 +26,17 @@ def test_three_nodes_take_every_other_port() -> None:
 def test_overlapping_ports_are_refused_naming_the_rule() -> None:
     with pytest.raises(ValueError, match="must differ for each of the 3 nodes"):
         LocalBroker(port=9092, controller_port=9094, nodes=3)
+
+
+def test_the_jvm_compiles_with_its_first_tier_only_unless_full_jit() -> None:
+    quick = jvm_options(LocalBroker(heap="256m"))
+    assert "-XX:TieredStopAtLevel=1" in quick
+    assert {"-Xmx256m", "-Xms256m"} <= set(quick)
+    full = jvm_options(LocalBroker(heap="256m", full_jit=True))
+    assert not any(o.startswith("-XX:TieredStopAtLevel") for o in full)
+    assert [o for o in quick if "Tiered" not in o] == full
+    settings = load_settings(kafka={"local": {"full_jit": True}})
+    assert settings.kafka.local.full_jit and not load_settings().kafka.local.full_jit
 
 
 @pytest.mark.parametrize(
