@@ -87,7 +87,38 @@ def make_producer(
     settings: Settings, client_id: str, *, principal: str, **overrides: Any
 ) -> KafkaProducer:
     options = {**PRODUCER_DEFAULTS, **overrides}
-    return KafkaProducer(client_id=client_id, **connection_options(settings, principal), **options)
+    producer = KafkaProducer(
+        client_id=client_id, **connection_options(settings, principal), **options
+    )
+    idle_when_nothing_is_pending(producer)
+    return producer
+
+
+def idle_when_nothing_is_pending(producer: KafkaProducer) -> None:
+    """Leave a partition whose leader is unknown alone while nothing waits to go to it.
+
+    kafka-python's accumulator (3.0.12) keeps a queue for every partition ever written to,
+    and reports an unknown leader for one even when its queue is empty. Once such a topic is
+    deleted, or the producer's grant on it revoked, the sender asks for metadata again and
+    again from its next metadata refresh on, with nothing to send: a whole core for as long
+    as the producer lives (found on a registry whose grant a benchmark removed;
+    tests/kafka/test_idle_producer.py). Kafka's Java producer looks only at partitions
+    holding a batch; the accumulator's answer is corrected to that."""
+    accumulator = getattr(producer, "_accumulator", None)
+    queues = getattr(accumulator, "_batches", None)
+    if accumulator is None or not isinstance(queues, dict):
+        return  # a kafka-python that changed: as it is
+    ready = accumulator.ready
+
+    def ready_with_pending_only(cluster: Any, now: float | None = None) -> Any:
+        nodes, next_check, unknown_leaders = ready(cluster, now=now)
+        if unknown_leaders and not any(
+            queues.get(tp) and cluster.leader_for_partition(tp) in (None, -1) for tp in list(queues)
+        ):
+            unknown_leaders = False
+        return nodes, next_check, unknown_leaders
+
+    accumulator.ready = ready_with_pending_only
 
 
 ABANDON_MARGIN_SECONDS = 30.0  # past an abandoned producer's delivery timeout

@@ -330,6 +330,11 @@ def add(admin: KafkaAdminClient, grants: Iterable[Grant]) -> None:
         raise AclError("creating ACLs failed: " + "; ".join(f.__name__ for f in failed))
 
 
+def remove(admin: KafkaAdminClient, grants: Iterable[Grant]) -> None:
+    """Revoke these grants (those the cluster does not hold are left as they are)."""
+    _delete(admin, [g.acl() for g in grants])
+
+
 def _delete(admin: KafkaAdminClient, acls: list[ACL]) -> None:
     if not acls:
         return
