@@ -492,7 +492,7 @@ def jvm_options(spec: LocalBroker) -> list[str]:
         f"-Xmx{spec.heap}",
         f"-Xms{spec.heap}",
         "-XX:+UseG1GC",
-        # A dev broker: a start about a second sooner beats peak throughput, unless asked.
+        # A dev broker: a start up to a second sooner beats peak throughput, unless asked.
         *([] if spec.full_jit else ["-XX:TieredStopAtLevel=1"]),
         "-Djava.awt.headless=true",
     ]
