@@ -1,5 +1,6 @@
-"""malloc's arenas capped before threads start: threads that allocate share them; freed
-pages handed back every few batches."""
+"""malloc's arenas capped before threads start: threads that allocate share them; its mmap
+threshold fixed, so large blocks freed go back at once; freed pages handed back every few
+batches."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ pytestmark = pytest.mark.offline
 # malloc_info's XML is counted for its heaps (one per arena).
 _ARENAS = """
 import ctypes, ctypes.util, sys, tempfile, threading
-from casebus.gctune import limit_malloc_arenas
+from casebus.gctune import tune_malloc
 if sys.argv[1] == "capped":
-    assert limit_malloc_arenas(1)
+    assert tune_malloc(1)
 start = threading.Barrier(4)
 def allocate():
     start.wait()
@@ -44,6 +45,38 @@ def _heaps(mode: str) -> int:
 def test_capped_arenas_are_shared_by_the_threads() -> None:
     assert _heaps("free") > 1  # each thread that allocates gets an arena of its own
     assert _heaps("capped") == 1
+
+
+# A 4 MB block (a fetch response, say) freed; then twenty blocks of 1 MB, all but the last
+# freed, with small objects made between them (a batch's): how much RSS they leave behind.
+_LARGE = """
+import sys
+from casebus.gctune import tune_malloc
+if sys.argv[1] == "tuned":
+    assert tune_malloc()
+def rss_kb():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+first = bytearray(4 << 20)
+del first
+before = rss_kb()
+blocks, small = [], []
+for _ in range(20):
+    blocks.append(bytearray(1 << 20))
+    small.append([bytearray(600) for _ in range(50)])
+kept = blocks[-1]
+del blocks
+print(rss_kb() - before)
+"""
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's malloc only")
+def test_large_blocks_freed_go_back_once_the_mmap_threshold_is_fixed() -> None:
+    # glibc's own threshold rose to 4 MB when the first block was freed: the 1 MB blocks
+    # came from the heap, and the small objects made between them keep it mapped.
+    assert int(run_snippet(_LARGE, "default")) > 15_000  # kB
+    assert int(run_snippet(_LARGE, "tuned")) < 5_000
 
 
 # 40 MB in blocks for malloc, all but every 64th freed: the holes stay mapped until trimmed.

@@ -32,7 +32,7 @@ from agencydb.engine import make_engine, open_database, single_writer
 from agencydb.models import CaseLink, Record
 from agencydb.offsets import save_offsets
 from casebus.config import Settings
-from casebus.gctune import limit_malloc_arenas
+from casebus.gctune import tune_malloc
 from casebus.kafka.clients import make_admin, make_consumer
 from casebus.registry.client import RegistryClient
 from casebus.retry import Backoff
@@ -114,7 +114,7 @@ def replay(
     settings: Settings, request: ReplayRequest, progress: OnProgress | None = None
 ) -> ReplayReport:
     agency = request.agency
-    limit_malloc_arenas()  # before the clients' threads start
+    tune_malloc()  # before the clients' threads start
     tuning = SyncTuning.of(settings)
     names = _topics(settings, request)
     target = settings.sync_database_url(agency)

@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from agencydb.engine import open_database, single_writer
 from casebus.config import Settings
-from casebus.gctune import limit_malloc_arenas
+from casebus.gctune import tune_malloc
 from casebus.kafka.clients import make_consumer
 from casebus.observability.service import Observability
 from casebus.retry import Backoff
@@ -64,7 +64,7 @@ def run_sync(
     """Sync `agency`'s database until `stop` is set (or, with until_idle, until caught up).
     With until_idle, `report.missing` names the subscribed topics it could not read."""
     stop = stop or threading.Event()
-    limit_malloc_arenas()  # before the clients' threads start
+    tune_malloc()  # before the clients' threads start
     tuning = SyncTuning.of(settings)
     names = settings.sync.names_for(agency, topics)
     group = settings.sync.group_for(agency)
