@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -86,11 +87,54 @@ def alembic_config() -> Config:
     return config
 
 
+class MigrationFailed(RuntimeError):
+    """A migration run in a child process failed (the child's error as its message)."""
+
+
 def migrate(engine: Engine) -> None:
-    """`alembic upgrade head` on this database, through alembic's API (unless it is at head)."""
+    """`alembic upgrade head` on this database, through alembic's API (unless it is at head).
+
+    A process that has no thread but its own yet (`casebus replay --fresh`, which migrates
+    a new database for every rebuild) runs it in a forked child, so that alembic and the
+    modules it brings (mako, pygments: 10 MB) never load where the rebuild then runs. With
+    threads, forking is unsafe: it runs here."""
     with engine.connect() as conn:
         if _revision(conn) == HEAD_REVISION:
             return
+    if threading.active_count() == 1 and hasattr(os, "fork"):
+        _upgrade_in_child(engine)
+    else:
+        _upgrade(engine)
+
+
+def _upgrade_in_child(engine: Engine) -> None:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: new connections of its own, and no exit handlers of the parent
+        os.close(read)
+        code = 0
+        try:
+            engine.dispose(close=False)
+            _upgrade(engine)
+        except BaseException as exc:
+            os.write(write, f"{type(exc).__name__}: {exc}".encode()[:16_000])
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        message = pipe.read().decode("utf-8", "replace")
+    code = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+    engine.dispose()  # connections opened before the migration: none kept
+    if code != 0:
+        ended = f"killed by signal {-code}" if code < 0 else f"exited with {code}"
+        raise MigrationFailed(
+            f"migrating {engine.url.render_as_string(hide_password=True)}: "
+            + (message or f"the migrating process was {ended}")
+        )
+
+
+def _upgrade(engine: Engine) -> None:
     from alembic import command
 
     config = alembic_config()

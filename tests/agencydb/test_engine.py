@@ -4,6 +4,7 @@ without alembic even imported (a long-running sync does not carry it)."""
 from __future__ import annotations
 
 import signal
+import sqlite3
 import subprocess
 from pathlib import Path
 
@@ -33,16 +34,27 @@ def _assert_new_at_head(engine: Engine) -> None:
 
 
 _OPEN = """
-import sys
+import sys, threading
 from agencydb.engine import open_database
+if sys.argv[2] == "thread":  # another thread running: the migration runs in this process
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
 open_database(sys.argv[1]).dispose()
 print("alembic" in sys.modules)
 """
 
 
-def _opened_with_alembic(url: str) -> bool:
+def _opened_with_alembic(url: str, threads: str = "thread") -> bool:
     """Whether a new process opening the database imported alembic."""
-    return run_snippet(_OPEN, url) == "True"
+    return run_snippet(_OPEN, url, threads) == "True"
+
+
+def _one_behind(engine: Engine) -> None:
+    from alembic import command
+
+    config = alembic_config()
+    with engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, f"{int(HEAD_REVISION) - 1:04d}")
 
 
 def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
@@ -53,12 +65,7 @@ def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
     try:
         _assert_new_at_head(engine)
         assert not _opened_with_alembic(local_db_url)
-        from alembic import command
-
-        config = alembic_config()
-        with engine.begin() as conn:  # one migration behind: alembic brings it to head
-            config.attributes["connection"] = conn
-            command.downgrade(config, f"{int(HEAD_REVISION) - 1:04d}")
+        _one_behind(engine)  # alembic brings it to head
         assert _opened_with_alembic(local_db_url)
         with engine.connect() as conn:
             assert _revision(conn) == HEAD_REVISION
@@ -66,8 +73,34 @@ def test_a_new_database_is_migrated_and_one_at_head_opens_without_alembic(
         engine.dispose()
 
 
+def test_a_process_with_no_other_thread_migrates_in_a_child_and_never_loads_alembic(
+    local_db_url: str,
+) -> None:
+    assert not _opened_with_alembic(local_db_url, "alone")
+    engine = open_database(local_db_url)
+    try:
+        _assert_new_at_head(engine)
+        _one_behind(engine)
+        assert not _opened_with_alembic(local_db_url, "alone")
+        with engine.connect() as conn:
+            assert _revision(conn) == HEAD_REVISION
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.offline
+def test_a_migration_failing_in_the_child_names_the_rule_it_broke(tmp_path: Path) -> None:
+    file = tmp_path / "agency.sqlite"
+    with sqlite3.connect(file) as conn:  # a table of the first migration's, made by hand
+        conn.execute("CREATE TABLE case_links (x INTEGER)")
+    with pytest.raises(subprocess.CalledProcessError) as failed:
+        run_snippet(_OPEN, f"sqlite:///{file}", "alone")
+    assert "MigrationFailed" in failed.value.stderr
+    assert "table case_links already exists" in failed.value.stderr
+
+
 _KILLED_MIGRATING = """
-import os, signal, sys
+import os, signal, sys, threading
 from alembic.operations import Operations
 
 made = 0
@@ -83,22 +116,28 @@ def create_then_die(self, *args, **kwargs):
 
 
 Operations.create_table = create_then_die
+if sys.argv[3] == "thread":  # the migration runs in this process
+    threading.Thread(target=threading.Event().wait, daemon=True).start()
 from agencydb.engine import open_database
 open_database(sys.argv[1])
 """
 
 
 @pytest.mark.offline
-@pytest.mark.parametrize("tables", [2, 6, 12])
+@pytest.mark.parametrize(("tables", "threads"), [(2, "thread"), (6, "thread"), (12, "alone")])
 def test_a_process_killed_while_it_migrates_leaves_nothing_half_made(
-    tmp_path: Path, tables: int
+    tmp_path: Path, tables: int, threads: str
 ) -> None:
     """SQLite: killed after some of a new database's tables were created (the 12th is
-    migration 0003's), the next start migrates it to head as if new."""
+    migration 0003's), the next start migrates it to head as if new. Alone, the process
+    migrates in a child: the child is killed, the process reports it."""
     url = f"sqlite:///{tmp_path / 'agency.sqlite'}"
     with pytest.raises(subprocess.CalledProcessError) as killed:
-        run_snippet(_KILLED_MIGRATING, url, str(tables))
-    assert killed.value.returncode == -signal.SIGKILL
+        run_snippet(_KILLED_MIGRATING, url, str(tables), threads)
+    if threads == "thread":
+        assert killed.value.returncode == -signal.SIGKILL
+    else:
+        assert "the migrating process was killed by signal 9" in killed.value.stderr
     engine = open_database(url)
     try:
         _assert_new_at_head(engine)
