@@ -487,13 +487,18 @@ class LocalKafka:
 
 
 def jvm_options(spec: LocalBroker) -> list[str]:
-    """The JVM's options for a node: its heap, and its compiler's tiers (`full_jit`)."""
+    """The JVM's options for a node: its heap, reserved at start, and `java_options`."""
+    return [f"-Xms{spec.heap}", *java_options(spec.heap, full_jit=spec.full_jit)]
+
+
+def java_options(heap: str, *, full_jit: bool) -> list[str]:
+    """The options of every JVM casebus starts (a node, MirrorMaker 2): the heap's cap, and
+    the compiler's tiers (`kafka.local.full_jit`)."""
     return [
-        f"-Xmx{spec.heap}",
-        f"-Xms{spec.heap}",
+        f"-Xmx{heap}",
         "-XX:+UseG1GC",
-        # A dev broker: a start up to a second sooner beats peak throughput, unless asked.
-        *([] if spec.full_jit else ["-XX:TieredStopAtLevel=1"]),
+        # A dev setup: a start up to a second sooner beats peak throughput, unless asked.
+        *([] if full_jit else ["-XX:TieredStopAtLevel=1"]),
         "-Djava.awt.headless=true",
     ]
 

@@ -18,6 +18,7 @@ import requests
 from kafka.errors import KafkaError
 
 from casebus.config import Region, Settings, in_region
+from casebus.kafka.broker import java_options
 from casebus.kafka.connect import write_log4j, write_properties
 from casebus.kafka.jars import BrokerSetupError, mirror_classpath
 from casebus.observability import metrics as m
@@ -167,10 +168,7 @@ def prepare(settings: Settings) -> Prepared:
     log4j = write_log4j(folder)
     command = [
         java,
-        "-Xmx384m",
-        "-XX:+UseG1GC",
-        "-XX:TieredStopAtLevel=1",
-        "-Djava.awt.headless=true",
+        *java_options("384m", full_jit=settings.kafka.local.full_jit),
         f"-Dlog4j2.configurationFile={log4j}",
         "-cp",
         classpath,
