@@ -97,11 +97,13 @@ def migrate(engine: Engine) -> None:
     A process that has no thread but its own yet (`casebus replay --fresh`, which migrates
     a new database for every rebuild) runs it in a forked child, so that alembic and the
     modules it brings (mako, pygments: 10 MB) never load where the rebuild then runs. With
-    threads, forking is unsafe: it runs here."""
+    threads, forking is unsafe, and a database in memory is the process's own: it runs here."""
     with engine.connect() as conn:
         if _revision(conn) == HEAD_REVISION:
             return
-    if threading.active_count() == 1 and hasattr(os, "fork"):
+    url = engine.url
+    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    if threading.active_count() == 1 and hasattr(os, "fork") and not in_memory:
         _upgrade_in_child(engine)
     else:
         _upgrade(engine)
