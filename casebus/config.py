@@ -69,7 +69,8 @@ class LocalBroker(_Model):
     heap: str = "512m"
     # False: the JVM compiles with its first tier only, which starts the node sooner; True:
     # both tiers, as a production broker runs. Serving a TLS fetch then costs the broker a
-    # fifth to a third of the CPU (docs/performance.md): benchmarks run with it.
+    # fifth to a third of the CPU (docs/performance.md): benchmarks run with it. MirrorMaker
+    # 2's JVM (`casebus mirror run`) follows the same choice.
     full_jit: bool = False
     start_timeout_seconds: float = Field(90, gt=0)
 
