@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.pool import NullPool
 
 from agencydb.types import json_text
@@ -30,6 +30,13 @@ HEAD_REVISION = max(p.name[:4] for p in (MIGRATIONS / "versions").glob("[0-9][0-
 _MIGRATION_LOCK = 0x63617365_62757301  # "casebus" 1: the advisory lock key of migrations
 
 
+def sqlite_file(url: URL) -> str | None:
+    """The file of a SQLite URL; None for another database, or one in memory."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return str(url.database)
+
+
 def make_engine(url: str, *, sync_writer: bool = False, **options: Any) -> Engine:
     """An engine for an agency database; SQLite files get WAL and synchronous=NORMAL.
 
@@ -40,8 +47,8 @@ def make_engine(url: str, *, sync_writer: bool = False, **options: Any) -> Engin
     parsed = make_url(url)
     options.setdefault("json_serializer", json_text)  # as the bulk writes store JSON
     if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if (file := sqlite_file(parsed)) is not None:
+            Path(file).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, **options)
         event.listen(engine, "connect", _sqlite_pragmas)
         if sync_writer:
@@ -57,7 +64,8 @@ def database_exists(url: str) -> bool:
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return True
-    return parsed.database not in (None, "", ":memory:") and Path(str(parsed.database)).is_file()
+    file = sqlite_file(parsed)
+    return file is not None and Path(file).is_file()
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -103,8 +111,7 @@ def migrate(engine: Engine) -> None:
     with engine.connect() as conn:
         if _revision(conn) == HEAD_REVISION:
             return
-    url = engine.url
-    in_memory = url.get_backend_name() == "sqlite" and url.database in (None, "", ":memory:")
+    in_memory = engine.url.get_backend_name() == "sqlite" and sqlite_file(engine.url) is None
     if threading.active_count() == 1 and hasattr(os, "fork") and not in_memory:
         _upgrade_in_child(engine)
     else:
@@ -215,11 +222,11 @@ def single_writer(url: str) -> Iterator[int | None]:
     PostgreSQL takes any number of processes of one group: no lock. Yields the lock's file
     descriptor (None: no lock), which a forked worker must close (pipeline/decode_worker.py):
     a worker outliving a killed parent would otherwise hold the lock a moment longer."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+    file = sqlite_file(make_url(url))
+    if file is None:
         yield None
         return
-    path = Path(f"{parsed.database}.sync-lock")
+    path = Path(f"{file}.sync-lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -228,7 +235,7 @@ def single_writer(url: str) -> Iterator[int | None]:
         except BlockingIOError:
             holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
             raise DatabaseInUse(
-                f"{parsed.database} is already synced by another process (pid {holder}): "
+                f"{file} is already synced by another process (pid {holder}): "
                 "a SQLite database takes one sync process; use PostgreSQL to run several"
             ) from None
         os.ftruncate(fd, 0)

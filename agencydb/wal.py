@@ -17,6 +17,8 @@ import threading
 
 from sqlalchemy import Engine
 
+from agencydb.engine import sqlite_file
+
 log = logging.getLogger(__name__)
 
 
@@ -24,10 +26,8 @@ class WalFlusher:
     @classmethod
     def for_engine(cls, engine: Engine) -> WalFlusher | None:
         """A started flusher for a SQLite file's writer; None for anything else."""
-        url = engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return None
-        return cls(str(url.database)).start()
+        file = sqlite_file(engine.url)
+        return None if file is None else cls(file).start()
 
     def __init__(self, path: str, interval: float = 0.25) -> None:
         self._path, self._interval = path, interval
