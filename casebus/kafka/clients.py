@@ -162,6 +162,16 @@ def make_consumer(
     return consumer
 
 
+# Until idle (`--until-idle`, tests, the demo) an empty poll is where the end is checked:
+# waiting out a whole poll timeout for records that are not coming only delays the answer.
+IDLE_PROBE_MS = 100
+
+
+def poll_timeout_ms(configured: int, *, until_idle: bool) -> int:
+    """How long a poll may wait for records: the configured time, shorter until idle."""
+    return min(configured, IDLE_PROBE_MS) if until_idle else configured
+
+
 def patient_coordinator_lookup(consumer: KafkaConsumer) -> None:
     """Back off while the group coordinator's node is unreachable, as Kafka's Java client does.
 

@@ -34,7 +34,13 @@ from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.bounded import Stuck, bounded, fenced
-from casebus.kafka.clients import abandon, make_admin, make_consumer, make_producer
+from casebus.kafka.clients import (
+    abandon,
+    make_admin,
+    make_consumer,
+    make_producer,
+    poll_timeout_ms,
+)
 from casebus.kafka.topics import ensure_topics
 from casebus.observability.service import Observability
 from casebus.provenance.keys import load_signing_key
@@ -237,7 +243,8 @@ class FeedService:
                 if observer is not None:
                     observer.turned(self.consumer)
                 polled = self.consumer.poll(
-                    timeout_ms=self.tuning.poll_timeout_ms, max_records=self.tuning.batch_size
+                    timeout_ms=poll_timeout_ms(self.tuning.poll_timeout_ms, until_idle=until_idle),
+                    max_records=self.tuning.batch_size,
                 )
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 if records:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from agencydb.engine import open_database, single_writer
 from casebus.config import Settings
 from casebus.gctune import tune_malloc
-from casebus.kafka.clients import make_consumer
+from casebus.kafka.clients import make_consumer, poll_timeout_ms
 from casebus.observability.service import Observability
 from casebus.retry import Backoff
 from casebus.security.principals import sync as sync_principal
@@ -115,7 +115,7 @@ def run_sync(
             group,
             subscribed,
             batch_size=tuning.batch_size,
-            poll_timeout_ms=tuning.poll_timeout_ms,
+            poll_timeout_ms=poll_timeout_ms(tuning.poll_timeout_ms, until_idle=until_idle),
             stuck_after=tuning.stuck_after_seconds,
         )
         cleanup.callback(source.close)  # the client in use then (a stalled one is replaced)
