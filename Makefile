@@ -48,7 +48,7 @@ test: $(STAMP) lint
 unit: $(STAMP)
 	$(BIN)/pytest -m offline $(PYTEST_ARGS) tests
 
-# The node-kill test at soak length: `make test` runs it with 50,000 events and 5 kills;
+# The node-kill test at soak length: `make test` runs it with 25,000 events and 3 kills;
 # SOAK_EVENTS and SOAK_KILLS set how many here.
 SOAK_EVENTS ?= 200000
 SOAK_KILLS  ?= 20

@@ -171,11 +171,11 @@ def test_kill_and_restart_at_random_points_never_holds_nothing_for_long(
     tmp_path: Path,
 ) -> None:
     db_url, s, env = agency.db_url, agency.settings, dict(agency.env)
-    events = stream_events(6000, seed=31)
+    events = stream_events(4500, seed=31)
     streamer = Streamer(producer, events, per_second=150)
     streamer.start()
     rng = random.Random()
-    lives = [rng.uniform(0.2, 2.0) for _ in range(5)] + [rng.uniform(4.0, 9.0) for _ in range(5)]
+    lives = [rng.uniform(0.2, 2.0) for _ in range(4)] + [rng.uniform(4.0, 9.0) for _ in range(4)]
     rng.shuffle(lives)
     logs = []
     for n, life in enumerate(lives):
