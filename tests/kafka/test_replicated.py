@@ -317,11 +317,17 @@ def wait_feeds_caught_up(s: Settings, log: Callable[[], str], timeout: float = 1
             if all(committed.get(tp, 0) >= end for tp, end in ends.items()):
                 return
             time.sleep(2)
+        # (CI once saw the feeds stuck with their group's coordinator refusing connections:
+        # say which nodes the cluster holds live and which partitions have no leader.)
+        try:
+            health = cluster_health(admin, 3).describe()
+        except KafkaError as exc:
+            health = f"cluster not described: {exc!r}"
     finally:
         admin.close()
         reader.close()
     raise AssertionError(
-        f"feeds at {committed}, lead topic ends {ends} after {timeout}s:\n{log()[-3000:]}"
+        f"feeds at {committed}, lead topic ends {ends} after {timeout}s; {health}\n{log()[-3000:]}"
     )
 
 
