@@ -13,7 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 
-from casebus import logs
+from casebus import logs, stall
 from casebus.config import ConfigError, Section, load_settings
 from casebus.security.secrets import MissingSecret
 from cli.common import CommandError
@@ -89,6 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.environ["CASEBUS_REGION"] = args.region  # every load_settings() of this process
     # Before the settings load, so that a config error is logged in the format asked for.
     logs.configure(_log_format(args), verbose=args.verbose)
+    stall.dump_on_signal()  # `kill -USR1 PID`: where every thread of a service is now
     logs.bind(
         service=SERVICE_NAMES.get(args.command, args.command),
         region=os.environ.get("CASEBUS_REGION") or None,

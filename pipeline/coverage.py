@@ -22,6 +22,9 @@ from agencydb.offsets import load_offsets
 
 log = logging.getLogger(__name__)
 
+# A stalled client's check must not hold the loop for kafka-python's 30 s request timeout.
+END_OFFSETS_TIMEOUT_MS = 10_000
+
 
 @dataclass(frozen=True, slots=True)
 class PartitionCoverage:
@@ -157,4 +160,44 @@ class StuckWatch:
         if now - self._quiet_since < self.after:
             return False
         self._quiet_since = now  # the next check comes `after` seconds later
+        return True
+
+
+class WedgeCheck:
+    """Whether a client holding partitions, quiet for a while (`StuckWatch`), has stopped
+    fetching: records unread before their end, or the broker's end offsets unreadable twice
+    in a row. Then it must be replaced (written once: the sync's members and the feeds)."""
+
+    def __init__(self) -> None:
+        self._unanswered = 0  # checks in a row the broker's end offsets could not be read
+
+    def wedged(self, consumer: KafkaConsumer, held: Sequence[TopicPartition], quiet: float) -> bool:
+        try:
+            ends = consumer.end_offsets(list(held), timeout_ms=END_OFFSETS_TIMEOUT_MS)
+            behind = unfetched({tp: consumer.position(tp) for tp in held}, ends)
+        except KafkaError as exc:
+            # Once may be a node going away; twice in a row, the client is not recovering.
+            self._unanswered += 1
+            log.warning(
+                "holding %d partitions, nothing fetched for %.0fs, end offsets unreadable (%s)%s",
+                len(held),
+                quiet,
+                exc,
+                "; replacing the Kafka client" if self._unanswered > 1 else "",
+            )
+            if self._unanswered < 2:
+                return False
+        else:
+            self._unanswered = 0
+            if not behind:
+                return False  # read to the end: idle, not stalled
+            log.warning(
+                "stalled: holding %d partitions with %d unread records (%s), nothing fetched "
+                "for %.0fs; replacing the Kafka client",
+                len(behind),
+                sum(behind.values()),
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(behind)),
+                quiet,
+            )
+        self._unanswered = 0
         return True

@@ -15,9 +15,7 @@ nothing goes to a DLQ for it, nothing is skipped.
 
 from __future__ import annotations
 
-import faulthandler
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +24,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Protocol
 
+from casebus import stall
 from casebus.gctune import MallocTrim, batch_gc
 from casebus.ids import ConsumedRecord
 from casebus.retry import Backoff, RetryAfter
@@ -33,11 +32,6 @@ from pipeline.checkpoint import Checkpoint
 from pipeline.decode_worker import DecodeWorker, Pending, collect
 from pipeline.inbound import Consumed, Inbound
 from pipeline.report import Stage
-
-# A loop that has not turned for this long is stuck in some call (none of its own waits is
-# longer): every thread's traceback goes to stderr, once, so the log says where. Longer
-# than the decode worker's deadline (120 s), which raises on its own.
-STALL_DUMP_SECONDS = 180.0
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +85,11 @@ class BatchLoop:
                 self._loop(stop, until_idle)
             self.finish_inflight()  # stopped: finish the batch in hand
         finally:
-            faulthandler.cancel_dump_traceback_later()
+            stall.disarm()
 
     def _loop(self, stop: threading.Event, until_idle: bool) -> None:
         while not stop.is_set():
-            _arm_stall_dump()
+            stall.arm()  # a loop stuck in some call says where
             polling = time.perf_counter()
             try:
                 records = self.source.poll(stop)
@@ -170,15 +164,3 @@ class BatchLoop:
         consumed = self.inbound.decode(batch.records, claims=True)
         self.report.stages[Stage.DECODE] += time.perf_counter() - started
         return consumed
-
-
-def _arm_stall_dump() -> None:
-    """(Re-)arm the stall dump: every turn, one timer per process (the last loop to turn
-    arms it), to the process's own stderr descriptor (a log file or the journal)."""
-    stream = sys.__stderr__
-    if stream is None:
-        return
-    try:
-        faulthandler.dump_traceback_later(STALL_DUMP_SECONDS, file=stream)
-    except (OSError, ValueError, RuntimeError):  # a stderr without a descriptor: no dump
-        return

@@ -21,12 +21,9 @@ from sqlalchemy.exc import DBAPIError
 
 from agencydb.offsets import claim_offsets, load_offsets, save_offsets
 from pipeline.checkpoint import is_transient_db_error
-from pipeline.coverage import Coverage, StuckWatch, measure, unfetched
+from pipeline.coverage import Coverage, StuckWatch, WedgeCheck, measure
 
 log = logging.getLogger(__name__)
-
-# A stalled client's check must not hold the loop for kafka-python's 30 s request timeout.
-END_OFFSETS_TIMEOUT_MS = 10_000
 
 
 class ResumeFromStored(ConsumerRebalanceListener):
@@ -97,7 +94,7 @@ class GroupWatch:
         self._rejoin, self._replace, self._held_back = rejoin, replace, held_back
         self.rejoins = 0
         self.replacements = 0  # Kafka clients replaced for fetching nothing
-        self._unanswered = 0  # checks in a row the broker's end offsets could not be read
+        self._wedge = WedgeCheck()
 
     def caught_up(self) -> Coverage | None:
         """The coverage, if every partition of every subscribed topic, as the broker knows
@@ -148,37 +145,9 @@ class GroupWatch:
             self._check_empty_handed()
 
     def _check_fetching(self, held: list[TopicPartition]) -> None:
-        quiet = self._stuck.after
-        try:
-            ends = self.consumer.end_offsets(held, timeout_ms=END_OFFSETS_TIMEOUT_MS)
-            behind = unfetched({tp: self.consumer.position(tp) for tp in held}, ends)
-        except KafkaError as exc:
-            # Once may be a node going away; twice in a row, the client is not recovering.
-            self._unanswered += 1
-            log.warning(
-                "holding %d partitions, nothing fetched for %.0fs, end offsets unreadable (%s)%s",
-                len(held),
-                quiet,
-                exc,
-                "; replacing the Kafka client" if self._unanswered > 1 else "",
-            )
-            if self._unanswered < 2:
-                return
-        else:
-            self._unanswered = 0
-            if not behind:
-                return  # read to the end: idle, not stalled
-            log.warning(
-                "stalled: holding %d partitions with %d unread records (%s), nothing fetched "
-                "for %.0fs; replacing the Kafka client",
-                len(behind),
-                sum(behind.values()),
-                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(behind)),
-                quiet,
-            )
-        self._unanswered = 0
-        self.replacements += 1
-        self._replace()
+        if self._wedge.wedged(self.consumer, held, self._stuck.after):
+            self.replacements += 1
+            self._replace()
 
     def _check_empty_handed(self) -> None:
         try:

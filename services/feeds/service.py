@@ -30,6 +30,7 @@ from typing import Any
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
 from kafka.errors import KafkaError, ProducerFencedError
 
+from casebus import stall
 from casebus.config import Platform, Settings, TopicSpec
 from casebus.contracts.partner import partner_contract
 from casebus.events import LEAD_TOPIC
@@ -52,9 +53,11 @@ from casebus.revisions import Outcome
 from casebus.security.principals import FEEDS
 from casebus.serde import AvroSerializer, SerdeError, SerializationContext
 from casebus.topics import TopicNames
+from pipeline.coverage import StuckWatch, WedgeCheck
 from pipeline.dlq import DeadLetters
 from pipeline.inbound import Inbound
 from pipeline.items import Refused
+from pipeline.reading import CLOSE_TIMEOUT_MS
 from services.feeds.metrics import FeedObserver
 from services.feeds.route import route
 from services.feeds.settings import FeedTuning
@@ -65,6 +68,7 @@ log = logging.getLogger(__name__)
 
 REVISION_HEADER = "casebus.revision"
 _RESTORE_POLL_MS = 500
+COMMITTED_TIMEOUT_MS = 10_000  # reading the group's committed offsets back after an abort
 FEED_RETRY_MAX_SECONDS = 10.0  # the backoff's cap while the broker or registry is away
 # The outcomes a lead event can have here, in the report's order.
 FEED_OUTCOMES = (
@@ -86,6 +90,7 @@ class FeedReport:
     transactions: int = 0
     aborted: int = 0
     producers_replaced: int = 0  # a transaction call that never returned
+    consumers_replaced: int = 0  # a Kafka client that stopped fetching
     seconds: float = 0.0
     # For the metrics (services/feeds/metrics.py): per platform code, per DLQ reason.
     forwarded_to: Counter[str] = field(default_factory=Counter)
@@ -107,6 +112,11 @@ class FeedReport:
             + (
                 f", {self.producers_replaced} stuck producers replaced"
                 if self.producers_replaced
+                else ""
+            )
+            + (
+                f", {self.consumers_replaced} stalled Kafka clients replaced"
+                if self.consumers_replaced
                 else ""
             )
         )
@@ -134,17 +144,34 @@ class FeedService:
         self.producer = self._new_producer()
         self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
         self.state = self._restore()
+        self.consumer = self._new_consumer()
+        self._quiet = StuckWatch(self.tuning.stuck_after_seconds)
+        self._wedge = WedgeCheck()
+
+    def _new_consumer(self) -> KafkaConsumer:
         # A killed instance's partitions pass to its successor once its session ends.
-        self.consumer: KafkaConsumer = make_consumer(
-            settings,
+        consumer = make_consumer(
+            self.settings,
             self.fs.group_id,
-            client_id,
+            self._client_id,
             principal=FEEDS,
             max_poll_records=self.tuning.batch_size,
             session_timeout_ms=10_000,
             heartbeat_interval_ms=2_500,
         )
-        self.consumer.subscribe([self.fs.source_topic])
+        consumer.subscribe([self.fs.source_topic])
+        return consumer
+
+    def _replace_consumer(self) -> None:
+        """A new Kafka client for one that stopped fetching or cannot read the committed
+        offsets; it resumes from the committed offsets, as the state restored does (this is
+        called between transactions, so the two agree)."""
+        try:
+            self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
+        except Exception as exc:  # a wedged client must not stop its replacement
+            log.warning("closing the replaced Kafka client: %s", exc)
+        self.consumer = self._new_consumer()
+        self.report.consumers_replaced += 1
 
     def _new_producer(self) -> KafkaProducer:
         txn = {"transactional_id": self.fs.transactional_id} if self.fs.transactions else {}
@@ -240,6 +267,7 @@ class FeedService:
         observer = self.observer
         try:
             while not stop.is_set() and (limit is None or self.report.events < limit):
+                stall.arm()  # a loop stuck in some call says where
                 if observer is not None:
                     observer.turned(self.consumer)
                 polled = self.consumer.poll(
@@ -247,6 +275,9 @@ class FeedService:
                     max_records=self.tuning.batch_size,
                 )
                 records = [r for tp in sorted(polled) for r in polled[tp]]
+                if self._quiet.due(bool(records)) and self._wedged():
+                    self._replace_consumer()
+                    continue
                 if records:
                     began = time.perf_counter()
                     self._process(records, stop)
@@ -255,6 +286,7 @@ class FeedService:
                 elif until_idle and self._idle():
                     break
         finally:
+            stall.disarm()
             self.report.seconds = time.monotonic() - started
         return self.report
 
@@ -367,14 +399,23 @@ class FeedService:
         self.report.dead_lettered += 1
         self.report.dead_by[error_class] += 1
 
+    def _wedged(self) -> bool:
+        held = sorted(self.consumer.assignment())
+        return bool(held) and self._wedge.wedged(self.consumer, held, self._quiet.after)
+
     def _rewind(self) -> None:
-        """Back to the committed offsets: the aborted batch is read again."""
-        for tp in self.consumer.assignment():
-            committed = self.consumer.committed(tp)
-            if committed is None:
-                self.consumer.seek_to_beginning(tp)
-            else:
-                self.consumer.seek(tp, committed)
+        """Back to the committed offsets: the aborted batch is read again. If they cannot be
+        read in time, a new client reads on from them (kafka-python waits without end)."""
+        try:
+            for tp in self.consumer.assignment():
+                committed = self.consumer.committed(tp, timeout_ms=COMMITTED_TIMEOUT_MS)
+                if committed is None:
+                    self.consumer.seek_to_beginning(tp)
+                else:
+                    self.consumer.seek(tp, committed)
+        except KafkaError as exc:
+            log.warning("committed offsets not read (%s); replacing the Kafka client", exc)
+            self._replace_consumer()
 
     def _idle(self) -> bool:
         """Every partition of the source topic assigned here and read to its end."""

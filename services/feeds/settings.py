@@ -16,3 +16,6 @@ class FeedTuning(Section):
     # How long a transaction's offsets and commit may take before the producer is given up
     # and replaced (casebus/kafka/bounded.py); below the broker's transaction timeout (60 s).
     transaction_deadline_seconds: float = Field(30.0, gt=0, lt=60)
+    # Having fetched nothing this long while its partitions hold unread leads, the feeds'
+    # Kafka client has stopped fetching (as kafka-python can under node kills): replaced.
+    stuck_after_seconds: float = Field(30.0, gt=0)

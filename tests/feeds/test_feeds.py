@@ -457,3 +457,36 @@ def test_a_fenced_instance_stops_instead_of_fencing_back(
     finally:
         service.close()
     assert service.report.producers_replaced == 0
+
+
+def test_a_client_that_stops_fetching_is_replaced_and_nothing_is_lost(
+    feeds: Settings, leads: EventProducer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A Kafka client holding partitions with unread leads that fetches nothing (as
+    kafka-python can under node kills: CI once saw the feeds stop at the first kill) is
+    replaced, and the new one reads on from the committed offsets; an idle one is not. The
+    wedge is made by pausing the client's partitions behind the service's back."""
+    quick = feeds.feeds.model_copy(update={"stuck_after_seconds": 2})
+    service = FeedService(feeds.model_copy(update={"feeds": quick}))
+    stop = threading.Event()
+    try:
+        leads.send_all([agency_lead("W1")])
+        service.run(stop, until_idle=True)
+        idle = threading.Timer(5, stop.set)  # read to the end, nothing new: not replaced
+        idle.start()
+        service.run(stop)
+        assert service.report.consumers_replaced == 0
+        stop.clear()
+        wedged = service.consumer
+        wedged.pause(*wedged.assignment())
+        leads.send_all([agency_lead("W2"), agency_lead("W3")])
+        bound = threading.Timer(60, stop.set)  # a failure ends the run instead of hanging
+        bound.start()
+        report = service.run(stop, limit=3)
+        bound.cancel()
+    finally:
+        service.close()
+    assert report.consumers_replaced == 1 and service.consumer is not wedged, caplog.text[-2000:]
+    assert "stalled: holding" in caplog.text and "nothing fetched for 2s" in caplog.text
+    jd = revisions_by_key(read_all(feeds, feeds.feeds.feed_topic(feeds.platform(JD))))
+    assert jd == {f"510500-SAMR/{k}": [1] for k in ("W1", "W2", "W3")}

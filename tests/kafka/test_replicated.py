@@ -133,6 +133,14 @@ class Services:
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
 
+    def where(self, name: str) -> str:
+        """The log's end after the process dumped every thread's traceback (SIGUSR1)."""
+        process = self.processes[name]
+        if process.poll() is None:
+            process.send_signal(signal.SIGUSR1)
+            time.sleep(1)
+        return self.log(name)[-6000:]
+
     def kill_all(self) -> None:
         for p in self.processes.values():
             if p.poll() is None:
@@ -300,7 +308,7 @@ def record_ids(db_url: str, owner: str) -> set[str]:
         engine.dispose()
 
 
-def wait_feeds_caught_up(s: Settings, log: Callable[[], str], timeout: float = 120) -> None:
+def wait_feeds_caught_up(s: Settings, where: Callable[[], str], timeout: float = 120) -> None:
     """The feeds' committed offsets at the end of the lead topic."""
     deadline = time.monotonic() + timeout
     admin = make_super_admin(s)
@@ -327,7 +335,7 @@ def wait_feeds_caught_up(s: Settings, log: Callable[[], str], timeout: float = 1
         admin.close()
         reader.close()
     raise AssertionError(
-        f"feeds at {committed}, lead topic ends {ends} after {timeout}s; {health}\n{log()[-3000:]}"
+        f"feeds at {committed}, lead topic ends {ends} after {timeout}s; {health}\n{where()}"
     )
 
 
@@ -406,7 +414,7 @@ def test_node_kills_under_load_lose_and_double_nothing(
 
     acked = set(connector.acked)
     wait_caught_up(s, acked, services.log)
-    wait_feeds_caught_up(s, lambda: services.log("feeds"))
+    wait_feeds_caught_up(s, lambda: services.where("feeds"))
     # The coordinator's node of Luzhou's sync group lost at rest: the sync waits quietly,
     # using little more CPU than at rest with every node up (measured first, in this run:
     # its lag readings and metrics cost more on a slower machine; a retry loop costs more
