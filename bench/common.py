@@ -92,6 +92,50 @@ def pss_kb(pid: int) -> int:
     return 0
 
 
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_census() -> dict[str, float]:
+    """CPU seconds spent so far on this machine, by who: PostgreSQL (its postmaster with the
+    backends it has reaped, and the live ones), the broker (every JVM), and the machine's
+    busy and idle time over all cores (/proc/stat). Two readings around a run say where
+    its cores went (`census_lines`)."""
+    found = {"postgresql": 0.0, "broker": 0.0}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2 :].split()
+        own = int(fields[11]) + int(fields[12])  # utime, stime
+        if comm == "postgres":
+            reaped = int(fields[13]) + int(fields[14])  # the postmaster's exited backends
+            found["postgresql"] += (own + reaped) / _TICK
+        elif comm == "java":
+            found["broker"] += own / _TICK
+    cpu = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    idle = cpu[3] + cpu[4]  # idle, iowait
+    found["idle"] = idle / _TICK
+    found["busy"] = (sum(cpu[:8]) - idle) / _TICK
+    return found
+
+
+def census_lines(before: dict[str, float], after: dict[str, float], events: int) -> str:
+    """The machine's share of a run beside the benchmark's own processes' (getrusage)."""
+    spent = {k: after[k] - before[k] for k in before}
+    per_event = 1e6 / max(1, events)
+    total = spent["busy"] + spent["idle"]
+    return (
+        f"machine busy {spent['busy'] / max(total, 1e-9):.0%} of {os.cpu_count()} cores; "
+        f"PostgreSQL {spent['postgresql'] * per_event:.1f} + broker "
+        f"{spent['broker'] * per_event:.1f} us/event, all busy cores "
+        f"{spent['busy'] * per_event:.1f} us/event"
+    )
+
+
 def family_of(pid: int) -> list[int]:
     """The process and its children (the decode worker)."""
     found = [pid]

@@ -104,7 +104,8 @@ def main() -> None:
                         pg.drop()
                 print(
                     f"{name:13} {db:10} {r['events']:>9,} events {r['wall']:7.1f}s wall "
-                    f"{r['rate']:>9,.0f} events/s  peak PSS {r['pss_mb']:4.0f} MB",
+                    f"{r['rate']:>9,.0f} events/s  peak PSS {r['pss_mb']:4.0f} MB\n{'':13} "
+                    f"{r['machine']}",
                     flush=True,
                 )
     finally:

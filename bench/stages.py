@@ -50,6 +50,8 @@ def stage_lines(r: dict[str, Any]) -> list[str]:
         f"{'':12}{'cpu':8} main {cpu['main'] * per_event:.1f} + worker "
         f"{cpu['worker'] * per_event:.1f} us/event (getrusage; set-up after imports included)"
     )
+    if "machine" in r:  # from the first start to the last exit, as the parent saw it
+        lines.append(f"{'':12}{'machine':8} {r['machine']}")
     return lines
 
 

@@ -92,7 +92,9 @@ from sqlalchemy.engine import make_url
 from agencydb.engine import open_database
 from bench.bare import run_bare
 from bench.common import (
+    census_lines,
     choose_broker,
+    cpu_census,
     family_of,
     grant,
     kafka_bootstrap,
@@ -377,6 +379,7 @@ def run_child(
     50 ms. `wall` is from the first start to the last exit, as the parent saw it."""
     if processes > 1:
         base = {**base, "group": bench_group()}
+    census = cpu_census()
     started = time.monotonic()
     procs = [
         subprocess.Popen(
@@ -392,6 +395,7 @@ def run_child(
         peak_pss = max(peak_pss, sum(pss_kb(pid) for pid in family))
         time.sleep(0.05)
     wall = time.monotonic() - started
+    census_after = cpu_census()
     results = []
     for proc in procs:
         out = proc.stdout.read() if proc.stdout else ""
@@ -415,6 +419,7 @@ def run_child(
     result["peak_mb"] = result["main_mb"] + result["worker_mb"]
     result["rate"] = result["events"] / result["seconds"]
     result["wall"] = wall
+    result["machine"] = census_lines(census, census_after, result["events"])
     return result
 
 
