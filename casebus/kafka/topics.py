@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from kafka import KafkaAdminClient
 from kafka.admin import NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
 from casebus.config import Settings, TopicSpec
+from casebus.retry import Backoff
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +52,34 @@ def topic_config(spec: TopicSpec, replicas: Replication) -> dict[str, str]:
     return config
 
 
+# How long a service starting while a node is lost keeps asking the others.
+ENSURE_DEADLINE_SECONDS = 60.0
+
+
 def ensure_topics(
     admin: KafkaAdminClient, settings: Settings, specs: tuple[TopicSpec, ...] | None = None
 ) -> EnsureResult:
-    """Create missing topics; leave existing ones untouched (never shrink or reconfigure)."""
+    """Create missing topics; leave existing ones untouched (never shrink or reconfigure).
+
+    A retriable error (the node asked was just killed: kafka-python's admin client raises
+    its refused connection instead of asking another node) is retried with backoff for up
+    to ENSURE_DEADLINE_SECONDS, so a service started during a node's loss starts."""
     specs = settings.topics if specs is None else specs
+    deadline = time.monotonic() + ENSURE_DEADLINE_SECONDS
+    backoff = Backoff(5.0)
+    while True:
+        try:
+            return _ensure(admin, settings, specs)
+        except KafkaError as exc:
+            if not exc.retriable or time.monotonic() >= deadline:
+                raise
+            log.warning("topics not checked (%s); asking again", exc)
+            backoff.wait()
+
+
+def _ensure(
+    admin: KafkaAdminClient, settings: Settings, specs: tuple[TopicSpec, ...]
+) -> EnsureResult:
     existing = set(admin.list_topics())
     missing = [s for s in specs if s.name not in existing]
     created: list[str] = []

@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, OffsetAndMetadata, TopicPartition
-from kafka.errors import KafkaError, ProducerFencedError
+from kafka.errors import (
+    AuthorizationError,
+    KafkaError,
+    ProducerFencedError,
+    SaslAuthenticationFailedError,
+)
 
 from casebus import stall
 from casebus.config import Platform, Settings, TopicSpec
@@ -141,7 +146,7 @@ class FeedService:
         self._signer = Signer(load_signing_key(settings, settings.provenance.feeds_owner))
         self._ensure_topics()
         self._client_id = client_id
-        self.producer = self._new_producer()
+        self.producer = self._ready_producer()
         self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
         self.state = self._restore()
         self.consumer = self._new_consumer()
@@ -193,16 +198,23 @@ class FeedService:
         were committed (the stuck transaction may have committed or not)."""
         log.error("transactional producer stuck; replacing it")
         abandon(self.producer)
-        while True:  # the transaction coordinator may be moving: wait for it, never give up
-            try:
-                self.producer = self._new_producer()
-                break
-            except KafkaError as exc:
-                log.warning("new transactional producer not ready (%s); trying again", exc)
-                self._backoff.wait()
+        self.producer = self._ready_producer()
         self.dead_letters = DeadLetters(self.producer, self.fs.dlq_topic, self.fs.group_id)
         self.state = self._restore()
         self.report.producers_replaced += 1
+
+    def _ready_producer(self) -> KafkaProducer:
+        """A new producer, its transactions initialised. The transaction coordinator may be
+        moving (a node lost, at start too): wait for it, never give up; a refusal (no grant
+        on the transactional id, a wrong secret) ends the service at once."""
+        while True:
+            try:
+                return self._new_producer()
+            except KafkaError as exc:
+                if isinstance(exc, (AuthorizationError, SaslAuthenticationFailedError)):
+                    raise
+                log.warning("new transactional producer not ready (%s); trying again", exc)
+                self._backoff.wait()
 
     def _bounded(self, fn: Callable[[], object], what: str) -> None:
         bounded(fn, self.tuning.transaction_deadline_seconds, what)
@@ -226,7 +238,7 @@ class FeedService:
             try:
                 return self._read_state()
             except KafkaError as exc:
-                if not exc.retriable:
+                if isinstance(exc, (AuthorizationError, SaslAuthenticationFailedError)):
                     raise
                 log.warning("feed state not read (%s); reading it again", exc)
                 self._backoff.wait()
