@@ -18,7 +18,7 @@ from casebus.config import Settings, TopicSpec
 from casebus.dlq import dlq_headers
 from casebus.ids import ConsumedRecord
 from casebus.kafka.clients import make_admin, make_producer
-from casebus.kafka.topics import ensure_topics
+from casebus.kafka.topics import ensure_topics_when_ready
 from casebus.retry import RetryAfter
 from pipeline.items import Redriven
 
@@ -38,11 +38,11 @@ class DeadLetters:
     def open(cls, settings: Settings, topic: str, consumer: str, principal: str) -> DeadLetters:
         """With a producer of its own; the DLQ topic is created if missing (production
         topics are created by `casebus topics ensure`, a DLQ by its consumer)."""
-        admin = make_admin(settings, client_id=f"{consumer}-admin", principal=principal)
-        try:
-            ensure_topics(admin, settings, (TopicSpec(name=topic, partitions=1),))
-        finally:
-            admin.close()
+        ensure_topics_when_ready(
+            lambda: make_admin(settings, client_id=f"{consumer}-admin", principal=principal),
+            settings,
+            (TopicSpec(name=topic, partitions=1),),
+        )
         producer = make_producer(settings, client_id=f"{consumer}-dlq", principal=principal)
         return cls(producer, topic, consumer, owned=True)
 

@@ -47,7 +47,7 @@ from casebus.kafka.clients import (
     make_producer,
     poll_timeout_ms,
 )
-from casebus.kafka.topics import ensure_topics
+from casebus.kafka.topics import ensure_topics_when_ready
 from casebus.observability.service import Observability
 from casebus.provenance.keys import load_signing_key
 from casebus.provenance.signing import Signer
@@ -224,11 +224,11 @@ class FeedService:
         specs = [TopicSpec(name=t, partitions=3, config=compact) for t in self.topics.values()]
         specs.append(TopicSpec(name=self.fs.state_topic, partitions=3, config=compact))
         specs.append(TopicSpec(name=self.fs.dlq_topic, partitions=1))
-        admin = make_admin(self.settings, client_id="casebus-feeds-admin", principal=FEEDS)
-        try:
-            ensure_topics(admin, self.settings, tuple(specs))
-        finally:
-            admin.close()
+        ensure_topics_when_ready(
+            lambda: make_admin(self.settings, client_id="casebus-feeds-admin", principal=FEEDS),
+            self.settings,
+            tuple(specs),
+        )
 
     def _restore(self) -> FeedState:
         """Read the changelog from its start to its last committed record. A broker lost

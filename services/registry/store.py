@@ -19,11 +19,11 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 
 from casebus.config import Settings, TopicSpec
 from casebus.kafka.clients import connection_options, make_admin, make_producer
-from casebus.kafka.topics import ensure_topics
+from casebus.kafka.topics import ensure_topics_when_ready
 from casebus.regions import share_header
 from casebus.security.principals import REGISTRY
 from services.registry.state import RegistryState, Reply
@@ -102,14 +102,13 @@ class KafkaStore:
         self._consumer.close()
         self._probe.close()
 
+    def _admin(self) -> KafkaAdminClient:
+        return make_admin(self._settings, client_id="casebus-registry-admin", principal=REGISTRY)
+
     def _ensure_topic(self) -> None:
-        admin = make_admin(self._settings, client_id="casebus-registry-admin", principal=REGISTRY)
-        try:
-            spec = TopicSpec(name=self._topic, partitions=1, config={"cleanup.policy": "compact"})
-            if ensure_topics(admin, self._settings, (spec,)).created:
-                log.info("created topic %s", self._topic)
-        finally:
-            admin.close()
+        spec = TopicSpec(name=self._topic, partitions=1, config={"cleanup.policy": "compact"})
+        if ensure_topics_when_ready(self._admin, self._settings, (spec,)).created:
+            log.info("created topic %s", self._topic)
 
     def _wait_for_copy(self) -> None:
         """A follower's topic is created by the link, at its first copy: wait for it."""

@@ -31,17 +31,19 @@ from agencydb.engine import make_engine
 from agencydb.models import EventLogEntry, Record
 from agencydb.reconcile import reconcile_databases
 from bench.workload import event_stream, make_event
-from casebus.config import LocalBroker, Settings, load_settings
+from casebus.config import LocalBroker, Settings, TopicSpec, load_settings
 from casebus.events import LEAD_TOPIC
 from casebus.kafka.broker import LocalKafka
 from casebus.kafka.clients import (
     ABANDON_MARGIN_SECONDS,
     abandon,
+    make_admin,
     make_consumer,
     make_producer,
     make_super_admin,
 )
 from casebus.kafka.health import cluster_health
+from casebus.kafka.topics import ensure_topics_when_ready
 from casebus.publish import Publisher, PublishError
 from casebus.security.principals import admin as admin_principal
 from casebus.security.setup import broker_security
@@ -477,6 +479,32 @@ def test_node_kills_under_load_lose_and_double_nothing(
     finally:
         admin.close()
     assert len(health.live) == 3 and not health.offline, health.describe()
+
+
+def test_a_service_starting_while_a_node_is_lost_creates_its_topics(
+    cluster: LocalKafka, tmp_path: Path
+) -> None:
+    """Each node in turn killed, then a DLQ topic ensured at once as a sync's start does:
+    kafka-python's admin client raised the refused connection (CI saw both syncs exit so),
+    or kept asking the lost node it took for the controller; each try now asks anew."""
+    s = base_settings(cluster.bootstrap, var_dir=tmp_path / "var")
+    principal = "sync.510500-SAMR"
+    took: list[float] = []
+    for victim in (1, 2, 3):
+        cluster.stop(victim, kill=True)
+        began = time.monotonic()
+        try:
+            name = f"casebus.dlq.sync.510500-SAMR.start-{victim}-{time.time_ns()}"
+            result = ensure_topics_when_ready(
+                lambda: make_admin(s, client_id="start-test", principal=principal),
+                s,
+                (TopicSpec(name=name, partitions=1),),
+            )
+            took.append(time.monotonic() - began)
+            assert result.created == (name,)
+        finally:
+            cluster.start(victim)
+    assert max(took) < 30, took  # long before the node returns in production
 
 
 class Sends:
