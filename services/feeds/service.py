@@ -238,7 +238,7 @@ class FeedService:
             try:
                 return self._read_state()
             except KafkaError as exc:
-                if isinstance(exc, (AuthorizationError, SaslAuthenticationFailedError)):
+                if not exc.retriable:
                     raise
                 log.warning("feed state not read (%s); reading it again", exc)
                 self._backoff.wait()

@@ -7,18 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka.errors import (
-    KafkaConnectionError,
-    TopicAuthorizationFailedError,
-    UnknownBrokerIdError,
-)
 
-from casebus.config import LocalBroker, TopicSpec, load_settings
-from casebus.kafka import topics
+from casebus.config import LocalBroker, load_settings
 from casebus.kafka.broker import jvm_options
 from casebus.kafka.health import cluster_health
 from casebus.kafka.topics import replication
-from casebus.retry import Backoff
 
 pytestmark = pytest.mark.offline
 
@@ -138,50 +131,3 @@ def test_a_coordinator_in_reconnect_backoff_is_asked_for_again_later() -> None:
         assert coordinator._handle_find_coordinator_response(_Found()) == "coordinator-2"
     finally:
         consumer.close(autocommit=False)
-
-
-class _Admin:
-    """An admin client whose first answers are a refused connection (the node it asked was
-    just killed), as kafka-python 3.0.12's raised one to a sync starting during a kill."""
-
-    def __init__(self, refusals: int, error: Exception | None = None) -> None:
-        self.refusals, self.error, self.created = refusals, error, []
-        self.closed = False
-
-    def close(self) -> None:
-        self.closed = True
-
-    def list_topics(self) -> list[str]:
-        if self.refusals:
-            self.refusals -= 1
-            raise self.error or KafkaConnectionError("111 ECONNREFUSED")
-        return ["casebus.penalty"]
-
-    def create_topics(self, topics: list[Any]) -> None:
-        self.created += [t.name for t in topics]
-
-
-def test_topics_are_ensured_through_a_node_lost_and_a_refusal_is_not_retried(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    monkeypatch.setattr(topics, "Backoff", lambda cap: Backoff(cap, first=0.01))
-    settings = load_settings(kafka={"replication_factor": 1})
-    spec = (TopicSpec(name="casebus.dlq.x", partitions=1), TopicSpec(name="casebus.penalty"))
-
-    def ensure(*admins: _Admin) -> list[_Admin]:
-        given = list(admins)
-        result = topics.ensure_topics_when_ready(given.pop, settings, spec)  # type: ignore[arg-type]
-        assert result.created == ("casebus.dlq.x",) and result.existing == ("casebus.penalty",)
-        return given
-
-    # Each try asks a new client (one that asked a lost node keeps asking it); each closed.
-    for error in (KafkaConnectionError("111 ECONNREFUSED"), UnknownBrokerIdError(3)):
-        lost, ready = _Admin(refusals=1, error=error), _Admin(refusals=0)
-        assert ensure(ready, lost) == []
-        assert ready.created == ["casebus.dlq.x"] and lost.closed and ready.closed
-    denied = _Admin(refusals=1, error=TopicAuthorizationFailedError("not allowed"))
-    with pytest.raises(TopicAuthorizationFailedError):  # not retriable: at once
-        topics.ensure_topics_when_ready(lambda: denied, settings, spec)  # type: ignore[arg-type,return-value]
-    monkeypatch.setattr(topics, "ENSURE_DEADLINE_SECONDS", 0.05)
-    with pytest.raises(KafkaConnectionError):  # past the deadline: the error stands
-        topics.ensure_topics_when_ready(lambda: _Admin(refusals=1), settings, spec)  # type: ignore[arg-type,return-value]

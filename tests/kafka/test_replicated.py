@@ -486,7 +486,8 @@ def test_a_service_starting_while_a_node_is_lost_creates_its_topics(
 ) -> None:
     """Each node in turn killed, then a DLQ topic ensured at once as a sync's start does:
     kafka-python's admin client raised the refused connection (CI saw both syncs exit so),
-    or kept asking the lost node it took for the controller; each try now asks anew."""
+    or kept asking the lost node it took for the controller; each try now asks anew. A
+    topic the principal may not create is refused at once."""
     s = base_settings(cluster.bootstrap, var_dir=tmp_path / "var")
     principal = "sync.510500-SAMR"
     took: list[float] = []
@@ -505,6 +506,15 @@ def test_a_service_starting_while_a_node_is_lost_creates_its_topics(
         finally:
             cluster.start(victim)
     assert max(took) < 30, took  # long before the node returns in production
+    # A refusal is not a node lost: it ends the start at once, not after the deadline.
+    began = time.monotonic()
+    with pytest.raises(KafkaError) as refused:
+        ensure_topics_when_ready(
+            lambda: make_admin(s, client_id="start-test", principal=principal),
+            s,
+            (TopicSpec(name=f"casebus.not-granted-{time.time_ns()}", partitions=1),),
+        )
+    assert not refused.value.retriable and time.monotonic() - began < 10, refused.value
 
 
 class Sends:
