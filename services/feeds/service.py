@@ -171,9 +171,14 @@ class FeedService:
         """A new Kafka client for one that stopped fetching or cannot read the committed
         offsets; it resumes from the committed offsets, as the state restored does (this is
         called between transactions, so the two agree)."""
-        try:
-            self.consumer.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS)
-        except Exception as exc:  # a wedged client must not stop its replacement
+        old = self.consumer
+        try:  # a wedged client's close may wait for good too: it must not stop its successor
+            bounded(
+                lambda: old.close(autocommit=False, timeout_ms=CLOSE_TIMEOUT_MS),
+                CLOSE_TIMEOUT_MS / 1000 + 5,
+                "close",
+            )
+        except Exception as exc:
             log.warning("closing the replaced Kafka client: %s", exc)
         self.consumer = self._new_consumer()
         self.report.consumers_replaced += 1
@@ -282,10 +287,7 @@ class FeedService:
                 stall.arm()  # a loop stuck in some call says where
                 if observer is not None:
                     observer.turned(self.consumer)
-                polled = self.consumer.poll(
-                    timeout_ms=poll_timeout_ms(self.tuning.poll_timeout_ms, until_idle=until_idle),
-                    max_records=self.tuning.batch_size,
-                )
+                polled = self._poll(until_idle)
                 records = [r for tp in sorted(polled) for r in polled[tp]]
                 if self._quiet.due(bool(records)) and self._wedged():
                     self._replace_consumer()
@@ -410,6 +412,26 @@ class FeedService:
         self.dead_letters.send(record, error_class, message)
         self.report.dead_lettered += 1
         self.report.dead_by[error_class] += 1
+
+    def _poll(self, until_idle: bool) -> dict[TopicPartition, list[Any]]:
+        """The next records. A poll that has not returned within `stuck_after_seconds` is
+        given up with its client (the node-kill test once saw a poll of kafka-python 3.0.12
+        wait for a lost group coordinator for good, its own timeout notwithstanding)."""
+        consumer = self.consumer
+        timeout_ms = poll_timeout_ms(self.tuning.poll_timeout_ms, until_idle=until_idle)
+        try:
+            return bounded(
+                lambda: consumer.poll(timeout_ms=timeout_ms, max_records=self.tuning.batch_size),
+                self.tuning.stuck_after_seconds,
+                "poll",
+            )
+        except Stuck:
+            log.warning(
+                "stalled: a poll did not return in %.0fs; replacing the Kafka client",
+                self.tuning.stuck_after_seconds,
+            )
+            self._replace_consumer()
+            return {}
 
     def _wedged(self) -> bool:
         held = sorted(self.consumer.assignment())
